@@ -1,0 +1,1 @@
+"""Kernel re-exports; filled in as modules land."""

@@ -1,0 +1,167 @@
+"""The result backend contract: where task states and results are kept."""
+from __future__ import annotations
+
+import importlib
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+from corekit import states
+from corekit.exceptions import RemoteError
+from corekit.exceptions import TimeoutError as CorekitTimeoutError
+from corekit.transport import mask_url
+
+if TYPE_CHECKING:
+    from corekit.serialization import Codecs
+
+
+def encode_exception(exc: BaseException) -> dict[str, Any]:
+    """Celery's portable form of an exception."""
+    cls = type(exc)
+    return {"exc_type": cls.__qualname__, "exc_message": list(_jsonable_args(exc.args)),
+            "exc_module": cls.__module__}
+
+
+def _jsonable_args(args: tuple[Any, ...]) -> list[Any]:
+    out = []
+    for a in args:
+        out.append(a if isinstance(a, (str, int, float, bool, type(None))) else repr(a))
+    return out
+
+
+def decode_exception(meta: Any) -> BaseException:
+    """Rebuild an exception from its portable form, with its original type
+    when that type can be imported and is an exception; `RemoteError` else."""
+    if isinstance(meta, BaseException):
+        return meta
+    if not isinstance(meta, dict):
+        return RemoteError("Exception", [repr(meta)], None)
+    name, module = meta.get("exc_type", "Exception"), meta.get("exc_module")
+    message = meta.get("exc_message", [])
+    args = tuple(message) if isinstance(message, (list, tuple)) else (message,)
+    cls = _import_exception(module, name)
+    if cls is not None:
+        try:
+            return cls(*args)
+        except Exception:
+            pass
+    return RemoteError(name, list(args), module)
+
+
+def _import_exception(module: str | None, name: str) -> type[BaseException] | None:
+    if not module:
+        module = "builtins"
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    return obj if isinstance(obj, type) and issubclass(obj, BaseException) else None
+
+
+def pending_meta(task_id: str) -> dict[str, Any]:
+    return {"task_id": task_id, "status": states.PENDING, "result": None,
+            "traceback": None, "children": [], "date_done": None}
+
+
+class ResultBackend:
+    """Keeps each task's meta ``{status, result, traceback, children,
+    date_done, task_id}`` (DESIGN.md §3).  Subclasses are registered by URL
+    scheme through ``corekit_register_result_backends`` and implement the
+    three storage primitives `_get`, `_set_many` and `_delete` on encoded
+    bytes; the encoding, the exception form and waiting live here.
+
+    ``result_expires`` (seconds, from the app's configuration) is how long a
+    result is kept; implementations drop expired results when they can.
+    """
+
+    scheme: ClassVar[str] = ""
+
+    def __init__(self, url: str, codecs: Codecs, options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        self.codecs = codecs
+        self.options = dict(options or {})
+        self.serializer = self.options.get("result_serializer", "json")
+        self.accept = codecs.accepted_types(self.options.get("result_accept_content", ["json"]))
+        self.expires = self.options.get("result_expires", 86400)
+
+    # -- storage primitives (subclasses) ----------------------------------
+    def _get(self, task_id: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _set_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
+        """Store ``(task_id, encoded_meta, status)`` triples in one round trip."""
+        raise NotImplementedError
+
+    def _delete(self, task_id: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def cleanup(self) -> int:
+        """Delete expired results; return how many.  Optional."""
+        return 0
+
+    # -- meta --------------------------------------------------------------
+    def encode_meta(self, meta: Mapping[str, Any]) -> bytes:
+        s = self.codecs.serializer(self.serializer)
+        return s.content_type.encode() + b"\n" + s.dumps(dict(meta))
+
+    def decode_meta(self, data: bytes) -> dict[str, Any]:
+        ctype, _, body = data.partition(b"\n")
+        return self.codecs.decode(body, ctype.decode(), None, self.accept)
+
+    @staticmethod
+    def make_meta(task_id: str, result: Any, state: str, traceback: str | None = None,
+                  children: list[Any] | None = None, **extra: Any) -> dict[str, Any]:
+        if isinstance(result, BaseException):
+            result = encode_exception(result)
+        meta = {"status": state, "result": result, "traceback": traceback,
+                "children": children or [], "task_id": task_id,
+                "date_done": (datetime.now(timezone.utc).isoformat()
+                              if state in states.READY_STATES else None)}
+        meta.update(extra)
+        return meta
+
+    def store_result(self, task_id: str, result: Any, state: str,
+                     traceback: str | None = None, **extra: Any) -> dict[str, Any]:
+        meta = self.make_meta(task_id, result, state, traceback, **extra)
+        self.store_many([meta])
+        return meta
+
+    def store_many(self, metas: Sequence[Mapping[str, Any]]) -> None:
+        """Store several metas (the worker batches finished tasks)."""
+        self._set_many([(m["task_id"], self.encode_meta(m), m["status"]) for m in metas])
+
+    def get_task_meta(self, task_id: str) -> dict[str, Any]:
+        data = self._get(task_id)
+        return pending_meta(task_id) if data is None else self.decode_meta(data)
+
+    def forget(self, task_id: str) -> None:
+        self._delete(task_id)
+
+    def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
+                 ) -> dict[str, Any]:
+        """Block until the task is ready; `TimeoutError` after *timeout*.
+        This default polls, starting fast and backing off to *interval*;
+        backends that can be woken by the store override it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = min(0.005, interval)
+        while True:
+            meta = self.get_task_meta(task_id)
+            if meta["status"] in states.READY_STATES:
+                return meta
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CorekitTimeoutError(f"the operation timed out after {timeout}s "
+                                              f"waiting for task {task_id}")
+                time.sleep(min(delay, left))
+            else:
+                time.sleep(delay)
+            delay = min(delay * 2, interval)
+
+    def describe(self) -> str:
+        return mask_url(self.url)

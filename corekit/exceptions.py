@@ -1,0 +1,82 @@
+"""Errors raised by corekit."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class CorekitError(Exception):
+    """Base class of every corekit error."""
+
+
+class ImproperlyConfigured(CorekitError):
+    """The configuration asks for something that cannot work."""
+
+
+class PluginNotFound(ImproperlyConfigured):
+    """A plugin, transport, backend, pool, serializer or compressor is not installed."""
+
+
+class NotRegistered(CorekitError, KeyError):
+    """A task name is not in the registry."""
+
+    def __str__(self) -> str:
+        return f"task {self.args[0]!r} is not registered"
+
+
+class TimeoutError(CorekitError, TimeoutError):  # noqa: A001 - Celery's name
+    """`AsyncResult.get()` gave up waiting."""
+
+
+class ContentDisallowed(CorekitError):
+    """A message uses a content type the worker does not accept."""
+
+
+class DecodeError(CorekitError):
+    """A message cannot be decoded."""
+
+
+class Retry(CorekitError):
+    """Raised by `Task.retry()` to tell the worker the task will run again."""
+
+    def __init__(self, message: str | None = None, exc: BaseException | None = None,
+                 when: float | None = None) -> None:
+        self.message = message
+        self.exc = exc
+        self.when = when
+        super().__init__(message, exc, when)
+
+    def __str__(self) -> str:
+        if self.message:
+            return self.message
+        if self.exc is not None:
+            return f"Retry in {self.when}s: {self.exc!r}"
+        return f"Retry in {self.when}s"
+
+
+class MaxRetriesExceededError(CorekitError):
+    """A task asked to be retried more often than `max_retries` allows."""
+
+
+class TaskRevokedError(CorekitError):
+    """The task was revoked before or while it ran."""
+
+
+class WorkerLostError(CorekitError):
+    """The process running the task died."""
+
+
+class RemoteError(CorekitError):
+    """A task failed with an exception whose type cannot be imported here."""
+
+    def __init__(self, exc_type: str, exc_message: Any, exc_module: str | None) -> None:
+        self.exc_type = exc_type
+        self.exc_message = exc_message
+        self.exc_module = exc_module
+        super().__init__(exc_type, exc_message, exc_module)
+
+    def __str__(self) -> str:
+        where = f"{self.exc_module}." if self.exc_module else ""
+        msg = self.exc_message
+        if isinstance(msg, (list, tuple)):
+            msg = ", ".join(str(m) for m in msg)
+        return f"{where}{self.exc_type}: {msg}"

@@ -1,0 +1,88 @@
+"""Every hook a corekit plugin can implement.
+
+Plugin-kind hooks are called once when the plugin manager builds its
+registries; each returns a mapping ``name -> factory`` (or a list of codec
+objects) and the manager merges the answers of all plugins.  A name supplied
+by two plugins is an error, so a third-party plugin cannot silently shadow a
+built-in one.  Nothing here is called on the per-message path: the manager
+resolves these hooks into plain dicts at start-up.
+
+Lifecycle hooks are called for every plugin that implements them, in pluggy's
+order (last registered first); their return values are ignored.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import pluggy
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+    from corekit.backend import ResultBackend
+    from corekit.pool import Pool
+    from corekit.serialization import Compressor, Serializer
+    from corekit.transport import Transport
+    from corekit.worker import Worker
+
+hookspec = pluggy.HookspecMarker("corekit")
+hookimpl = pluggy.HookimplMarker("corekit")
+
+# -- plugin kinds: called once, answers merged by name ------------------------
+
+
+@hookspec
+def corekit_register_transports() -> Mapping[str, type[Transport]]:
+    """Return ``{url_scheme: Transport subclass}`` for the transports this
+    plugin supplies (``"sqlite"``, ``"redis"``...)."""
+
+
+@hookspec
+def corekit_register_result_backends() -> Mapping[str, type[ResultBackend]]:
+    """Return ``{url_scheme: ResultBackend subclass}``."""
+
+
+@hookspec
+def corekit_register_serializers() -> Sequence[Serializer]:
+    """Return the `Serializer` objects this plugin supplies."""
+
+
+@hookspec
+def corekit_register_compressors() -> Sequence[Compressor]:
+    """Return the `Compressor` objects this plugin supplies."""
+
+
+@hookspec
+def corekit_register_pools() -> Mapping[str, type[Pool]]:
+    """Return ``{pool_name: Pool subclass}`` (``"solo"``, ``"threads"``...)."""
+
+
+@hookspec
+def corekit_register_commands() -> Mapping[str, Callable[..., Any]]:
+    """Return ``{command_name: setup}`` for extra ``corekit`` subcommands.
+
+    ``setup(subparsers)`` adds an argparse sub-parser and sets its ``func``
+    default to a callable taking ``(args, app)`` and returning an exit code.
+    """
+
+
+# -- lifecycle: every implementation runs, results ignored --------------------
+
+
+@hookspec
+def corekit_app_configure(app: Corekit) -> None:
+    """Called once, when the app's configuration is first read (finalize)."""
+
+
+@hookspec
+def corekit_worker_start(worker: Worker) -> None:
+    """Called after the worker's bootsteps have started, before it consumes."""
+
+
+@hookspec
+def corekit_worker_ready(worker: Worker) -> None:
+    """Called when the worker starts consuming messages."""
+
+
+@hookspec
+def corekit_worker_shutdown(worker: Worker) -> None:
+    """Called when the worker has stopped consuming, before its steps stop."""

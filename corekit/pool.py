@@ -1,0 +1,43 @@
+"""The pool contract: where task bodies run."""
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+
+class Pool:
+    """Runs jobs with bounded concurrency.  Subclasses are registered by name
+    through ``corekit_register_pools``.
+
+    A job is a zero-argument callable that runs one task to its end (its
+    result stored, its completion reported); it never raises.  `apply` may
+    block while every slot is busy; the worker never submits more jobs than
+    `concurrency` at once unless prefetched, and `free_slots` tells it when
+    it may.
+    """
+
+    name: ClassVar[str] = ""
+    #: True when `apply` runs the job before returning (the solo pool).
+    inline: ClassVar[bool] = False
+
+    def __init__(self, concurrency: int, **options: Any) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.concurrency = concurrency
+        self.options = options
+
+    def start(self) -> None:
+        """Start the workers (threads, processes...)."""
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop; with *wait*, let running jobs finish first."""
+
+    def apply(self, job: Callable[[], Any]) -> None:
+        """Run *job* in the pool."""
+        raise NotImplementedError
+
+    def active(self) -> int:
+        """How many jobs are running now."""
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        return {"implementation": self.name, "max-concurrency": self.concurrency}

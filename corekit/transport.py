@@ -1,0 +1,157 @@
+"""The transport contract: how the kernel talks to a broker.
+
+A transport is batch-first: it publishes many messages in one round trip,
+hands consumers batches, and acks in batches.  How it stores a message
+(tables, keys, envelopes) is its own affair.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+DEAD_LETTER_QUEUE = "corekit.dlq"
+
+
+@dataclass(slots=True)
+class Message:
+    """One task message, as published and as delivered.
+
+    ``headers`` and ``properties`` follow Celery's protocol v2 (DESIGN.md §3);
+    ``body`` is the serialized (maybe compressed) payload.  ``queue`` is the
+    destination when publishing and the source when delivered.  ``eta`` is an
+    epoch time before which the broker must not deliver the message.
+    ``delivery_tag`` is set by the transport on delivery and is opaque to
+    everyone else.
+    """
+
+    body: bytes
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+    content_type: str
+    content_encoding: str = "utf-8"
+    queue: str = "celery"
+    exchange: str = ""
+    routing_key: str = ""
+    eta: float | None = None
+    priority: int = 0
+    delivery_tag: Any = None
+    redelivered: bool = False
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A message that could not be processed, with the reason why."""
+
+    id: Any
+    message: Message
+    reason: str
+    failed_at: float = field(default_factory=time.time)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``**``, for logs and banners."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:**@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Transport:
+    """A broker connection.  Subclasses are registered by URL scheme through
+    the ``corekit_register_transports`` hook.
+
+    Capabilities (``capabilities``) say what the transport can do; the kernel
+    works around a missing one where it can:
+
+    - ``"delayed_delivery"``: honours ``Message.eta`` broker-side; without it
+      the worker keeps not-yet-due messages in its timer.
+    - ``"lease"``: a fetched message stays owned by this consumer until acked
+      or rejected and comes back only when the consumer's heartbeat lapses.
+    - ``"priority"``: higher ``Message.priority`` is delivered first.
+    - ``"dead_letter"``: `dead_letter` keeps messages for `dead_letters` and
+      `replay_dead_letters`.
+    - ``"multiprocess"``: several processes may share one broker.
+    """
+
+    scheme: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        self.options = dict(options or {})
+        self.consumer_id = uuid.uuid4().hex
+        self.heartbeat_interval = float(self.options.get("heartbeat", 2.0))
+        self.lease_timeout = float(self.options.get("lease_timeout", 15.0))
+
+    # -- lifecycle --------------------------------------------------------
+    def connect(self) -> None:
+        """Open the connection; idempotent.  Other methods may call it lazily."""
+
+    def close(self) -> None:
+        """Release the connection.  Unacked messages are not acked by closing."""
+
+    # -- producing --------------------------------------------------------
+    def publish(self, messages: Sequence[Message]) -> None:
+        """Publish one or many messages in as few round trips as possible.
+        A queue that does not exist is created."""
+        raise NotImplementedError
+
+    # -- consuming --------------------------------------------------------
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
+        """Return up to *limit* due messages from *queues* (earlier queues and
+        higher priorities first), waiting up to *timeout* seconds for the
+        first.  Every returned message is owned by this consumer until
+        `ack` or `reject`; an empty list means nothing arrived in time."""
+        raise NotImplementedError
+
+    def consume(self, queues: Sequence[str], prefetch: int, timeout: float = 1.0
+                ) -> Iterator[list[Message]]:
+        """Yield batches forever (empty batches on idle timeouts)."""
+        while True:
+            yield self.fetch(queues, prefetch, timeout)
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        """Forget these delivered messages for good."""
+        raise NotImplementedError
+
+    def reject(self, messages: Sequence[Message], requeue: bool) -> None:
+        """Give messages back to their queue (``requeue=True``) or drop them."""
+        raise NotImplementedError
+
+    def heartbeat(self) -> None:
+        """Tell the broker this consumer is alive, renewing its leases.
+        Called every ``heartbeat_interval`` seconds by the worker."""
+
+    # -- dead letters -----------------------------------------------------
+    def dead_letter(self, message: Message, reason: str) -> None:
+        """Move a delivered message out of its queue into the dead-letter
+        queue with *reason*; this acks the original delivery."""
+        raise NotImplementedError
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest *limit* dead letters."""
+        raise NotImplementedError
+
+    def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
+        """Put dead letters (all, or those in *ids*) back on their queue;
+        return how many."""
+        raise NotImplementedError
+
+    # -- management -------------------------------------------------------
+    def purge(self, queues: Sequence[str]) -> int:
+        """Delete every waiting message in *queues*; return how many."""
+        raise NotImplementedError
+
+    def queue_size(self, queue: str) -> int:
+        """Messages waiting in *queue* (due or not, not counting unacked)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The URL for banners and logs, password masked."""
+        return mask_url(self.url)
