@@ -1,1 +1,19 @@
-"""Kernel re-exports; filled in as modules land."""
+"""corekit: a distributed task queue with Celery's API and wire format."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from corekit import states  # noqa: E402
+from corekit.app import Corekit, current_app  # noqa: E402
+from corekit.exceptions import (CorekitError, ImproperlyConfigured,  # noqa: E402
+                                MaxRetriesExceededError, NotRegistered, PluginNotFound,
+                                Retry, TaskRevokedError, TimeoutError)
+from corekit.log import get_task_logger  # noqa: E402
+from corekit.result import AsyncResult, EagerResult  # noqa: E402
+from corekit.task import Task  # noqa: E402
+
+__all__ = [
+    "__version__", "Corekit", "current_app", "Task", "AsyncResult", "EagerResult", "states",
+    "get_task_logger", "CorekitError", "ImproperlyConfigured", "PluginNotFound",
+    "NotRegistered", "Retry", "MaxRetriesExceededError", "TaskRevokedError", "TimeoutError",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from corekit.cli import main
+
+sys.exit(main())

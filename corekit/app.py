@@ -1,0 +1,271 @@
+"""`Corekit`: the application object."""
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+import uuid
+import weakref
+from datetime import datetime, timedelta, timezone
+from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping, ParamSpec,
+                    Sequence, TypeVar, overload)
+
+from corekit.config import Settings
+from corekit.exceptions import ImproperlyConfigured
+from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
+from corekit.registry import TaskRegistry
+from corekit.request import current_request
+from corekit.task import Task
+
+if TYPE_CHECKING:
+    from corekit.backend import ResultBackend
+    from corekit.pluginmanager import PluginManager
+    from corekit.result import AsyncResult
+    from corekit.serialization import Codecs
+    from corekit.transport import Transport
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_apps: weakref.WeakSet[Corekit] = weakref.WeakSet()
+_default_app: Corekit | None = None
+
+
+def current_app() -> Corekit:
+    """The most recently created app (or a default one)."""
+    global _default_app
+    for app in reversed(list(_apps)):
+        return app
+    if _default_app is None:
+        _default_app = Corekit("default")
+    return _default_app
+
+
+class Corekit:
+    """The app: configuration, task registry, and the way to the broker and
+    the result backend.  Nothing is connected or imported until first use.
+
+    ``broker`` and ``backend`` default to ``sqlite://`` (a ``corekit.sqlite3``
+    file in the working directory); ``COREKIT_BROKER_URL`` and
+    ``COREKIT_RESULT_BACKEND`` override whatever the app says.
+    """
+
+    def __init__(self, main: str | None = None, broker: str | None = None,
+                 backend: str | None = None, include: Sequence[str] | None = None,
+                 plugin_manager: PluginManager | None = None, **config: Any) -> None:
+        self.main = main
+        self.conf = Settings(**config)
+        if broker:
+            self.conf.broker_url = broker
+        if backend:
+            self.conf.result_backend = backend
+        if include:
+            self.conf.include = list(include)
+        self._registry = TaskRegistry()
+        self._plugin_manager = plugin_manager
+        self._lock = threading.RLock()
+        self._finalized = False
+        self._producer: Transport | None = None
+        self._backend: ResultBackend | None = None
+        _apps.add(self)
+
+    def __repr__(self) -> str:
+        return f"<Corekit {self.main or '__main__'}:{id(self):#x}>"
+
+    # -- configuration ---------------------------------------------------------
+    def config_from_object(self, obj: Any) -> None:
+        """Load settings from a module path (``"proj.settings"``), an object
+        or a mapping.  Must come before the app is used."""
+        self.conf.from_object(obj)
+
+    @property
+    def plugins(self) -> PluginManager:
+        if self._plugin_manager is None:
+            from corekit.pluginmanager import default_manager
+
+            self._plugin_manager = default_manager()
+        return self._plugin_manager
+
+    def finalize(self) -> None:
+        """Import ``include`` modules and let plugins see the configuration;
+        runs once, on first use."""
+        with self._lock:
+            if self._finalized:
+                return
+            self._finalized = True
+            self.plugins.hook.corekit_app_configure(app=self)
+            for module in list(self.conf.include) + list(self.conf.imports):
+                importlib.import_module(module)
+
+    @property
+    def tasks(self) -> TaskRegistry:
+        self.finalize()
+        return self._registry
+
+    @functools.cached_property
+    def codecs(self) -> Codecs:
+        from corekit.serialization import Codecs
+
+        return Codecs(self.plugins.registry("serializers").values(),
+                      self.plugins.registry("compressors").values())
+
+    # -- tasks ----------------------------------------------------------------
+    @overload
+    def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
+
+    @overload
+    def task(self, *, bind: Literal[True], name: str | None = ..., base: type[Task[Any, Any]] = ...,
+             **options: Any) -> Callable[[Callable[Concatenate[Any, P], R]], Task[P, R]]: ...
+
+    @overload
+    def task(self, *, name: str | None = ..., base: type[Task[Any, Any]] = ...,
+             **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+        """Make a task of a function: ``@app.task`` or ``@app.task(**options)``.
+
+        Options are `Task` attributes (``bind``, ``name``, ``ignore_result``,
+        ``max_retries``, ``autoretry_for``...) and ``base`` for a custom class.
+        """
+        if fn is not None:
+            return self._make_task(fn, options)
+        return lambda f: self._make_task(f, options)
+
+    def _make_task(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
+        options = dict(options)
+        base = options.pop("base", Task)
+        name = options.pop("name", None) or self.gen_task_name(fn.__name__, fn.__module__)
+        unknown = [key for key in options if not hasattr(base, key)]
+        if unknown:
+            raise TypeError(f"unknown task option(s) for {name}: {', '.join(sorted(unknown))}")
+        if options.get("autoretry_for") is not None:
+            options["autoretry_for"] = tuple(options["autoretry_for"])
+        bind = options.get("bind", base.bind)
+        attrs = {"name": name, "app": self, "__module__": fn.__module__,
+                 "__doc__": fn.__doc__, "__wrapped__": fn,
+                 "run": fn if bind else staticmethod(fn), **options}
+        cls = type(fn.__name__, (base,), attrs)
+        task = cls()
+        functools.update_wrapper(task, fn, updated=())
+        self._registry.register(task)
+        return task
+
+    def gen_task_name(self, name: str, module: str) -> str:
+        if module == "__main__" and self.main:
+            module = self.main
+        return f"{module}.{name}"
+
+    # -- broker and results ------------------------------------------------------
+    def connection(self) -> Transport:
+        """A new transport for the configured broker (one per consumer)."""
+        url = self.conf.broker
+        scheme = url.partition("://")[0]
+        factory = self.plugins.get("transports", scheme)
+        options = {"heartbeat": self.conf.broker_heartbeat,
+                   "lease_timeout": self.conf.broker_lease_timeout,
+                   **self.conf.broker_transport_options}
+        return factory(url, options)
+
+    @property
+    def producer(self) -> Transport:
+        """The transport this process publishes with (shared, thread-safe)."""
+        with self._lock:
+            if self._producer is None:
+                self._producer = self.connection()
+            return self._producer
+
+    @property
+    def backend(self) -> ResultBackend:
+        with self._lock:
+            if self._backend is None:
+                url = self.conf.backend
+                factory = self.plugins.get("result_backends", url.partition("://")[0])
+                conf = self.conf
+                self._backend = factory(url, self.codecs, {
+                    "result_serializer": conf.result_serializer,
+                    "result_accept_content": conf.result_accept_content or conf.accept_content,
+                    "result_expires": conf.result_expires})
+            return self._backend
+
+    def close(self) -> None:
+        """Close the producer and the backend (they reopen on next use)."""
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close()
+                self._producer = None
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
+
+    # -- sending -------------------------------------------------------------------
+    def send_task(self, name: str, args: Sequence[Any] | None = None,
+                  kwargs: Mapping[str, Any] | None = None, *, task_id: str | None = None,
+                  countdown: float | None = None, eta: datetime | float | None = None,
+                  expires: float | datetime | None = None, queue: str | None = None,
+                  serializer: str | None = None, compression: str | None = None,
+                  priority: int | None = None, retries: int = 0,
+                  time_limit: float | None = None, soft_time_limit: float | None = None,
+                  ignore_result: bool | None = None, reply_to: str | None = None,
+                  root_id: str | None = None, parent_id: str | None = None,
+                  group_id: str | None = None, shadow: str | None = None,
+                  headers: Mapping[str, Any] | None = None, **unknown: Any) -> AsyncResult[Any]:
+        """Send a task by name (it need not be registered here).
+
+        ``countdown`` (seconds) or ``eta`` (datetime; naive means UTC) delay
+        it; ``expires`` (seconds or datetime) drops it if it has not started
+        by then.  Returns an `AsyncResult`.
+        """
+        from corekit.result import AsyncResult
+
+        if unknown:
+            raise TypeError(f"send_task() got unknown option(s): {', '.join(sorted(unknown))}")
+        self.finalize()
+        conf = self.conf
+        task_id = task_id or str(uuid.uuid4())
+        args, kwargs = list(args or ()), dict(kwargs or {})
+        parent = current_request()
+        if parent is not None and parent.id and not parent.is_eager:
+            root_id = root_id or parent.root_id
+            parent_id = parent_id or parent.id
+        eta_at = countdown_to_eta(countdown, eta)
+        expires_at = _expires_at(expires)
+        if priority is None:
+            priority = conf.task_default_priority or 0
+        hdrs = task_headers(name, task_id, args, kwargs, eta=eta_at, expires=expires_at,
+                            retries=retries, time_limit=time_limit,
+                            soft_time_limit=soft_time_limit, root_id=root_id,
+                            parent_id=parent_id, group_id=group_id, shadow=shadow,
+                            ignore_result=bool(ignore_result), extra=headers)
+        body, ctype, cenc, ztype = self.codecs.encode(
+            task_body(args, kwargs), serializer or conf.task_serializer,
+            compression or conf.task_compression)
+        message = build_message(hdrs, body, ctype, cenc, ztype,
+                                queue=queue or conf.task_default_queue, priority=priority,
+                                reply_to=reply_to, eta=eta_at)
+        self.producer.publish([message])
+        return AsyncResult(task_id, app=self)
+
+    def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
+        from corekit.result import AsyncResult
+
+        return AsyncResult(task_id, app=self)
+
+    # -- worker --------------------------------------------------------------------
+    def Worker(self, **options: Any) -> Any:  # noqa: N802 - Celery's name
+        from corekit.worker import Worker
+
+        return Worker(self, **options)
+
+
+def _expires_at(expires: float | datetime | None) -> float | None:
+    if expires is None:
+        return None
+    if isinstance(expires, (int, float)):
+        return (datetime.now(timezone.utc) + timedelta(seconds=expires)).timestamp()
+    return to_epoch(expires)
+
+
+def check_url(url: str) -> str:
+    if "://" not in url:
+        raise ImproperlyConfigured(f"not a broker/backend URL: {url!r} (expected scheme://...)")
+    return url

@@ -1,0 +1,89 @@
+"""The ``corekit`` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Sequence
+
+from corekit import __version__
+from corekit.cli import commands, worker
+from corekit.cli.appload import AppLoadError, load_app
+from corekit.exceptions import CorekitError
+
+#: Built-in subcommands: name -> setup(subparsers, parents).
+BUILTIN_COMMANDS: dict[str, Callable[..., Any]] = {
+    "worker": worker.setup,
+    "call": commands.setup_call,
+    "result": commands.setup_result,
+    "purge": commands.setup_purge,
+    "plugins": commands.setup_plugins,
+    "dlq": commands.setup_dlq,
+}
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options accepted before and after the subcommand (``corekit -A proj
+    worker`` and ``corekit worker -A proj`` both work)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-A", "--app", default=argparse.SUPPRESS,
+                        help="the app: module, module.sub, or module:attribute")
+    common.add_argument("-b", "--broker", default=argparse.SUPPRESS,
+                        help="broker URL (overrides the app's broker_url)")
+    common.add_argument("--result-backend", default=argparse.SUPPRESS,
+                        help="result backend URL (overrides the app's result_backend)")
+    common.add_argument("--config", default=argparse.SUPPRESS,
+                        help="module to load settings from (config_from_object)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="corekit", parents=[common],
+        description="corekit: a distributed task queue with Celery's API and wire format.")
+    parser.add_argument("--version", action="version", version=f"corekit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for setup in BUILTIN_COMMANDS.values():
+        setup(subparsers, [common])
+    for name, setup in _plugin_commands().items():
+        if name not in BUILTIN_COMMANDS:
+            setup(subparsers, [common])
+    return parser
+
+
+def _plugin_commands() -> dict[str, Callable[..., Any]]:
+    from corekit.pluginmanager import default_manager
+
+    return default_manager().registry("commands")
+
+
+def app_from_args(args: argparse.Namespace) -> Any:
+    app = load_app(getattr(args, "app", None))
+    if getattr(args, "config", None):
+        app.config_from_object(args.config)
+    if getattr(args, "broker", None):
+        app.conf.broker_url = args.broker
+    if getattr(args, "result_backend", None):
+        app.conf.result_backend = args.result_backend
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        app = app_from_args(args)
+        return int(args.func(args, app) or 0)
+    except AppLoadError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except (CorekitError, ValueError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Finding the user's app from ``-A proj``."""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+from corekit.app import Corekit
+
+
+class AppLoadError(Exception):
+    """The ``-A`` argument names no usable app; the message says why."""
+
+
+def load_app(spec: str | None) -> Corekit:
+    """``proj``, ``proj.module``, ``proj:app`` or ``proj.module:app``.
+
+    Without an attribute, the module's ``app``, ``corekit`` or ``celery``
+    attribute is used, then any `Corekit` instance in it, then the same in
+    ``proj.corekit`` / ``proj.celery`` submodules.  Without *spec*, an app on
+    the default SQLite broker.
+    """
+    if not spec:
+        return Corekit("default")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module_name, _, attr = spec.partition(":")
+    module = _import(module_name)
+    if attr:
+        try:
+            obj: Any = module
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            raise AppLoadError(f"module {module_name!r} has no attribute {attr!r}") from None
+        if callable(obj) and not isinstance(obj, Corekit):
+            obj = obj()
+        if not isinstance(obj, Corekit):
+            raise AppLoadError(f"{spec!r} is a {type(obj).__name__}, not a Corekit app")
+        return obj
+    app = _find_in(module)
+    if app is None:
+        for sub in ("corekit", "celery", "app"):
+            try:
+                submodule = importlib.import_module(f"{module_name}.{sub}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{module_name}.{sub}":
+                    raise AppLoadError(f"cannot import {module_name}.{sub}: {exc}") from exc
+                continue
+            app = _find_in(submodule)
+            if app is not None:
+                break
+    if app is None:
+        raise AppLoadError(f"module {module_name!r} was imported but has no Corekit app "
+                           f"(name one with -A {module_name}:app)")
+    return app
+
+
+def _import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise AppLoadError(f"cannot load app module {name!r}: no module named "
+                               f"{exc.name!r} (looked in {os.getcwd()} and sys.path)") from exc
+        raise AppLoadError(f"cannot load app module {name!r}: importing it failed: "
+                           f"{exc}") from exc
+    except Exception as exc:
+        raise AppLoadError(f"cannot load app module {name!r}: importing it raised "
+                           f"{type(exc).__name__}: {exc}") from exc
+
+
+def _find_in(module: Any) -> Corekit | None:
+    for attr in ("app", "corekit", "celery"):
+        candidate = getattr(module, attr, None)
+        if isinstance(candidate, Corekit):
+            return candidate
+    for value in vars(module).values():
+        if isinstance(value, Corekit):
+            return value
+    return None

@@ -1,0 +1,90 @@
+"""``corekit worker``."""
+from __future__ import annotations
+
+import argparse
+import platform
+from typing import Any
+
+from corekit import __version__
+from corekit.log import setup_logging
+
+
+def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("worker", parents=parents, help="start a worker",
+                              description="Consume task messages and run them.")
+    p.add_argument("-l", "--loglevel", default="WARNING",
+                   help="debug, info, warning, error or critical (default: warning)")
+    p.add_argument("-c", "--concurrency", type=_positive_int, default=None,
+                   help="number of pool slots (default: number of CPUs)")
+    p.add_argument("-P", "--pool", default=None,
+                   help="pool implementation: solo, threads, or any pool a plugin provides")
+    p.add_argument("-Q", "--queues", default=None,
+                   help="comma-separated queues to consume (default: task_default_queue)")
+    p.add_argument("-X", "--exclude-queues", default="",
+                   help="comma-separated queues not to consume")
+    p.add_argument("-n", "--hostname", default=None,
+                   help="node name, e.g. name@%%h (%%h host, %%n short name, %%d domain)")
+    p.add_argument("--plugin", action="append", default=[], metavar="NAME",
+                   help="require an installed plugin by name (repeatable)")
+    p.add_argument("--prefetch-multiplier", type=_positive_int, default=None,
+                   help="messages reserved per pool slot (default: 4)")
+    p.add_argument("--no-banner", action="store_true", help="do not print the banner")
+    p.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _csv(text: str | None) -> list[str]:
+    return [q.strip() for q in (text or "").split(",") if q.strip()]
+
+
+def run(args: argparse.Namespace, app: Any) -> int:
+    setup_logging(args.loglevel)
+    for name in args.plugin:
+        app.plugins.require(name)
+    worker = app.Worker(queues=_csv(args.queues) or None,
+                        exclude_queues=_csv(args.exclude_queues),
+                        concurrency=args.concurrency, pool=args.pool,
+                        hostname=args.hostname, prefetch_multiplier=args.prefetch_multiplier)
+    worker.setup()
+    if not args.no_banner:
+        print(banner(worker), flush=True)
+    worker.start(install_signals=True)
+    return 0
+
+
+def banner(worker: Any) -> str:
+    app = worker.app
+    tasks = app.tasks.user_tasks()
+    lines = [
+        f" -------------- {worker.hostname} v{__version__}",
+        f"--- ***** ----- {platform.platform()} {platform.python_implementation()} "
+        f"{platform.python_version()}",
+        "-- ******* ---- [config]",
+        f"- *** --- * --- .> app:         {app.main or '__main__'}:{id(app):#x}",
+        f"- ** ---------- .> transport:   {worker.transport.describe()}",
+        f"- ** ---------- .> results:     {worker.backend.describe()}",
+        f"- *** --- * --- .> concurrency: {worker.concurrency} ({worker.pool_name})",
+        f"-- ******* ---- .> speedups:    {_speedups()}",
+        " -------------- [queues]",
+        *[f"                .> {q}" for q in worker.queues],
+        "",
+        "[tasks]",
+        *[f"  . {name}" for name in tasks],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _speedups() -> str:
+    from corekit import _speedups
+
+    return getattr(_speedups, "IMPLEMENTATION", "python")

@@ -1,0 +1,143 @@
+"""The app's configuration: documented defaults, updates, environment
+overrides and `config_from_object`."""
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any, Iterator, Mapping, MutableMapping
+
+#: Every setting corekit reads, with its default.  Names are Celery's.
+DEFAULTS: dict[str, Any] = {
+    # broker and results
+    "broker_url": None,                 # None -> "sqlite://" (corekit.sqlite3 in the cwd)
+    "result_backend": None,             # None -> "sqlite://" as well
+    "broker_transport_options": {},     # passed to the transport (e.g. lease_timeout)
+    "broker_heartbeat": 2.0,            # seconds between worker heartbeats to the broker
+    "broker_lease_timeout": 15.0,       # a silent worker's messages come back after this
+    "result_expires": 86400,            # seconds results are kept (None: forever)
+    # messages
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "accept_content": ["json"],         # what a worker will deserialize
+    "result_accept_content": None,      # None: same as accept_content
+    "task_compression": None,           # "zlib", "bzip2", "zstd" or None
+    "task_default_queue": "celery",
+    "task_default_priority": None,
+    "task_create_missing_queues": True,
+    # task defaults
+    "task_always_eager": False,
+    "task_eager_propagates": False,
+    "task_store_eager_result": False,
+    "task_ignore_result": False,
+    "task_track_started": False,
+    "task_acks_late": False,
+    "task_default_retry_delay": 180,
+    "task_max_retries": 3,
+    "task_time_limit": None,
+    "task_soft_time_limit": None,
+    "task_annotations": None,
+    # worker
+    "worker_pool": "threads",
+    "worker_concurrency": None,         # None -> number of CPUs
+    "worker_prefetch_multiplier": 4,
+    "worker_hostname": None,
+    # app
+    "include": [],
+    "imports": [],
+    "timezone": "UTC",
+    "enable_utc": True,
+}
+
+#: Environment variables that override a setting, whatever the app says.
+ENV_OVERRIDES = {
+    "COREKIT_BROKER_URL": "broker_url",
+    "COREKIT_RESULT_BACKEND": "result_backend",
+}
+
+DEFAULT_URL = "sqlite://"
+
+
+class Settings(MutableMapping[str, Any]):
+    """``app.conf``: a mapping with attribute access (``conf.task_serializer``).
+
+    Lookup order: environment override, value set by the user, default.
+    Unknown keys may be set (plugins read their own); reading an unknown
+    key as an attribute raises AttributeError naming it.
+    """
+
+    def __init__(self, **changes: Any) -> None:
+        object.__setattr__(self, "_changes", {})
+        self.update(changes)
+
+    def __getitem__(self, key: str) -> Any:
+        env = _env_key(key)
+        if env and os.environ.get(env):
+            return os.environ[env]
+        changes = self._changes
+        if key in changes:
+            return changes[key]
+        return DEFAULTS[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._changes[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._changes[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from DEFAULTS
+        yield from (k for k in self._changes if k not in DEFAULTS)
+
+    def __len__(self) -> int:
+        return len(set(DEFAULTS) | set(self._changes))
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"no setting called {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def changes(self) -> dict[str, Any]:
+        """Only what the user set."""
+        return dict(self._changes)
+
+    @property
+    def broker(self) -> str:
+        return self["broker_url"] or DEFAULT_URL
+
+    @property
+    def backend(self) -> str:
+        return self["result_backend"] or DEFAULT_URL
+
+    def from_object(self, obj: Any) -> None:
+        """Load every lowercase public attribute of *obj* (a module path,
+        ``"module:attr"``, a module or any object) that is a setting name,
+        or every key of a mapping."""
+        if isinstance(obj, str):
+            obj = _import_object(obj)
+        if isinstance(obj, Mapping):
+            self.update(obj)
+            return
+        for key in dir(obj):
+            if key.islower() and not key.startswith("_"):
+                value = getattr(obj, key)
+                if not callable(value) or key in DEFAULTS:
+                    self[key] = value
+
+
+def _env_key(key: str) -> str | None:
+    for env, setting in ENV_OVERRIDES.items():
+        if setting == key:
+            return env
+    return None
+
+
+def _import_object(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj

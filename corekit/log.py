@@ -1,0 +1,56 @@
+"""Logging: the worker's format, task loggers that name the running task."""
+from __future__ import annotations
+
+import logging
+import sys
+
+WORKER_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+TASK_FORMAT = ("[%(asctime)s: %(levelname)s/%(processName)s] "
+               "%(task_name)s[%(task_id)s]: %(message)s")
+
+task_logger = logging.getLogger("corekit.task")
+
+
+def get_task_logger(name: str) -> logging.Logger:
+    """A logger for task modules: its records carry the running task's name
+    and id, and it propagates through ``corekit.task``."""
+    logger = logging.getLogger(name)
+    if name != "corekit.task":
+        logger.parent = task_logger
+    return logger
+
+
+class TaskFormatter(logging.Formatter):
+    """Uses the task format for records logged while a task runs."""
+
+    def __init__(self) -> None:
+        super().__init__(WORKER_FORMAT)
+        self.task_formatter = logging.Formatter(TASK_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        from corekit.request import current_request
+
+        request = current_request()
+        if request is not None and request.id:
+            record.task_name, record.task_id = request.task, request.id
+            return self.task_formatter.format(record)
+        return super().format(record)
+
+
+def setup_logging(level: str | int = "WARNING", stream: object = None) -> None:
+    """Configure the root logger once for a worker or CLI process."""
+    if isinstance(level, str):
+        name = level.upper()
+        if name not in logging.getLevelNamesMapping():
+            raise ValueError(f"unknown log level {level!r} "
+                             f"(use debug, info, warning, error or critical)")
+        level = logging.getLevelNamesMapping()[name]
+    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(TaskFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_corekit", False):
+            root.removeHandler(old)
+    handler._corekit = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,182 @@
+"""`Task`: what ``@app.task`` makes of a function."""
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Mapping, ParamSpec, Sequence, TypeVar
+
+from corekit.exceptions import MaxRetriesExceededError, Retry
+from corekit.request import Request, current_request
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+    from corekit.result import AsyncResult, EagerResult
+
+P = ParamSpec("P")
+R = TypeVar("R", covariant=True)
+
+
+def exponential_backoff(factor: float, retries: int, maximum: float, full_jitter: bool) -> float:
+    """``factor * 2**retries`` capped at *maximum*; with full jitter, a
+    uniformly random delay between 0 and that (AWS's "full jitter")."""
+    countdown = min(maximum, factor * (2 ** retries))
+    if full_jitter:
+        countdown = random.uniform(0, countdown)
+    return max(0.0, countdown)
+
+
+class Task(Generic[P, R]):
+    """A task type.  ``@app.task`` makes a subclass whose `run` is the
+    decorated function and returns its single instance.
+
+    Class attributes are the task's options; ``None`` means "use the app's
+    setting" (``task_acks_late`` for `acks_late`, and so on).
+    """
+
+    name: ClassVar[str] = ""
+    app: ClassVar[Corekit]
+    typing: ClassVar[bool] = True
+    bind: ClassVar[bool] = False
+    ignore_result: ClassVar[bool | None] = None
+    track_started: ClassVar[bool | None] = None
+    acks_late: ClassVar[bool | None] = None
+    serializer: ClassVar[str | None] = None
+    compression: ClassVar[str | None] = None
+    max_retries: ClassVar[int | None] = 3
+    default_retry_delay: ClassVar[float | None] = None
+    autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    retry_kwargs: ClassVar[Mapping[str, Any]] = {}
+    retry_backoff: ClassVar[bool | float] = False
+    retry_backoff_max: ClassVar[float] = 600
+    retry_jitter: ClassVar[bool] = True
+    time_limit: ClassVar[float | None] = None
+    soft_time_limit: ClassVar[float | None] = None
+    rate_limit: ClassVar[str | None] = None
+    expires: ClassVar[float | datetime | None] = None
+    queue: ClassVar[str | None] = None
+    priority: ClassVar[int | None] = None
+    throws: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        raise NotImplementedError(f"task {self.name!r} has no run method")
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.run(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<@task: {self.name} of {self.app.main or '__main__'}>"
+
+    # -- options resolved against the app's configuration ------------------
+    def option(self, name: str, setting: str) -> Any:
+        value = getattr(self, name)
+        return self.app.conf[setting] if value is None else value
+
+    @property
+    def request(self) -> Request:
+        """The running call's context, or an empty one when called directly."""
+        request = current_request()
+        if request is not None and request.task == self.name:
+            return request
+        return Request(task=self.name)
+
+    @property
+    def backend(self) -> Any:
+        return self.app.backend
+
+    # -- calling -------------------------------------------------------------
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send the task with these arguments; ``apply_async`` with defaults."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(self, args: Sequence[Any] | None = None,
+                    kwargs: Mapping[str, Any] | None = None, *,
+                    task_id: str | None = None, countdown: float | None = None,
+                    eta: datetime | float | None = None, expires: float | datetime | None = None,
+                    queue: str | None = None, serializer: str | None = None,
+                    compression: str | None = None, priority: int | None = None,
+                    **options: Any) -> AsyncResult[R]:
+        """Send the task to a worker.  See `Corekit.send_task` for options."""
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
+        return self.app.send_task(
+            self.name, args, kwargs, task_id=task_id, countdown=countdown, eta=eta,
+            expires=expires if expires is not None else self.expires,
+            queue=queue or self.queue, serializer=serializer or self.serializer,
+            compression=compression or self.compression,
+            priority=priority if priority is not None else self.priority,
+            time_limit=options.pop("time_limit", self.time_limit),
+            soft_time_limit=options.pop("soft_time_limit", self.soft_time_limit),
+            ignore_result=options.pop("ignore_result", self.ignore_result),
+            **options)
+
+    def apply(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+              task_id: str | None = None, throw: bool | None = None, retries: int = 0,
+              **options: Any) -> EagerResult[R]:
+        """Run the task here and now (eagerly), with retries run inline."""
+        from corekit.trace import apply_eagerly
+
+        if throw is None:
+            throw = self.app.conf.task_eager_propagates
+        return apply_eagerly(self, list(args or ()), dict(kwargs or {}),
+                             task_id or str(uuid.uuid4()), throw, retries)
+
+    def AsyncResult(self, task_id: str) -> AsyncResult[R]:  # noqa: N802 - Celery's name
+        from corekit.result import AsyncResult
+
+        return AsyncResult(task_id, app=self.app)
+
+    # -- retrying ------------------------------------------------------------
+    def retry(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+              exc: BaseException | None = None, throw: bool = True,
+              eta: datetime | float | None = None, countdown: float | None = None,
+              max_retries: int | None = None, **options: Any) -> Retry:
+        """Send this call again, later, and raise `Retry` to end this run.
+
+        Past ``max_retries`` it raises *exc* (or `MaxRetriesExceededError`).
+        """
+        request = self.request
+        if request.called_directly:
+            raise exc or RuntimeError(
+                f"task {self.name} was called directly, not by a worker: it cannot be retried")
+        limit = self.max_retries if max_retries is None else max_retries
+        if limit is not None and request.retries >= limit:
+            if exc is not None:
+                raise exc
+            raise MaxRetriesExceededError(
+                f"can't retry {self.name}[{request.id}] args:{request.args} "
+                f"kwargs:{request.kwargs}: max_retries={limit} reached")
+        if countdown is None and eta is None:
+            countdown = self.option("default_retry_delay", "task_default_retry_delay")
+        ret = Retry(exc=exc, when=countdown if eta is None else eta)
+        if request.is_eager:
+            ret.eager_args = (args, kwargs)  # type: ignore[attr-defined]
+            raise ret
+        delivery = request.delivery_info or {}
+        self.app.send_task(
+            self.name, request.args if args is None else args,
+            request.kwargs if kwargs is None else kwargs,
+            task_id=request.id, countdown=countdown if eta is None else None, eta=eta,
+            retries=request.retries + 1, queue=options.pop("queue", delivery.get("queue")),
+            expires=request.expires, root_id=request.root_id, parent_id=request.parent_id,
+            group_id=request.group, time_limit=request.timelimit[0],
+            soft_time_limit=request.timelimit[1], reply_to=request.reply_to,
+            ignore_result=request.ignore_result, **options)
+        if throw:
+            raise ret
+        return ret
+
+    def autoretry(self, exc: BaseException) -> None:
+        """Called by the tracer when ``run`` raised; retries (raising `Retry`)
+        if *exc* is one of ``autoretry_for``, else returns."""
+        if not self.autoretry_for or not isinstance(exc, self.autoretry_for):
+            return
+        if self.dont_autoretry_for and isinstance(exc, self.dont_autoretry_for):
+            return
+        opts = dict(self.retry_kwargs)
+        if self.retry_backoff and "countdown" not in opts:
+            factor = 1 if self.retry_backoff is True else float(self.retry_backoff)
+            opts["countdown"] = exponential_backoff(
+                factor, self.request.retries, self.retry_backoff_max, self.retry_jitter)
+        self.retry(exc=exc, **opts)

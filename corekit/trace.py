@@ -1,0 +1,90 @@
+"""Running one task call and turning its end into a state."""
+from __future__ import annotations
+
+import traceback as tb
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from corekit import states
+from corekit.exceptions import Retry
+from corekit.request import Request, pop_request, push_request
+
+if TYPE_CHECKING:
+    from corekit.result import EagerResult
+    from corekit.task import Task
+
+MAX_EAGER_RETRIES = 1000
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a call ended: ``state`` is SUCCESS, FAILURE or RETRY."""
+
+    state: str
+    retval: Any = None
+    exc: BaseException | None = None
+    traceback: str | None = None
+    retry: Retry | None = None
+
+
+def trace(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict[str, Any]
+          ) -> Outcome:
+    """Run ``task`` with *request* as its context; never raises an Exception."""
+    push_request(request)
+    try:
+        try:
+            return Outcome(states.SUCCESS, task.run(*args, **kwargs))
+        except Retry as retry:
+            return _retry_outcome(retry)
+        except Exception as exc:
+            try:
+                task.autoretry(exc)
+            except Retry as retry:
+                return _retry_outcome(retry)
+            except Exception as final:  # max retries reached: the task's error stands
+                exc = final
+            return Outcome(states.FAILURE, exc=exc, traceback=_format(exc))
+    finally:
+        pop_request()
+
+
+def _retry_outcome(retry: Retry) -> Outcome:
+    return Outcome(states.RETRY, exc=retry.exc or retry, retry=retry,
+                   traceback=_format(retry.exc) if retry.exc else None)
+
+
+def _format(exc: BaseException) -> str:
+    return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def apply_eagerly(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], task_id: str,
+                  throw: bool, retries: int = 0) -> EagerResult[Any]:
+    """Run the task in this thread; a retry runs again at once."""
+    from corekit.result import EagerResult
+
+    parent = _current()
+    for _ in range(MAX_EAGER_RETRIES):
+        request = Request(id=task_id, task=task.name, args=args, kwargs=kwargs, retries=retries,
+                          is_eager=True, called_directly=False,
+                          root_id=parent.root_id if parent else task_id,
+                          parent_id=parent.id if parent else None)
+        outcome = trace(task, request, args, kwargs)
+        if outcome.state != states.RETRY:
+            break
+        new_args, new_kwargs = getattr(outcome.retry, "eager_args", (None, None))
+        args = list(new_args) if new_args is not None else args
+        kwargs = dict(new_kwargs) if new_kwargs is not None else kwargs
+        retries += 1
+    if task.app.conf.task_store_eager_result:
+        task.app.backend.store_result(task_id, outcome.exc if outcome.exc else outcome.retval,
+                                      outcome.state, outcome.traceback)
+    if throw and outcome.state == states.FAILURE and outcome.exc is not None:
+        raise outcome.exc
+    result = outcome.exc if outcome.state == states.FAILURE else outcome.retval
+    return EagerResult(task_id, result, outcome.state, outcome.traceback)
+
+
+def _current() -> Request | None:
+    from corekit.request import current_request
+
+    return current_request()

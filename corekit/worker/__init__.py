@@ -1,0 +1,116 @@
+"""The worker: a blueprint of bootsteps around the consumer loop."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING, Any, Sequence
+
+from corekit.bootsteps import Blueprint
+from corekit.worker.steps import (DEFAULT_STEPS, BackendStep, ConsumerStep, PoolStep,
+                                  TransportStep, default_hostname, expand_hostname)
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+    from corekit.worker.consumer import Consumer
+
+logger = logging.getLogger("corekit.worker")
+
+__all__ = ["Worker"]
+
+
+class Worker:
+    """Consumes *queues* and runs tasks in a pool of *concurrency* slots.
+
+    `start` blocks until `stop` is called (from another thread or a signal),
+    then shuts down warmly: prefetched messages go back to the broker and
+    running tasks finish.
+    """
+
+    def __init__(self, app: Corekit, *, queues: Sequence[str] | None = None,
+                 exclude_queues: Sequence[str] = (), concurrency: int | None = None,
+                 pool: str | None = None, hostname: str | None = None,
+                 prefetch_multiplier: int | None = None) -> None:
+        conf = app.conf
+        self.app = app
+        self.pool_name = pool or conf.worker_pool
+        self.concurrency = int(concurrency or conf.worker_concurrency or os.cpu_count() or 1)
+        if self.pool_name == "solo":
+            self.concurrency = 1
+        self.queues = [q for q in (queues or [conf.task_default_queue])
+                       if q not in exclude_queues]
+        if not self.queues:
+            raise ValueError("no queues left to consume from after excluding "
+                             f"{', '.join(exclude_queues)}")
+        name = hostname or conf.worker_hostname
+        self.hostname = expand_hostname(name) if name else default_hostname()
+        self.prefetch_multiplier = int(prefetch_multiplier or conf.worker_prefetch_multiplier)
+        self.blueprint = Blueprint(DEFAULT_STEPS)
+        self.ready = threading.Event()
+        self._signals = 0
+
+    @property
+    def consumer(self) -> Consumer:
+        return self.blueprint[ConsumerStep].consumer
+
+    @property
+    def transport(self) -> Any:
+        return self.blueprint[TransportStep].transport
+
+    @property
+    def backend(self) -> Any:
+        return self.blueprint[BackendStep].backend
+
+    @property
+    def pool(self) -> Any:
+        return self.blueprint[PoolStep].pool
+
+    def setup(self) -> None:
+        """Import tasks and build the steps (no connection yet)."""
+        self.app.finalize()
+        self.blueprint.apply(self)
+
+    def start(self, install_signals: bool = False) -> None:
+        """Run until stopped.  With *install_signals*, SIGTERM and SIGINT
+        shut down warmly; a second one exits at once (cold)."""
+        if self.blueprint.state == "initial" and not self.blueprint.steps:
+            self.setup()
+        if install_signals:
+            self.install_signal_handlers()
+        hook = self.app.plugins.hook
+        self.blueprint.start(self)
+        try:
+            hook.corekit_worker_start(worker=self)
+            logger.info("%s ready.", self.hostname)
+            hook.corekit_worker_ready(worker=self)
+            self.ready.set()
+            self.consumer.run()
+        finally:
+            try:
+                hook.corekit_worker_shutdown(worker=self)
+            finally:
+                self.blueprint.stop(self)
+                logger.info("%s stopped.", self.hostname)
+
+    def stop(self) -> None:
+        """Ask for a warm shutdown; returns at once."""
+        if self.blueprint.steps:
+            self.consumer.stop()
+
+    def install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals == 1:
+            logger.warning("%s received: warm shutdown (running tasks finish, prefetched "
+                           "messages go back to the broker); again to quit at once", name)
+            self.stop()
+        else:
+            logger.warning("%s received again: cold shutdown", name)
+            os._exit(1)

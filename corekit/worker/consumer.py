@@ -1,0 +1,206 @@
+"""The worker's hot loop: fetch a batch, decode, route, dispatch, ack."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+from corekit import states
+from corekit._speedups import Dispatcher, EtaHeap, decode_batch
+from corekit.backend import ResultBackend
+from corekit.exceptions import ContentDisallowed, DecodeError
+from corekit.worker.job import Job
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+    from corekit.pool import Pool
+    from corekit.transport import Message, Transport
+
+logger = logging.getLogger("corekit.worker")
+
+POLL_TIMEOUT = 0.5
+#: A message due this close to now runs now rather than going back to the broker.
+ETA_SLACK = 0.005
+
+
+class Consumer:
+    """Moves messages from the transport into the pool.
+
+    Everything that touches the transport happens on the thread that calls
+    `run`; pool threads only report finished jobs through the dispatcher.
+    """
+
+    def __init__(self, app: Corekit, transport: Transport, backend: ResultBackend, pool: Pool,
+                 queues: Sequence[str], hostname: str, prefetch_multiplier: int) -> None:
+        self.app = app
+        self.transport = transport
+        self.backend = backend
+        self.pool = pool
+        self.queues = list(queues)
+        self.hostname = hostname
+        self.tasks = app.tasks
+        self.codecs = app.codecs
+        self.accept = self.codecs.accepted_types(app.conf.accept_content)
+        self.prefetch_limit = max(1, prefetch_multiplier) * pool.concurrency
+        self.dispatcher = Dispatcher(self._hand_to_pool, pool.concurrency)
+        self.timer = EtaHeap()
+        self.delayed_by_broker = "delayed_delivery" in transport.capabilities
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.stopped = threading.Event()
+        self._early_acks: list[Message] = []
+        self.processed = 0
+
+    # -- the loop -------------------------------------------------------------
+    def run(self) -> None:
+        """Consume until `stop` is called, then requeue what was prefetched
+        and wait for running tasks (warm shutdown)."""
+        try:
+            while not self.stopping.is_set():
+                self.step()
+        finally:
+            self.drain()
+            self.stopped.set()
+
+    def step(self) -> None:
+        self.flush_acks()
+        self.release_due()
+        dispatcher = self.dispatcher
+        want = dispatcher.wants(self.prefetch_limit)
+        idle_broker = dispatcher.ready_count == 0
+        got: list[Message] = []
+        if want:
+            timeout = self._poll_timeout() if idle_broker else 0.0
+            got = self.transport.fetch(self.queues, want, timeout)
+            if got:
+                self.receive(got)
+        dispatcher.dispatch()
+        self.flush_acks()
+        if not got and (not want or not idle_broker):
+            self.wake.wait(self._poll_timeout())
+            self.wake.clear()
+
+    def _poll_timeout(self) -> float:
+        due = self.timer.next_due()
+        if due is None:
+            return POLL_TIMEOUT
+        return max(0.0, min(POLL_TIMEOUT, due - time.time()))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    # -- receiving --------------------------------------------------------------
+    def receive(self, batch: list[Message]) -> None:
+        good, bad = decode_batch(batch)
+        for message, reason in bad:
+            self.dead_letter(message, reason)
+        now = time.time()
+        ready: list[Job] = []
+        to_broker: list[Job] = []
+        for headers in good:
+            job = self.make_job(headers)
+            if job is None:
+                continue
+            if headers.expires is not None and headers.expires < now:
+                self.expire(job)
+            elif headers.eta is not None and headers.eta > now + ETA_SLACK:
+                if self.delayed_by_broker:
+                    to_broker.append(job)
+                else:
+                    self.timer.push(headers.eta, job)
+            else:
+                ready.append(job)
+        if to_broker:
+            self.return_to_broker(to_broker)
+        if ready:
+            self.dispatcher.add(ready)
+
+    def make_job(self, headers: Any) -> Job | None:
+        """Decode the body; dead-letter what cannot run here."""
+        message = headers.message
+        task = self.tasks.get(headers.task)
+        if task is None:
+            self.dead_letter(message, f"unknown task {headers.task!r}: not registered in "
+                                      f"this worker")
+            return None
+        try:
+            body = self.codecs.decode(message.body, headers.content_type, headers.compression,
+                                      self.accept)
+        except (ContentDisallowed, DecodeError) as exc:
+            self.dead_letter(message, str(exc))
+            return None
+        if not (isinstance(body, (list, tuple)) and len(body) == 3
+                and isinstance(body[0], (list, tuple)) and isinstance(body[1], dict)):
+            self.dead_letter(message, "malformed body: expected [args, kwargs, embed] "
+                                      "(protocol v2)")
+            return None
+        return Job(headers, task, (list(body[0]), body[1], body[2]), self.hostname,
+                   self.backend, self._job_done)
+
+    def dead_letter(self, message: Message, reason: str) -> None:
+        logger.error("Moved message %s to the dead-letter queue: %s",
+                     message.headers.get("id") if isinstance(message.headers, dict) else "?",
+                     reason)
+        self.transport.dead_letter(message, reason)
+
+    def expire(self, job: Job) -> None:
+        logger.info("Task %s[%s] expired: revoked", job.headers.task, job.id)
+        if job.store_results:
+            self.backend.store_many([ResultBackend.make_meta(job.id, "expired",
+                                                             states.REVOKED)])
+        self.transport.ack([job.message])
+
+    def return_to_broker(self, jobs: list[Job]) -> None:
+        """A message that arrived before its ETA (a producer that did not ask
+        for broker-side delay) goes back to the broker to wait there."""
+        copies = []
+        for job in jobs:
+            m = job.message
+            copies.append(type(m)(body=m.body, headers=m.headers, properties=m.properties,
+                                  content_type=m.content_type,
+                                  content_encoding=m.content_encoding, queue=m.queue,
+                                  exchange=m.exchange, routing_key=m.routing_key,
+                                  eta=job.headers.eta, priority=m.priority))
+        self.transport.publish(copies)
+        self.transport.ack([job.message for job in jobs])
+
+    def release_due(self) -> None:
+        if self.timer:
+            due = self.timer.pop_due(time.time())
+            if due:
+                self.dispatcher.add(due)
+
+    # -- dispatching and acking ----------------------------------------------------
+    def _hand_to_pool(self, job: Job) -> None:
+        if not job.acks_late:
+            self._early_acks.append(job.message)
+        self.pool.apply(job)
+
+    def _job_done(self, job: Job) -> None:
+        self.processed += 1
+        self.dispatcher.done(job, job.message if job.acks_late else None)
+        self.wake.set()
+
+    def flush_acks(self) -> None:
+        acks = self.dispatcher.take_acks()
+        if self._early_acks:
+            acks.extend(self._early_acks)
+            self._early_acks = []
+        if acks:
+            self.transport.ack(acks)
+
+    def drain(self) -> None:
+        """Requeue prefetched messages, wait for running tasks, ack them."""
+        waiting = self.dispatcher.drain_ready()
+        while self.timer:
+            waiting.extend(self.timer.pop_due(float("inf")))
+        if waiting:
+            self.transport.reject([job.message for job in waiting], requeue=True)
+            logger.info("Requeued %d prefetched message(s)", len(waiting))
+        while self.dispatcher.inflight:
+            self.wake.wait(POLL_TIMEOUT)
+            self.wake.clear()
+            self.flush_acks()
+        self.flush_acks()

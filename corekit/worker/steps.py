@@ -1,0 +1,118 @@
+"""The worker's bootsteps: each owns one part and exposes it."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from corekit.bootsteps import Step
+
+if TYPE_CHECKING:
+    from corekit.worker import Worker
+
+logger = logging.getLogger("corekit.worker")
+
+
+class TransportStep(Step):
+    """The broker connection the worker consumes from."""
+
+    def create(self, worker: Worker) -> None:
+        self.transport = worker.app.connection()
+
+    def start(self, worker: Worker) -> None:
+        self.transport.connect()
+
+    def stop(self, worker: Worker) -> None:
+        self.transport.close()
+
+
+class BackendStep(Step):
+    """The result backend tasks store their state in."""
+
+    def create(self, worker: Worker) -> None:
+        self.backend = worker.app.backend
+
+    def stop(self, worker: Worker) -> None:
+        self.backend.close()
+
+
+class PoolStep(Step):
+    """The pool that runs task bodies."""
+
+    def create(self, worker: Worker) -> None:
+        factory = worker.app.plugins.get("pools", worker.pool_name)
+        self.pool = factory(worker.concurrency)
+
+    def start(self, worker: Worker) -> None:
+        self.pool.start()
+
+    def stop(self, worker: Worker) -> None:
+        self.pool.stop(wait=True)
+
+
+class HeartbeatStep(Step):
+    """Keeps this worker's broker leases alive from a thread of its own, so a
+    long task never makes its messages look abandoned."""
+
+    requires = (TransportStep,)
+
+    def create(self, worker: Worker) -> None:
+        self.transport = worker.blueprint[TransportStep].transport
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.beat, name="corekit-heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        interval = self.transport.heartbeat_interval
+        while not self.stopping.wait(interval):
+            try:
+                self.transport.heartbeat()
+            except Exception:  # a broker hiccup must not end the heartbeat
+                logger.warning("heartbeat to the broker failed", exc_info=True)
+
+    def start(self, worker: Worker) -> None:
+        self.transport.heartbeat()
+        self.thread.start()
+
+    def stop(self, worker: Worker) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+class ConsumerStep(Step):
+    """The loop that feeds the pool; the worker runs it."""
+
+    requires = (TransportStep, BackendStep, PoolStep, HeartbeatStep)
+
+    def create(self, worker: Worker) -> None:
+        from corekit.worker.consumer import Consumer
+
+        bp = worker.blueprint
+        self.consumer = Consumer(
+            worker.app, bp[TransportStep].transport, bp[BackendStep].backend,
+            bp[PoolStep].pool, worker.queues, worker.hostname, worker.prefetch_multiplier)
+
+    def stop(self, worker: Worker) -> None:
+        self.consumer.stop()
+
+
+DEFAULT_STEPS: tuple[type[Step], ...] = (
+    TransportStep, BackendStep, PoolStep, HeartbeatStep, ConsumerStep)
+
+
+def default_hostname() -> str:
+    import socket
+
+    return f"corekit@{socket.gethostname()}"
+
+
+def expand_hostname(template: str) -> str:
+    """Celery's ``-n`` expansions: ``%h`` host, ``%n`` name, ``%d`` domain."""
+    import socket
+
+    host = socket.gethostname()
+    name, _, domain = host.partition(".")
+    out = template.replace("%h", host).replace("%n", name).replace("%d", domain)
+    out = out.replace("%p", str(os.getpid()))
+    return out if "@" in out else f"{out}@{host}"

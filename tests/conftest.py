@@ -1,0 +1,68 @@
+"""Fixtures shared by the whole suite."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from corekit import Corekit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def memory_app() -> Iterator[Corekit]:
+    """An app on a private in-memory broker and backend."""
+    name = uuid.uuid4().hex
+    app = Corekit("tests", broker=f"memory://{name}", backend=f"memory://{name}")
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path) -> Iterator[Corekit]:
+    """An app on a SQLite file of its own."""
+    url = f"sqlite://{tmp_path / 'broker.sqlite3'}"
+    app = Corekit("tests", broker=url, backend=url, broker_heartbeat=0.2,
+                  broker_lease_timeout=2.0)
+    yield app
+    app.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def any_app(request: pytest.FixtureRequest) -> Corekit:
+    """Each kernel behaviour on every transport this issue ships."""
+    return request.getfixturevalue(f"{request.param}_app")
+
+
+def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+            timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m corekit ARGS`` and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "corekit", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, input=input)
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_cli
+
+
+def write_module(directory: Path, name: str, source: str) -> Path:
+    path = directory / f"{name}.py"
+    path.write_text(source)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[[str], Any]:
+    """Write a ``proj.py`` app module into a fresh directory; return its dir."""
+    def make(source: str, name: str = "proj") -> Path:
+        write_module(tmp_path, name, source)
+        return tmp_path
+    return make
