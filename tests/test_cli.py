@@ -1,0 +1,179 @@
+"""The command line, as a user types it."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+import corekit
+from conftest import run_cli
+
+PROJ = '''
+import threading, time
+from corekit import Corekit
+app = Corekit("proj", broker="sqlite://broker.db", backend="sqlite://broker.db",
+              broker_heartbeat=0.2, broker_lease_timeout=2)
+
+@app.task
+def add(x, y):
+    return x + y
+
+@app.task
+def sleepy(path, seconds):
+    open(path, "w").write("started")
+    time.sleep(seconds)
+    return "slept"
+'''
+
+
+def test_version_and_help(cli: Callable[..., Any]) -> None:
+    out = cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"corekit {corekit.__version__}"
+    for args in (["--help"], ["worker", "--help"], ["call", "--help"], ["result", "--help"],
+                 ["purge", "--help"], ["plugins", "--help"], ["dlq", "--help"],
+                 ["dlq", "list", "--help"]):
+        out = cli(*args)
+        assert out.returncode == 0 and "usage: corekit" in out.stdout, args
+
+
+@pytest.mark.parametrize("args", [["worker", "--bogus"], ["worker", "-c", "zero"],
+                                  ["worker", "-c", "0"], ["frobnicate"], [],
+                                  ["call"], ["call", "t", "--args", "{not json"],
+                                  ["call", "t", "--args", '{"a": 1}']])
+def test_bad_flags_print_usage_and_exit_2(cli: Callable[..., Any], args: list[str]) -> None:
+    out = cli(*args)
+    assert out.returncode == 2 and "usage: corekit" in out.stderr
+
+
+def test_missing_app_module_says_which_and_why(cli: Callable[..., Any], tmp_path: Path) -> None:
+    out = cli("-A", "no_such_proj", "worker", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "cannot load app module 'no_such_proj'" in out.stderr
+    assert "no module named 'no_such_proj'" in out.stderr
+    (tmp_path / "broken.py").write_text("import not_installed_dependency\n")
+    out = cli("-A", "broken", "worker", cwd=tmp_path)
+    assert "'broken'" in out.stderr and "not_installed_dependency" in out.stderr
+
+
+def test_plugins_lists_what_each_provides(cli: Callable[..., Any]) -> None:
+    out = cli("plugins")
+    assert out.returncode == 0
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+    assert {"json", "msgpack", "pickle", "zlib", "bzip2", "zstd", "memory", "sqlite",
+            "solo", "threads"} <= set(rows)
+    assert "transports: sqlite" in rows["sqlite"] and "corekit" in rows["sqlite"]
+    assert corekit.__version__ in rows["json"]
+    data = json.loads(cli("plugins", "--json").stdout)
+    assert {"name", "distribution", "version", "provides"} <= set(data[0])
+
+
+def test_worker_plugin_must_be_installed(cli: Callable[..., Any], tmp_path: Path) -> None:
+    out = cli("worker", "--plugin", "nosuchplugin", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "plugin 'nosuchplugin' is not installed" in out.stderr
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    (tmp_path / "proj.py").write_text(PROJ)
+    return tmp_path
+
+
+def start_worker(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "proj", "worker",
+                             "-l", "info", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "ready." in line:
+            break
+    else:
+        raise AssertionError("worker never became ready:\n" + "".join(lines))
+    proc.banner = "".join(lines)  # type: ignore[attr-defined]
+    return proc
+
+
+@pytest.fixture
+def worker(proj: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        procs.append(start_worker(proj, *args))
+        return procs[-1]
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_call_result_purge_and_banner(proj: Path, worker: Any) -> None:
+    assert run_cli("-A", "proj", "purge", "-f", cwd=proj).returncode == 0
+    sent = run_cli("-A", "proj", "call", "proj.add", "--args", "[2, 2]", cwd=proj)
+    assert sent.returncode == 0, sent.stderr
+    task_id = sent.stdout.strip()
+    assert len(task_id) == 36
+    assert run_cli("-A", "proj", "result", task_id, cwd=proj).stdout.strip() == "PENDING"
+    w = worker("-c", "2", "-Q", "celery,other", "-n", "alpha@%h", "--pool", "threads")
+    for needed in ("alpha@", "sqlite://broker.db", "concurrency: 2 (threads)", ".> celery",
+                   ".> other", "proj.add", "proj.sleepy"):
+        assert needed in w.banner, needed
+    out = run_cli("-A", "proj", "result", task_id, "--wait", "10", cwd=proj)
+    assert out.stdout.strip() == "4", out.stderr
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(20) == 0
+    run_cli("-A", "proj", "call", "proj.add", "--args", "[1, 1]", cwd=proj)
+    run_cli("-A", "proj", "call", "proj.add", "--args", "[1, 1]", "-Q", "other", cwd=proj)
+    out = run_cli("-A", "proj", "purge", "-f", "-Q", "celery,other", cwd=proj)
+    assert out.stdout.strip() == "Purged 2 messages from 2 known task queues."
+
+
+def test_sigterm_is_a_warm_shutdown(proj: Path, worker: Any) -> None:
+    marker = proj / "started"
+    sent = run_cli("-A", "proj", "call", "proj.sleepy", "--args",
+                   json.dumps([str(marker), 1.0]), cwd=proj)
+    task_id = sent.stdout.strip()
+    w = worker("-c", "1")
+    for _ in range(100):
+        if marker.exists():
+            break
+        subprocess.run(["sleep", "0.05"])
+    w.send_signal(signal.SIGTERM)
+    output = w.communicate(timeout=20)[0]
+    assert w.returncode == 0
+    assert "warm shutdown" in output
+    assert run_cli("-A", "proj", "result", task_id, cwd=proj).stdout.strip() == '"slept"'
+
+
+def test_dlq_list_and_replay(proj: Path, worker: Any) -> None:
+    run_cli("-A", "proj", "call", "proj.unknown", "--args", "[1]", cwd=proj)
+    w = worker()
+    run_cli("-A", "proj", "result", run_cli("-A", "proj", "call", "proj.add", "--args",
+                                            "[0, 0]", cwd=proj).stdout.strip(),
+            "--wait", "10", cwd=proj)
+    w.send_signal(signal.SIGINT)
+    w.wait(20)
+    listing = run_cli("-A", "proj", "dlq", "list", "--json", cwd=proj)
+    [letter] = json.loads(listing.stdout)
+    assert letter["task"] == "proj.unknown" and "unknown task" in letter["reason"]
+    assert "unknown task 'proj.unknown'" in run_cli("-A", "proj", "dlq", "list",
+                                                    cwd=proj).stdout
+    assert run_cli("-A", "proj", "dlq", "replay", cwd=proj).returncode == 2
+    out = run_cli("-A", "proj", "dlq", "replay", "--all", cwd=proj)
+    assert out.stdout.strip() == "Replayed 1 message."
+    assert "empty" in run_cli("-A", "proj", "dlq", "list", cwd=proj).stdout
+
+
+def test_passwords_never_printed(tmp_path: Path) -> None:
+    from corekit.transport import mask_url
+
+    assert mask_url("redis://user:secret@host:6379/0") == "redis://user:**@host:6379/0"
+    assert mask_url("sqlite://x.db") == "sqlite://x.db"

@@ -1,0 +1,214 @@
+"""The worker end to end, in-process, on every transport of this issue."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from corekit import Corekit, states
+from corekit.exceptions import MaxRetriesExceededError, RemoteError, TimeoutError
+from corekit.testing import start_worker
+
+
+class CustomError(Exception):
+    pass
+
+
+def test_results_come_back(any_app: Corekit) -> None:
+    @any_app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with start_worker(any_app, concurrency=4):
+        results = [add.delay(i, i) for i in range(50)]
+        assert [r.get(timeout=10) for r in results] == [2 * i for i in range(50)]
+        assert results[0].state == states.SUCCESS and results[0].ready()
+
+
+def test_failure_reraises_the_original_type(any_app: Corekit) -> None:
+    @any_app.task
+    def fail() -> None:
+        raise CustomError("custom", 42)
+
+    with start_worker(any_app):
+        result = fail.delay()
+        with pytest.raises(CustomError) as info:
+            result.get(timeout=10)
+        assert info.value.args == ("custom", 42)
+        assert result.failed() and result.state == states.FAILURE
+        assert "CustomError" in result.traceback and "raise CustomError" in result.traceback
+        assert isinstance(result.get(timeout=1, propagate=False), CustomError)
+
+
+def test_unimportable_exception_type_becomes_remote_error(any_app: Corekit) -> None:
+    meta = any_app.backend.store_result(
+        "x1", None, states.FAILURE, "tb")
+    meta["result"] = {"exc_type": "Gone", "exc_message": ["bye"], "exc_module": "no.such.mod"}
+    any_app.backend.store_many([meta])
+    with pytest.raises(RemoteError, match="no.such.mod.Gone: bye"):
+        any_app.AsyncResult("x1").get(timeout=1)
+
+
+def test_unknown_id_is_pending_and_get_times_out(any_app: Corekit) -> None:
+    result = any_app.AsyncResult("never-sent")
+    assert result.state == states.PENDING and not result.ready()
+    with pytest.raises(TimeoutError):
+        result.get(timeout=0.2)
+
+
+def test_track_started_and_forget(any_app: Corekit) -> None:
+    release = threading.Event()
+
+    @any_app.task(track_started=True)
+    def slow() -> str:
+        release.wait(10)
+        return "done"
+
+    with start_worker(any_app):
+        result = slow.delay()
+        for _ in range(200):
+            if result.state == states.STARTED:
+                break
+            release.wait(0.02)
+        assert result.state == states.STARTED
+        release.set()
+        assert result.get(timeout=10) == "done"
+        result.forget()
+        assert any_app.AsyncResult(result.id).state == states.PENDING
+
+
+def test_ignore_result_stores_nothing(any_app: Corekit) -> None:
+    done = threading.Event()
+
+    @any_app.task(ignore_result=True)
+    def quiet() -> int:
+        done.set()
+        return 1
+
+    with start_worker(any_app):
+        result = quiet.delay()
+        assert done.wait(10)
+    assert result.state == states.PENDING
+
+
+def test_retry_runs_again_with_countdown(any_app: Corekit) -> None:
+    @any_app.task(bind=True, max_retries=3)
+    def flaky(self: Any, succeed_on: int) -> int:
+        if self.request.retries + 1 < succeed_on:
+            raise self.retry(exc=ConnectionError("not yet"), countdown=0.05)
+        return self.request.retries
+
+    with start_worker(any_app):
+        assert flaky.delay(3).get(timeout=10) == 2
+        failing = flaky.delay(10)
+        with pytest.raises(ConnectionError, match="not yet"):
+            failing.get(timeout=10)
+
+
+def test_retry_without_exc_raises_max_retries_exceeded(any_app: Corekit) -> None:
+    @any_app.task(bind=True, max_retries=1)
+    def again(self: Any) -> None:
+        raise self.retry(countdown=0.01)
+
+    with start_worker(any_app):
+        with pytest.raises(MaxRetriesExceededError):
+            again.delay().get(timeout=10)
+
+
+def test_autoretry_for_with_backoff(any_app: Corekit) -> None:
+    attempts: list[int] = []
+
+    @any_app.task(bind=True, autoretry_for=(KeyError,), max_retries=4, retry_backoff=0.01,
+                  retry_jitter=True)
+    def shaky(self: Any) -> int:
+        attempts.append(self.request.retries)
+        if len(attempts) < 3:
+            raise KeyError("missing")
+        return len(attempts)
+
+    with start_worker(any_app):
+        assert shaky.delay().get(timeout=10) == 3
+    assert attempts == [0, 1, 2]
+
+
+def test_expired_task_is_revoked(any_app: Corekit) -> None:
+    @any_app.task
+    def late() -> int:
+        return 1
+
+    result = late.apply_async(expires=0.01)
+    threading.Event().wait(0.05)
+    with start_worker(any_app):
+        with pytest.raises(Exception, match="expired"):
+            result.get(timeout=10)
+        assert result.state == states.REVOKED
+
+
+def test_countdown_runs_after_the_delay(any_app: Corekit) -> None:
+    import time
+
+    @any_app.task
+    def stamp() -> float:
+        return time.time()
+
+    with start_worker(any_app):
+        sent = time.time()
+        assert stamp.apply_async(countdown=0.3).get(timeout=10) >= sent + 0.3
+
+
+def test_acks_late_acks_after_the_task(any_app: Corekit) -> None:
+    inside = threading.Event()
+    release = threading.Event()
+
+    @any_app.task(acks_late=True)
+    def hold() -> str:
+        inside.set()
+        release.wait(10)
+        return "ok"
+
+    probe = any_app.connection()
+    with start_worker(any_app):
+        result = hold.delay()
+        assert inside.wait(10)
+        assert probe.fetch(["celery"], 1, 0.05) == []  # owned by the worker, not lost
+        release.set()
+        assert result.get(timeout=10) == "ok"
+
+
+def test_pickle_refused_unless_accepted(any_app: Corekit) -> None:
+    @any_app.task
+    def echo(x: Any) -> Any:
+        return x
+
+    with start_worker(any_app):
+        echo.apply_async(({"a": 1},), serializer="pickle")
+        echo.delay("after").get(timeout=10)
+    letters = any_app.producer.dead_letters()
+    assert len(letters) == 1 and "application/x-python-serialize" in letters[0].reason
+    any_app.conf.accept_content = ["json", "pickle"]
+    any_app.conf.result_accept_content = ["json"]
+    with start_worker(any_app):
+        assert echo.apply_async(({"a": 1},), serializer="pickle").get(timeout=10) == {"a": 1}
+
+
+def test_warm_shutdown_requeues_prefetched(any_app: Corekit) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    @any_app.task
+    def block(i: int) -> int:
+        started.set()
+        release.wait(10)
+        return i
+
+    results = [block.delay(i) for i in range(6)]
+    with start_worker(any_app, concurrency=1, prefetch_multiplier=4) as worker:
+        assert started.wait(10)
+        worker.stop()
+        release.set()
+    # the running one finished; the prefetched ones went back to the queue
+    assert sum(r.state == states.SUCCESS for r in results) == 1
+    assert any_app.connection().queue_size("celery") == 5
+    with start_worker(any_app, concurrency=2):
+        assert sorted(r.get(timeout=10) for r in results) == list(range(6))
