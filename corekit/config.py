@@ -22,8 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "result_accept_content": None,      # None: same as accept_content
     "task_compression": None,           # "zlib", "bzip2", "zstd" or None
     "task_default_queue": "celery",
-    "task_default_priority": None,
-    "task_create_missing_queues": True,
+    "task_default_priority": None,      # 0-9; None: 0
     # task defaults
     "task_always_eager": False,
     "task_eager_propagates": False,
@@ -32,20 +31,14 @@ DEFAULTS: dict[str, Any] = {
     "task_track_started": False,
     "task_acks_late": False,
     "task_default_retry_delay": 180,
-    "task_max_retries": 3,
-    "task_time_limit": None,
-    "task_soft_time_limit": None,
-    "task_annotations": None,
     # worker
-    "worker_pool": "threads",
+    "worker_pool": "threads",           # solo or threads (more pools come as plugins)
     "worker_concurrency": None,         # None -> number of CPUs
-    "worker_prefetch_multiplier": 4,
-    "worker_hostname": None,
+    "worker_prefetch_multiplier": 4,    # messages reserved per pool slot
+    "worker_hostname": None,            # None -> corekit@<host>; -n name@%h
     # app
-    "include": [],
-    "imports": [],
-    "timezone": "UTC",
-    "enable_utc": True,
+    "include": [],                      # task modules imported when the app finalizes
+    "imports": [],                      # same, Celery's older name
 }
 
 #: Environment variables that override a setting, whatever the app says.
