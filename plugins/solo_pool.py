@@ -1,0 +1,33 @@
+"""The ``solo`` pool: runs each task in the consumer's own thread."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from corekit.hookspecs import hookimpl
+from corekit.pool import Pool
+
+
+class SoloPool(Pool):
+    name = "solo"
+    inline = True
+
+    def __init__(self, concurrency: int = 1, **options: Any) -> None:
+        if concurrency != 1:
+            raise ValueError("the solo pool runs one task at a time: concurrency must be 1")
+        super().__init__(concurrency, **options)
+        self._active = 0
+
+    def apply(self, job: Callable[[], Any]) -> None:
+        self._active = 1
+        try:
+            job()
+        finally:
+            self._active = 0
+
+    def active(self) -> int:
+        return self._active
+
+
+@hookimpl
+def corekit_register_pools() -> dict[str, type[Pool]]:
+    return {"solo": SoloPool}

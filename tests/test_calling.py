@@ -52,7 +52,7 @@ def test_delay_builds_a_protocol_v2_message(memory_app: Corekit, add: Any) -> No
 
 
 def test_apply_async_options(memory_app: Corekit, add: Any) -> None:
-    eta = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    eta = datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc)  # due: deliverable now
     result = add.apply_async((1,), {"y": 2}, task_id="my-id", eta=eta, expires=60,
                              queue="hipri", priority=7, serializer="msgpack",
                              compression="zlib", time_limit=10, soft_time_limit=5)
@@ -95,7 +95,7 @@ def test_every_serializer_and_compression(memory_app: Corekit, add: Any, seriali
     add.apply_async((4, 5), serializer=serializer, compression=compression)
     message = sent(memory_app)
     assert message.headers["compression"] == mime
-    assert decode(memory_app, message)[:2] == [[4, 5], {}]
+    assert list(decode(memory_app, message)[:2]) == [[4, 5], {}]
 
 
 def test_unknown_serializer_or_compression_is_a_clear_error(add: Any) -> None:
