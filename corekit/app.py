@@ -183,7 +183,9 @@ class Corekit:
                 conf = self.conf
                 self._backend = factory(url, self.codecs, {
                     "result_serializer": conf.result_serializer,
-                    "result_accept_content": conf.result_accept_content or conf.accept_content,
+                    # the configured result serializer is always trusted for results
+                    "result_accept_content": (conf.result_accept_content
+                                              or [*conf.accept_content, conf.result_serializer]),
                     "result_expires": conf.result_expires})
             return self._backend
 
