@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Builds the Cython hot path in place (editable install) and installs test tools.
-python3 -m pip install -q -e '.[test]' 2>&1 | grep -v -e '^WARNING' -e 'notice' >&2 || true
+python3 -m pip install -q -e '.[test]' 2>&1 | { grep -v -e '^WARNING' -e 'notice' >&2 || true; }
 # This build must have compiled the extensions: a silent fallback fails the suite.
 export COREKIT_EXPECT_EXTENSIONS=1
 exec python3 -m pytest -n 2 -q "$@"

@@ -5,7 +5,8 @@ import random
 
 from corekit import Corekit, get_task_logger
 
-app = Corekit("demo_tasks")  # broker and backend default to sqlite://corekit.sqlite3
+# broker and backend default to sqlite://corekit.sqlite3 in the working directory
+app = Corekit("demo_tasks", accept_content=["json", "msgpack"])
 logger = get_task_logger(__name__)
 
 
