@@ -75,7 +75,10 @@ cpdef double parse_iso8601(object value) except? -1.0:
             return _twin.parse_iso8601(value)
     cdef long long seconds = (_days_from_civil(year, month, day) * 86400 + hour * 3600
                               + minute * 60 + second - sign * (oh * 3600 + om * 60))
-    return (seconds * 1000000 + frac) / 1e6
+    cdef long long micros = seconds * 1000000 + frac
+    if -9007199254740992 < micros < 9007199254740992:  # exact as a double: one rounding
+        return <double>micros / 1e6
+    return int(micros) / 1000000  # Python's correctly rounded int division, like datetime
 
 
 cdef class TaskHeaders:
