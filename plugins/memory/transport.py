@@ -17,6 +17,8 @@ class MemoryBroker:
         self.cond = threading.Condition()
         self.queues: dict[str, list[tuple[int, int, Message]]] = defaultdict(list)
         self.unacked: dict[int, Message] = {}
+        self.owners: dict[int, str] = {}          # delivery tag -> consumer id
+        self.last_seen: dict[str, float] = {}     # consumer id -> last heartbeat
         self.dead: dict[int, DeadLetter] = {}
         self.seq = itertools.count(1)
 
@@ -67,6 +69,7 @@ class MemoryTransport(Transport):
                     tag = next(self.broker.seq)
                     m.delivery_tag = tag
                     self.broker.unacked[tag] = m
+                    self.broker.owners[tag] = self.consumer_id
                     got.append(m)
                 else:
                     if m.eta is not None and m.eta > now:
@@ -80,22 +83,44 @@ class MemoryTransport(Transport):
         deadline = time.monotonic() + timeout
         with self.broker.cond:
             while True:
+                self._recover()
                 got, next_eta = self._take(queues, limit)
+                if got:
+                    self.broker.last_seen[self.consumer_id] = time.time()
                 left = deadline - time.monotonic()
                 if got or left <= 0:
                     return got
                 if next_eta is not None:
                     left = min(left, max(0.001, next_eta - time.time()))
+                if self.broker.owners:  # a lease may lapse while we wait
+                    left = min(left, self.lease_timeout / 2)
                 self.broker.cond.wait(left)
+
+    def _recover(self) -> None:
+        """Requeue messages whose consumer stopped heartbeating."""
+        cutoff = time.time() - self.lease_timeout
+        broker = self.broker
+        for tag, owner in list(broker.owners.items()):
+            if broker.last_seen.get(owner, 0.0) < cutoff:
+                m = broker.unacked.pop(tag)
+                del broker.owners[tag]
+                m.redelivered = True
+                self._put(m)
+
+    def heartbeat(self) -> None:
+        with self.broker.cond:
+            self.broker.last_seen[self.consumer_id] = time.time()
 
     def ack(self, messages: Sequence[Message]) -> None:
         with self.broker.cond:
             for m in messages:
                 self.broker.unacked.pop(m.delivery_tag, None)
+                self.broker.owners.pop(m.delivery_tag, None)
 
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
         with self.broker.cond:
             for m in messages:
+                self.broker.owners.pop(m.delivery_tag, None)
                 if self.broker.unacked.pop(m.delivery_tag, None) is not None and requeue:
                     m.redelivered = True
                     self._put(m)
@@ -104,6 +129,7 @@ class MemoryTransport(Transport):
     def dead_letter(self, message: Message, reason: str) -> None:
         with self.broker.cond:
             self.broker.unacked.pop(message.delivery_tag, None)
+            self.broker.owners.pop(message.delivery_tag, None)
             key = next(self.broker.seq)
             self.broker.dead[key] = DeadLetter(key, message, reason)
 

@@ -105,7 +105,7 @@ class SQLiteTransport(Transport):
         conn = self.db.conn()
         while True:
             now = time.time()
-            if now - self._recovered_at >= RECOVER_EVERY:
+            if now - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
                 self._recover(conn, now)
             if self._has_work(conn, queues, now):
                 got = self._claim(conn, queues, limit, now)
