@@ -1,9 +1,7 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -11,8 +9,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from corekit import Corekit
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import run_cli
 
 
 @pytest.fixture
@@ -38,14 +35,6 @@ def sqlite_app(tmp_path: Path) -> Iterator[Corekit]:
 def any_app(request: pytest.FixtureRequest) -> Corekit:
     """Each kernel behaviour on every transport this issue ships."""
     return request.getfixturevalue(f"{request.param}_app")
-
-
-def run_cli(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m corekit ARGS`` and capture its output."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "corekit", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, input=input)
 
 
 @pytest.fixture

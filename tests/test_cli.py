@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import corekit
-from conftest import run_cli
+from helpers import run_cli
 
 PROJ = '''
 import threading, time

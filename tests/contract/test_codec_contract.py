@@ -7,7 +7,9 @@ import pytest
 
 from corekit.messages import task_body
 from corekit.serialization import Compressor, Serializer
-from conftest import PM
+from corekit.pluginmanager import default_manager
+
+PM = default_manager()
 
 SERIALIZERS = sorted(PM.registry("serializers"))
 COMPRESSORS = sorted(PM.registry("compressors"))
