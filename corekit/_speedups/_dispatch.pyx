@@ -1,6 +1,11 @@
 # cython: language_level=3
-"""Pool dispatch, compiled: ready FIFO, in-flight accounting, batched acks."""
-import threading
+"""Pool dispatch, compiled: ready FIFO, in-flight accounting, batched acks.
+
+No lock: every method runs with the GIL held and calls nothing that could
+release it between reading and writing the counters (``apply`` is called
+after the slot is taken), so pool threads calling `done` cannot interleave
+with `dispatch`.  The pure-Python twin needs a lock for the same guarantee.
+"""
 from collections import deque
 
 
@@ -10,7 +15,6 @@ cdef class Dispatcher:
     cdef object _ready
     cdef Py_ssize_t _inflight
     cdef list _acks
-    cdef object _lock
 
     def __init__(self, apply, Py_ssize_t capacity):
         self.apply = apply
@@ -18,7 +22,6 @@ cdef class Dispatcher:
         self._ready = deque()
         self._inflight = 0
         self._acks = []
-        self._lock = threading.Lock()
 
     cpdef add(self, list requests):
         self._ready.extend(requests)
@@ -27,34 +30,27 @@ cdef class Dispatcher:
         cdef Py_ssize_t n = 0
         cdef object req
         cdef object ready = self._ready
-        cdef object lock = self._lock
-        while ready:
-            with lock:
-                if self._inflight >= self.capacity:
-                    break
-                self._inflight += 1
+        cdef object apply = self.apply
+        while ready and self._inflight < self.capacity:
+            self._inflight += 1
             req = ready.popleft()
             try:
-                self.apply(req)
+                apply(req)
             except BaseException:
-                with lock:
-                    self._inflight -= 1
+                self._inflight -= 1
                 ready.appendleft(req)
                 raise
             n += 1
         return n
 
     cpdef done(self, object request, object ack_message):
-        with self._lock:
-            self._inflight -= 1
-            if ack_message is not None:
-                self._acks.append(ack_message)
+        self._inflight -= 1
+        if ack_message is not None:
+            self._acks.append(ack_message)
 
     cpdef list take_acks(self):
-        cdef list acks
-        with self._lock:
-            acks = self._acks
-            self._acks = []
+        cdef list acks = self._acks
+        self._acks = []
         return acks
 
     @property

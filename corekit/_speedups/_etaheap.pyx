@@ -14,6 +14,7 @@ cdef class EtaHeap:
     cdef Py_ssize_t size
     cdef Py_ssize_t cap
     cdef long long next_seq
+    cdef Py_ssize_t cancelled   # dead entries still in the heap
     cdef dict items
 
     def __cinit__(self):
@@ -23,6 +24,7 @@ cdef class EtaHeap:
             raise MemoryError()
         self.size = 0
         self.next_seq = 0
+        self.cancelled = 0
         self.items = {}
 
     def __dealloc__(self):
@@ -67,8 +69,9 @@ cdef class EtaHeap:
             self._sift_down(0)
 
     cdef void _trim(self):
-        while self.size > 0 and self.heap[0].seq not in self.items:
+        while self.cancelled and self.size > 0 and self.heap[0].seq not in self.items:
             self._pop_top()
+            self.cancelled -= 1
 
     cpdef long long push(self, double when, object item) except -1:
         cdef Entry* grown
@@ -100,7 +103,10 @@ cdef class EtaHeap:
         return out
 
     cpdef bint cancel(self, long long entry):
-        return self.items.pop(entry, _MISSING) is not _MISSING
+        if self.items.pop(entry, _MISSING) is _MISSING:
+            return False
+        self.cancelled += 1
+        return True
 
     cpdef object next_due(self):
         self._trim()
