@@ -158,7 +158,7 @@ class Corekit:
     # -- broker and results ------------------------------------------------------
     def connection(self) -> Transport:
         """A new transport for the configured broker (one per consumer)."""
-        url = self.conf.broker
+        url = check_url(self.conf.broker, "broker")
         scheme = url.partition("://")[0]
         factory = self.plugins.get("transports", scheme)
         options = {"heartbeat": self.conf.broker_heartbeat,
@@ -178,7 +178,7 @@ class Corekit:
     def backend(self) -> ResultBackend:
         with self._lock:
             if self._backend is None:
-                url = self.conf.backend
+                url = check_url(self.conf.backend, "result backend")
                 factory = self.plugins.get("result_backends", url.partition("://")[0])
                 conf = self.conf
                 self._backend = factory(url, self.codecs, {
@@ -267,7 +267,8 @@ def _expires_at(expires: float | datetime | None) -> float | None:
     return to_epoch(expires)
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, what: str) -> str:
     if "://" not in url:
-        raise ImproperlyConfigured(f"not a broker/backend URL: {url!r} (expected scheme://...)")
+        raise ImproperlyConfigured(f"{what} URL {url!r} has no scheme: expected scheme://..., "
+                                   f"e.g. sqlite://corekit.sqlite3")
     return url

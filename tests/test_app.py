@@ -129,3 +129,33 @@ def test_unknown_transport_scheme_is_a_clear_error() -> None:
     app = Corekit("proj", broker="nosuch://host")
     with pytest.raises(PluginNotFound, match="nosuch"):
         app.connection()
+
+
+def test_sqlite_is_the_default_and_lands_in_the_working_directory(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = Corekit("proj")
+
+    @app.task
+    def noop() -> None:
+        pass
+
+    noop.delay()
+    assert (tmp_path / "corekit.sqlite3").exists()
+    assert app.connection().queue_size("celery") == 1
+    app.close()
+
+
+def test_url_without_scheme_is_a_clear_error() -> None:
+    from corekit.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="broker URL 'localhost' has no scheme"):
+        Corekit("proj", broker="localhost").connection()
+
+
+def test_exponential_backoff_bounds() -> None:
+    from corekit.task import exponential_backoff
+
+    assert [exponential_backoff(2, n, 600, False) for n in range(5)] == [2, 4, 8, 16, 32]
+    assert exponential_backoff(2, 20, 600, False) == 600
+    jittered = [exponential_backoff(1, 3, 600, True) for _ in range(200)]
+    assert all(0 <= j <= 8 for j in jittered) and len(set(jittered)) > 100

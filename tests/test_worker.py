@@ -212,3 +212,34 @@ def test_warm_shutdown_requeues_prefetched(any_app: Corekit) -> None:
     assert any_app.connection().queue_size("celery") == 5
     with start_worker(any_app, concurrency=2):
         assert sorted(r.get(timeout=10) for r in results) == list(range(6))
+
+
+def test_worker_survives_broker_errors(memory_app: Corekit, caplog: Any) -> None:
+    import logging
+
+    @memory_app.task
+    def ping() -> str:
+        return "pong"
+
+    with start_worker(memory_app) as worker:
+        transport = worker.transport
+        real_fetch = transport.fetch
+        failures = [3]
+        failed_thrice = threading.Event()
+
+        def flaky_fetch(*args: Any) -> Any:
+            if failures[0]:
+                failures[0] -= 1
+                if not failures[0]:
+                    failed_thrice.set()
+                raise ConnectionError("broker went away")
+            return real_fetch(*args)
+
+        caplog.set_level(logging.DEBUG, logger="corekit.worker")
+        transport.fetch = flaky_fetch
+        assert failed_thrice.wait(20)
+        assert ping.delay().get(timeout=20) == "pong"
+    assert failures[0] == 0
+    errors = [r for r in caplog.records if "Broker error" in r.message]
+    assert len(errors) == 1  # logged once, not once per attempt
+    assert any("back after 3 failed" in r.message for r in caplog.records)

@@ -22,6 +22,7 @@ logger = logging.getLogger("corekit.worker")
 POLL_TIMEOUT = 0.5
 #: A message due this close to now runs now rather than going back to the broker.
 ETA_SLACK = 0.005
+MAX_RETRY_DELAY = 5.0
 
 
 class Consumer:
@@ -50,6 +51,7 @@ class Consumer:
         self.stopping = threading.Event()
         self.stopped = threading.Event()
         self._early_acks: list[Message] = []
+        self._trouble = 0
         self.processed = 0
 
     # -- the loop -------------------------------------------------------------
@@ -58,7 +60,15 @@ class Consumer:
         and wait for running tasks (warm shutdown)."""
         try:
             while not self.stopping.is_set():
-                self.step()
+                try:
+                    self.step()
+                except Exception as exc:  # the broker went away: wait and go on
+                    self.broker_trouble(exc)
+                else:
+                    if self._trouble:
+                        logger.warning("Broker connection is back after %d failed attempt(s)",
+                                       self._trouble)
+                        self._trouble = 0
         finally:
             self.drain()
             self.stopped.set()
@@ -80,6 +90,21 @@ class Consumer:
         if not got and (not want or not idle_broker):
             self.wake.wait(self._poll_timeout())
             self.wake.clear()
+
+    def broker_trouble(self, exc: Exception) -> None:
+        """Log the first failure in a row with its traceback, then back off
+        (0.1 s doubling to 5 s) before the next attempt reconnects."""
+        self._trouble += 1
+        delay = min(MAX_RETRY_DELAY, 0.1 * 2 ** (self._trouble - 1))
+        if self._trouble == 1:
+            logger.error("Broker error, will retry with backoff: %r", exc, exc_info=True)
+        else:
+            logger.debug("Broker still failing (attempt %d): %r", self._trouble, exc)
+        try:
+            self.transport.close()
+        except Exception:  # closing a broken connection may fail too
+            pass
+        self.stopping.wait(delay)
 
     def _poll_timeout(self) -> float:
         due = self.timer.next_due()
