@@ -152,3 +152,9 @@ def test_eager_failure_propagates_when_asked(memory_app: Corekit) -> None:
         result.get()
     with pytest.raises(KeyError):
         boom.apply(throw=True)
+
+
+def test_eager_results_can_be_stored(memory_app: Corekit, add: Any) -> None:
+    memory_app.conf.task_store_eager_result = True
+    result = add.apply((1, 2))
+    assert memory_app.AsyncResult(result.id).get(timeout=1) == 3

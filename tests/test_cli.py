@@ -5,6 +5,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -42,6 +43,7 @@ def test_version_and_help(cli: Callable[..., Any]) -> None:
 
 
 @pytest.mark.parametrize("args", [["worker", "--bogus"], ["worker", "-c", "zero"],
+                                  ["worker", "-l", "loud"],
                                   ["worker", "-c", "0"], ["frobnicate"], [],
                                   ["call"], ["call", "t", "--args", "{not json"],
                                   ["call", "t", "--args", '{"a": 1}']])
@@ -76,6 +78,13 @@ def test_worker_plugin_must_be_installed(cli: Callable[..., Any], tmp_path: Path
     out = cli("worker", "--plugin", "nosuchplugin", cwd=tmp_path)
     assert out.returncode == 1
     assert "plugin 'nosuchplugin' is not installed" in out.stderr
+
+
+def wait_for_file(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -142,10 +151,7 @@ def test_sigterm_is_a_warm_shutdown(proj: Path, worker: Any) -> None:
                    json.dumps([str(marker), 1.0]), cwd=proj)
     task_id = sent.stdout.strip()
     w = worker("-c", "1")
-    for _ in range(100):
-        if marker.exists():
-            break
-        subprocess.run(["sleep", "0.05"])
+    wait_for_file(marker)
     w.send_signal(signal.SIGTERM)
     output = w.communicate(timeout=20)[0]
     assert w.returncode == 0
@@ -177,3 +183,28 @@ def test_passwords_never_printed(tmp_path: Path) -> None:
 
     assert mask_url("redis://user:secret@host:6379/0") == "redis://user:**@host:6379/0"
     assert mask_url("sqlite://x.db") == "sqlite://x.db"
+
+
+def test_exclude_queues_and_broker_override(proj: Path, worker: Any) -> None:
+    w = worker("-Q", "a,b,c", "-X", "b")
+    assert ".> a" in w.banner and ".> c" in w.banner and ".> b\n" not in w.banner
+    w.send_signal(signal.SIGTERM)
+    w.wait(20)
+    out = run_cli("-A", "proj", "-b", "sqlite://other.db", "call", "proj.add", "--args",
+                  "[1, 2]", cwd=proj)
+    assert out.returncode == 0
+    assert (proj / "other.db").exists()
+
+
+def test_second_signal_is_a_cold_shutdown(proj: Path, worker: Any) -> None:
+    marker = proj / "started"
+    run_cli("-A", "proj", "call", "proj.sleepy", "--args", json.dumps([str(marker), 60]),
+            cwd=proj)
+    w = worker("-c", "1")
+    wait_for_file(marker)
+    w.send_signal(signal.SIGTERM)
+    for line in w.stdout:  # signals that arrive together count as one: wait for the first
+        if "warm shutdown" in line:
+            break
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(10) == 1  # did not wait for the 60 s task

@@ -12,7 +12,7 @@ from corekit.log import setup_logging
 def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("worker", parents=parents, help="start a worker",
                               description="Consume task messages and run them.")
-    p.add_argument("-l", "--loglevel", default="WARNING",
+    p.add_argument("-l", "--loglevel", default="WARNING", type=_loglevel,
                    help="debug, info, warning, error or critical (default: warning)")
     p.add_argument("-c", "--concurrency", type=_positive_int, default=None,
                    help="number of pool slots (default: number of CPUs)")
@@ -40,6 +40,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _loglevel(text: str) -> str:
+    if text.upper() not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL"):
+        raise argparse.ArgumentTypeError(
+            f"unknown log level {text!r} (use debug, info, warning, error or critical)")
+    return text.upper()
 
 
 def _csv(text: str | None) -> list[str]:

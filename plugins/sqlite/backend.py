@@ -57,3 +57,6 @@ class SQLiteBackend(ResultBackend):
 
     def close(self) -> None:
         self.db.close()
+
+    def describe(self) -> str:
+        return f"{super().describe()} ({self.db.path})"

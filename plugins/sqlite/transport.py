@@ -84,6 +84,9 @@ class SQLiteTransport(Transport):
     def connect(self) -> None:
         self.db.conn()
 
+    def describe(self) -> str:
+        return f"{super().describe()} ({self.path})"
+
     def close(self) -> None:
         self.db.close()
 
