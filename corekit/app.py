@@ -27,18 +27,13 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_apps: weakref.WeakSet[Corekit] = weakref.WeakSet()
-_default_app: Corekit | None = None
+_latest: weakref.ref[Corekit] | None = None
 
 
 def current_app() -> Corekit:
-    """The most recently created app (or a default one)."""
-    global _default_app
-    for app in reversed(list(_apps)):
-        return app
-    if _default_app is None:
-        _default_app = Corekit("default")
-    return _default_app
+    """The most recently created app that is still alive (or a new default one)."""
+    app = _latest() if _latest is not None else None
+    return app if app is not None else Corekit("default")
 
 
 class Corekit:
@@ -67,7 +62,8 @@ class Corekit:
         self._finalized = False
         self._producer: Transport | None = None
         self._backend: ResultBackend | None = None
-        _apps.add(self)
+        global _latest
+        _latest = weakref.ref(self)
 
     def __repr__(self) -> str:
         return f"<Corekit {self.main or '__main__'}:{id(self):#x}>"

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from corekit.request import current_request
+
 WORKER_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
 TASK_FORMAT = ("[%(asctime)s: %(levelname)s/%(processName)s] "
                "%(task_name)s[%(task_id)s]: %(message)s")
@@ -28,8 +30,6 @@ class TaskFormatter(logging.Formatter):
         self.task_formatter = logging.Formatter(TASK_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        from corekit.request import current_request
-
         request = current_request()
         if request is not None and request.id:
             record.task_name, record.task_id = request.task, request.id

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from corekit import states
 from corekit.exceptions import Retry
-from corekit.request import Request, pop_request, push_request
+from corekit.request import Request, current_request, pop_request, push_request
 
 if TYPE_CHECKING:
     from corekit.result import EagerResult
@@ -62,7 +62,7 @@ def apply_eagerly(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any],
     """Run the task in this thread; a retry runs again at once."""
     from corekit.result import EagerResult
 
-    parent = _current()
+    parent = current_request()
     for _ in range(MAX_EAGER_RETRIES):
         request = Request(id=task_id, task=task.name, args=args, kwargs=kwargs, retries=retries,
                           is_eager=True, called_directly=False,
@@ -83,8 +83,3 @@ def apply_eagerly(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any],
     result = outcome.exc if outcome.state == states.FAILURE else outcome.retval
     return EagerResult(task_id, result, outcome.state, outcome.traceback)
 
-
-def _current() -> Request | None:
-    from corekit.request import current_request
-
-    return current_request()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -40,18 +40,3 @@ def any_app(request: pytest.FixtureRequest) -> Corekit:
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli
-
-
-def write_module(directory: Path, name: str, source: str) -> Path:
-    path = directory / f"{name}.py"
-    path.write_text(source)
-    return path
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Callable[[str], Any]:
-    """Write a ``proj.py`` app module into a fresh directory; return its dir."""
-    def make(source: str, name: str = "proj") -> Path:
-        write_module(tmp_path, name, source)
-        return tmp_path
-    return make

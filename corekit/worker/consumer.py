@@ -52,7 +52,6 @@ class Consumer:
         self.stopped = threading.Event()
         self._early_acks: list[Message] = []
         self._trouble = 0
-        self.processed = 0
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> None:
@@ -204,7 +203,6 @@ class Consumer:
         self.pool.apply(job)
 
     def _job_done(self, job: Job) -> None:
-        self.processed += 1
         self.dispatcher.done(job, job.message if job.acks_late else None)
         self.wake.set()
 
