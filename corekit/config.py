@@ -47,6 +47,8 @@ ENV_OVERRIDES = {
     "COREKIT_RESULT_BACKEND": "result_backend",
 }
 
+_ENV_FOR_SETTING = {setting: env for env, setting in ENV_OVERRIDES.items()}
+
 DEFAULT_URL = "sqlite://"
 
 
@@ -63,7 +65,7 @@ class Settings(MutableMapping[str, Any]):
         self.update(changes)
 
     def __getitem__(self, key: str) -> Any:
-        env = _env_key(key)
+        env = _ENV_FOR_SETTING.get(key)
         if env and os.environ.get(env):
             return os.environ[env]
         changes = self._changes
@@ -119,13 +121,6 @@ class Settings(MutableMapping[str, Any]):
                 value = getattr(obj, key)
                 if not callable(value) or key in DEFAULTS:
                     self[key] = value
-
-
-def _env_key(key: str) -> str | None:
-    for env, setting in ENV_OVERRIDES.items():
-        if setting == key:
-            return env
-    return None
 
 
 def _import_object(path: str) -> Any:

@@ -10,7 +10,7 @@ from corekit import states
 from corekit._speedups import Dispatcher, EtaHeap, decode_batch
 from corekit.backend import ResultBackend
 from corekit.exceptions import ContentDisallowed, DecodeError
-from corekit.worker.job import Job
+from corekit.worker.job import Job, TaskOptions
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -52,6 +52,7 @@ class Consumer:
         self.stopped = threading.Event()
         self._early_acks: list[Message] = []
         self._trouble = 0
+        self._options: dict[str, TaskOptions] = {}
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> None:
@@ -160,7 +161,10 @@ class Consumer:
             self.dead_letter(message, "malformed body: expected [args, kwargs, embed] "
                                       "(protocol v2)")
             return None
-        return Job(headers, task, (list(body[0]), body[1], body[2]), self.hostname,
+        options = self._options.get(headers.task)
+        if options is None:
+            options = self._options[headers.task] = TaskOptions(task)
+        return Job(headers, task, options, (list(body[0]), body[1], body[2]), self.hostname,
                    self.backend, self._job_done)
 
     def dead_letter(self, message: Message, reason: str) -> None:

@@ -17,6 +17,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger("corekit.worker")
 
 
+class TaskOptions:
+    """A task's options resolved against the app's settings, once per task
+    type rather than once per message."""
+
+    __slots__ = ("acks_late", "track_started", "ignore_result")
+
+    def __init__(self, task: Task[Any, Any]) -> None:
+        self.acks_late = bool(task.option("acks_late", "task_acks_late"))
+        self.track_started = bool(task.option("track_started", "task_track_started"))
+        self.ignore_result = bool(task.option("ignore_result", "task_ignore_result"))
+
+
 class Job:
     """A task call decoded from a message: calling it runs the task, stores
     its state and reports back through *on_done* (never raises)."""
@@ -24,16 +36,15 @@ class Job:
     __slots__ = ("headers", "task", "args", "kwargs", "embed", "message", "acks_late",
                  "hostname", "backend", "on_done", "store_results", "track_started")
 
-    def __init__(self, headers: Any, task: Task[Any, Any], body: Any, hostname: str,
-                 backend: ResultBackend, on_done: Callable[[Job], None]) -> None:
+    def __init__(self, headers: Any, task: Task[Any, Any], options: TaskOptions, body: Any,
+                 hostname: str, backend: ResultBackend, on_done: Callable[[Job], None]) -> None:
         self.headers = headers
         self.task = task
         self.args, self.kwargs, self.embed = body
         self.message: Message = headers.message
-        self.acks_late = bool(task.option("acks_late", "task_acks_late"))
-        self.track_started = bool(task.option("track_started", "task_track_started"))
-        self.store_results = not (headers.ignore_result
-                                  or task.option("ignore_result", "task_ignore_result"))
+        self.acks_late = options.acks_late
+        self.track_started = options.track_started
+        self.store_results = not (headers.ignore_result or options.ignore_result)
         self.hostname = hostname
         self.backend = backend
         self.on_done = on_done
