@@ -6,9 +6,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
-from corekit import states
 from corekit._speedups import Dispatcher, EtaHeap, decode_batch
-from corekit.backend import ResultBackend
 from corekit.exceptions import ContentDisallowed, DecodeError
 from corekit.worker.job import Job, TaskOptions
 
@@ -16,6 +14,7 @@ if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.pool import Pool
     from corekit.transport import Message, Transport
+    from corekit.worker.results import ResultWriter
 
 logger = logging.getLogger("corekit.worker")
 
@@ -32,11 +31,11 @@ class Consumer:
     `run`; pool threads only report finished jobs through the dispatcher.
     """
 
-    def __init__(self, app: Corekit, transport: Transport, backend: ResultBackend, pool: Pool,
+    def __init__(self, app: Corekit, transport: Transport, results: ResultWriter, pool: Pool,
                  queues: Sequence[str], hostname: str, prefetch_multiplier: int) -> None:
         self.app = app
         self.transport = transport
-        self.backend = backend
+        self.results = results
         self.pool = pool
         self.queues = list(queues)
         self.hostname = hostname
@@ -128,9 +127,7 @@ class Consumer:
             job = self.make_job(headers)
             if job is None:
                 continue
-            if headers.expires is not None and headers.expires < now:
-                self.expire(job)
-            elif headers.eta is not None and headers.eta > now + ETA_SLACK:
+            if headers.eta is not None and headers.eta > now + ETA_SLACK:
                 if self.delayed_by_broker:
                     to_broker.append(job)
                 else:
@@ -165,20 +162,13 @@ class Consumer:
         if options is None:
             options = self._options[headers.task] = TaskOptions(task)
         return Job(headers, task, options, (list(body[0]), body[1], body[2]), self.hostname,
-                   self.backend, self._job_done)
+                   self.results, self._job_done)
 
     def dead_letter(self, message: Message, reason: str) -> None:
         logger.error("Moved message %s to the dead-letter queue: %s",
                      message.headers.get("id") if isinstance(message.headers, dict) else "?",
                      reason)
         self.transport.dead_letter(message, reason)
-
-    def expire(self, job: Job) -> None:
-        logger.info("Task %s[%s] expired: revoked", job.headers.task, job.id)
-        if job.store_results:
-            self.backend.store_many([ResultBackend.make_meta(job.id, "expired",
-                                                             states.REVOKED)])
-        self.transport.ack([job.message])
 
     def return_to_broker(self, jobs: list[Job]) -> None:
         """A message that arrived before its ETA (a producer that did not ask
@@ -206,12 +196,13 @@ class Consumer:
             self._early_acks.append(job.message)
         self.pool.apply(job)
 
-    def _job_done(self, job: Job) -> None:
-        self.dispatcher.done(job, job.message if job.acks_late else None)
+    def _job_done(self, job: Job, ack: Message | None) -> None:
+        self.dispatcher.done(job, ack)
         self.wake.set()
 
     def flush_acks(self) -> None:
         acks = self.dispatcher.take_acks()
+        acks.extend(self.results.take_acks())
         if self._early_acks:
             acks.extend(self._early_acks)
             self._early_acks = []
@@ -230,4 +221,5 @@ class Consumer:
             self.wake.wait(POLL_TIMEOUT)
             self.wake.clear()
             self.flush_acks()
+        self.results.flush()
         self.flush_acks()

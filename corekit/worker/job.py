@@ -12,6 +12,7 @@ from corekit.trace import trace
 
 if TYPE_CHECKING:
     from corekit.task import Task
+    from corekit.worker.results import ResultWriter
     from corekit.transport import Message
 
 logger = logging.getLogger("corekit.worker")
@@ -34,10 +35,11 @@ class Job:
     its state and reports back through *on_done* (never raises)."""
 
     __slots__ = ("headers", "task", "args", "kwargs", "embed", "message", "acks_late",
-                 "hostname", "backend", "on_done", "store_results", "track_started")
+                 "hostname", "results", "on_done", "store_results", "track_started")
 
     def __init__(self, headers: Any, task: Task[Any, Any], options: TaskOptions, body: Any,
-                 hostname: str, backend: ResultBackend, on_done: Callable[[Job], None]) -> None:
+                 hostname: str, results: ResultWriter,
+                 on_done: Callable[[Job, Any], None]) -> None:
         self.headers = headers
         self.task = task
         self.args, self.kwargs, self.embed = body
@@ -46,7 +48,7 @@ class Job:
         self.track_started = options.track_started
         self.store_results = not (headers.ignore_result or options.ignore_result)
         self.hostname = hostname
-        self.backend = backend
+        self.results = results
         self.on_done = on_done
 
     @property
@@ -75,39 +77,45 @@ class Job:
             redelivered=msg.redelivered)
 
     def __call__(self) -> None:
+        """Run, free the pool slot, and leave the outcome to the result
+        writer; a late ack waits for the outcome to be stored."""
         try:
-            self.run()
-        except Exception:  # storing the result failed: the message is still acked
+            metas = self.run()
+        except Exception:  # a corekit bug: the message is still acked, not retried forever
             logger.exception("internal error running %r", self)
-        finally:
-            self.on_done(self)
+            metas = []
+        late_ack = self.message if self.acks_late else None
+        if metas:
+            self.results.submit(metas, late_ack)
+            self.on_done(self, None)
+        else:
+            self.on_done(self, late_ack)
 
-    def run(self) -> None:
+    def run(self) -> list[dict[str, Any]]:
+        """Run the task; return the metas to store (none with ignore_result)."""
         h = self.headers
         if h.expires is not None and h.expires < time.time():
-            self.store(ResultBackend.make_meta(h.id, "expired", states.REVOKED))
             logger.info("Task %s[%s] expired before it started: revoked", h.task, h.id)
-            return
-        if self.track_started:
-            self.store(ResultBackend.make_meta(h.id, None, states.STARTED,
-                                               hostname=self.hostname))
+            return self.keep(ResultBackend.make_meta(h.id, "expired", states.REVOKED))
+        if self.track_started and self.store_results:
+            # written at once, so callers see STARTED while the task runs
+            self.results.submit([ResultBackend.make_meta(h.id, None, states.STARTED,
+                                                         hostname=self.hostname)])
         started = time.perf_counter()
         outcome = trace(self.task, self.request(), self.args, self.kwargs)
         runtime = time.perf_counter() - started
         if outcome.state == states.SUCCESS:
             logger.debug("Task %s[%s] succeeded in %.6fs: %r", h.task, h.id, runtime,
                          outcome.retval)
-            if self.store_results:
-                self.store(ResultBackend.make_meta(h.id, outcome.retval, states.SUCCESS))
-            return
+            return self.keep(ResultBackend.make_meta(h.id, outcome.retval, states.SUCCESS))
         if outcome.state == states.RETRY:
             logger.info("Task %s[%s] retry: %s", h.task, h.id, outcome.retry)
         else:
             logger.error("Task %s[%s] raised unexpected: %r\n%s", h.task, h.id, outcome.exc,
                          outcome.traceback)
-        if self.store_results:
-            self.store(ResultBackend.make_meta(h.id, outcome.exc, outcome.state,
-                                               outcome.traceback))
+        return self.keep(ResultBackend.make_meta(h.id, outcome.exc, outcome.state,
+                                                 outcome.traceback))
 
-    def store(self, meta: dict[str, Any]) -> None:
-        self.backend.store_many([meta])
+    def keep(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
+        return [meta] if self.store_results else []
+

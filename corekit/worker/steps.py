@@ -37,6 +37,23 @@ class BackendStep(Step):
         self.backend.close()
 
 
+class ResultWriterStep(Step):
+    """The thread that stores finished tasks' states in batches."""
+
+    requires = (BackendStep,)
+
+    def create(self, worker: Worker) -> None:
+        from corekit.worker.results import ResultWriter
+
+        self.writer = ResultWriter(worker.blueprint[BackendStep].backend)
+
+    def start(self, worker: Worker) -> None:
+        self.writer.start()
+
+    def stop(self, worker: Worker) -> None:
+        self.writer.stop()
+
+
 class PoolStep(Step):
     """The pool that runs task bodies."""
 
@@ -83,14 +100,14 @@ class HeartbeatStep(Step):
 class ConsumerStep(Step):
     """The loop that feeds the pool; the worker runs it."""
 
-    requires = (TransportStep, BackendStep, PoolStep, HeartbeatStep)
+    requires = (TransportStep, ResultWriterStep, PoolStep, HeartbeatStep)
 
     def create(self, worker: Worker) -> None:
         from corekit.worker.consumer import Consumer
 
         bp = worker.blueprint
         self.consumer = Consumer(
-            worker.app, bp[TransportStep].transport, bp[BackendStep].backend,
+            worker.app, bp[TransportStep].transport, bp[ResultWriterStep].writer,
             bp[PoolStep].pool, worker.queues, worker.hostname, worker.prefetch_multiplier)
 
     def stop(self, worker: Worker) -> None:
@@ -98,7 +115,7 @@ class ConsumerStep(Step):
 
 
 DEFAULT_STEPS: tuple[type[Step], ...] = (
-    TransportStep, BackendStep, PoolStep, HeartbeatStep, ConsumerStep)
+    TransportStep, BackendStep, ResultWriterStep, PoolStep, HeartbeatStep, ConsumerStep)
 
 
 def default_hostname() -> str:

@@ -1,0 +1,85 @@
+"""corekit on the embedded SQLite broker: publish/s and worker consume/s.
+
+    python benchmarks/bench_sqlite.py [--tasks 10000] [--pool threads] [-c 4]
+
+Bounded: one run of N no-op tasks per repetition, medians of 3.  Celery has
+no SQLite transport, so this one reports corekit alone; the side-by-side
+harness is benchmarks' next step (issue 6).  Not a test: nothing asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJ = '''
+from corekit import Corekit
+app = Corekit("bench", broker="sqlite://bench.db", backend="sqlite://bench.db")
+
+@app.task
+def noop():
+    return None
+'''
+
+
+def run_once(workdir: Path, tasks: int, pool: str, concurrency: int) -> tuple[float, float]:
+    for f in workdir.glob("bench.db*"):
+        f.unlink()
+    sys.path.insert(0, str(workdir))
+    os.chdir(workdir)
+    import importlib
+
+    bench = importlib.import_module("bench")
+    importlib.reload(bench)
+    noop = bench.noop
+    start = time.perf_counter()
+    results = [noop.delay() for _ in range(tasks)]
+    publish = tasks / (time.perf_counter() - start)
+    worker = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "bench", "worker",
+                               "--no-banner", "-l", "info", "-P", pool, "-c", str(concurrency)],
+                              cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        if "ready." in line:
+            break
+    start = time.perf_counter()
+    transport = bench.app.connection()
+    deadline = time.monotonic() + 300
+    while transport.queue_size("celery") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    results[-1].get(timeout=60)
+    consume = tasks / (time.perf_counter() - start)
+    worker.terminate()
+    worker.wait(60)
+    bench.app.close()
+    return publish, consume
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10000)
+    parser.add_argument("--pool", default="threads")
+    parser.add_argument("-c", "--concurrency", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        (workdir / "bench.py").write_text(PROJ)
+        runs = [run_once(workdir, args.tasks, args.pool, args.concurrency)
+                for _ in range(args.runs)]
+    from corekit import _speedups
+
+    print(f"sqlite, {args.tasks} no-op tasks, pool {args.pool} -c {args.concurrency}, "
+          f"speedups {_speedups.IMPLEMENTATION}, medians of {args.runs}:")
+    print(f"  publish (delay() loop): {statistics.median(r[0] for r in runs):>10,.0f} tasks/s")
+    print(f"  consume (worker):       {statistics.median(r[1] for r in runs):>10,.0f} tasks/s")
+
+
+if __name__ == "__main__":
+    main()

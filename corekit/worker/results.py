@@ -1,0 +1,94 @@
+"""One thread writes every finished task's state, many at a time.
+
+Pool threads hand over metas and go back to work; the writer stores all that
+has piled up in one backend round trip (one SQLite transaction, one Redis
+pipeline).  A late-acked message is released for acking only once its result
+is stored (`take_acks`), so an ack never comes before its result.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Mapping, Sequence
+
+from corekit.backend import ResultBackend
+
+logger = logging.getLogger("corekit.worker")
+
+MAX_BATCH = 1000
+_STOP = object()
+
+
+class ResultWriter:
+    def __init__(self, backend: ResultBackend) -> None:
+        self.backend = backend
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._acks: list[Any] = []
+        self._thread = threading.Thread(target=self._loop, name="corekit-results", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def submit(self, metas: Sequence[Mapping[str, Any]], ack: Any = None) -> None:
+        """Store *metas* (in order); then *ack* (a message, or None) is ready
+        to be acked."""
+        self._queue.put((metas, ack))
+
+    def take_acks(self) -> list[Any]:
+        """Messages whose results are stored, to ack now."""
+        acks, self._acks = self._acks, []
+        return acks
+
+    def flush(self) -> None:
+        """Block until everything submitted so far is written."""
+        if self._thread.is_alive():
+            written = threading.Event()
+            self._queue.put(((), written))
+            written.wait()
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = any(item is _STOP for item in batch)
+            items = [item for item in batch if item is not _STOP]
+            self._write(items)
+            if stopping:
+                self._write(self._drain())
+                return
+
+    def _drain(self) -> list[Any]:
+        items = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return items
+            if item is not _STOP:
+                items.append(item)
+
+    def _write(self, items: list[tuple[Sequence[Mapping[str, Any]], Any]]) -> None:
+        if not items:
+            return
+        metas = [meta for batch_metas, _ in items for meta in batch_metas]
+        try:
+            if metas:
+                self.backend.store_many(metas)
+        except Exception:  # the result store is down: the tasks still ran; say so
+            logger.exception("could not store %d task result(s)", len(metas))
+        for _, ack in items:
+            if isinstance(ack, threading.Event):
+                ack.set()
+            elif ack is not None:
+                self._acks.append(ack)
