@@ -1,19 +1,28 @@
-"""Bootsteps: the parts of a worker, started in dependency order."""
+"""Bootsteps: the parts of a worker, started in dependency order.
+
+A `Step` owns the objects it builds in `create` and exposes them as its own
+attributes; other steps reach them through the blueprint (``bp[PoolStep].pool``),
+never through attributes written onto the parent.
+"""
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable, Literal, TypeVar, cast
 
 from corekit.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger("corekit.bootsteps")
 
+S = TypeVar("S", bound="Step")
+State = Literal["initial", "running", "stopped"]
+
 
 class Step:
     """One part of a blueprint.  ``requires`` names the step classes that
-    must be created and started before this one."""
+    must be created and started before this one; ``name`` defaults to the
+    class name."""
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = "Step"
     requires: ClassVar[tuple[type[Step], ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -22,6 +31,7 @@ class Step:
             cls.name = cls.__name__
 
     def enabled(self, parent: Any) -> bool:
+        """Whether this step takes part; a disabled step is skipped."""
         return True
 
     def create(self, parent: Any) -> None:
@@ -31,23 +41,35 @@ class Step:
         """Start them."""
 
     def stop(self, parent: Any) -> None:
-        """Stop them."""
+        """Stop them, letting work in progress finish."""
 
     def terminate(self, parent: Any) -> None:
+        """Stop them at once; by default the same as `stop`."""
         self.stop(parent)
+
+    def __repr__(self) -> str:
+        return f"<step {self.name}>"
+
+
+def _label(cls: type[Step]) -> str:
+    return cls.__qualname__ if "<locals>" not in cls.__qualname__ else cls.__name__
 
 
 class Blueprint:
-    """Orders steps by ``requires``, creates, starts and stops them."""
+    """Orders steps by ``requires``, creates and starts them in that order,
+    and stops them in reverse."""
 
     def __init__(self, steps: Iterable[type[Step]]) -> None:
-        self.declared = list(steps)
+        self.declared: list[type[Step]] = list(steps)
         self.steps: dict[type[Step], Step] = {}
         self.started: list[Step] = []
-        self.state = "initial"
+        self.state: State = "initial"
+        self._applied = False
 
     def order(self) -> list[type[Step]]:
-        ordered: list[type[Step]] = []
+        """Every step class after those it requires, declared order kept where
+        free; required classes that were not declared are pulled in."""
+        ordered: dict[type[Step], None] = {}
         visiting: list[type[Step]] = []
 
         def visit(cls: type[Step]) -> None:
@@ -56,52 +78,78 @@ class Blueprint:
             if cls in visiting:
                 cycle = visiting[visiting.index(cls):] + [cls]
                 raise ImproperlyConfigured(
-                    "circular requires: " + " -> ".join(c.__name__ for c in cycle))
+                    "bootsteps have circular requires: " + " -> ".join(map(_label, cycle)))
             visiting.append(cls)
-            for req in cls.requires:
-                visit(req)
+            for required in cls.requires:
+                visit(required)
             visiting.pop()
-            ordered.append(cls)
+            ordered[cls] = None
 
         for cls in self.declared:
             visit(cls)
-        return ordered
+        return list(ordered)
 
     def apply(self, parent: Any) -> Blueprint:
-        instances = [(cls, cls()) for cls in self.order()]
-        enabled = {cls for cls, step in instances if step.enabled(parent)}
-        for cls, step in instances:
-            if cls not in enabled:
-                continue
-            missing = [r.__name__ for r in cls.requires if r not in enabled]
+        """Instantiate every enabled step once and call `create` in order.
+        Checks everything before creating anything; a second call does nothing."""
+        if self._applied:
+            return self
+        instances = {cls: cls() for cls in self.order()}
+        enabled = {cls: step for cls, step in instances.items() if step.enabled(parent)}
+        for cls in enabled:
+            missing = [_label(r) for r in cls.requires if r not in enabled]
             if missing:
                 raise ImproperlyConfigured(
-                    f"step {cls.__name__} requires disabled step(s): {', '.join(missing)}")
-            self.steps[cls] = step
+                    f"step {_label(cls)} requires disabled step(s): {', '.join(missing)}")
+        self._applied = True
+        for cls, step in enabled.items():
             step.create(parent)
+            self.steps[cls] = step
         return self
 
-    def __getitem__(self, cls: type[Step]) -> Any:
-        return self.steps[cls]
+    def __getitem__(self, cls: type[S]) -> S:
+        try:
+            return cast(S, self.steps[cls])
+        except KeyError:
+            raise KeyError(f"step {_label(cls)} is not part of this blueprint "
+                           "(not listed, disabled, or the blueprint is not applied)") from None
+
+    def __contains__(self, cls: object) -> bool:
+        return cls in self.steps
 
     def start(self, parent: Any) -> None:
+        """Start the steps in order.  If one fails, stop those already
+        started (in reverse) and re-raise its error."""
+        if self.state == "running":
+            return
+        if self.state == "stopped":
+            raise RuntimeError("a stopped blueprint cannot start again")
         for step in self.steps.values():
             try:
                 step.start(parent)
             except BaseException:
-                self.stop(parent)
+                try:
+                    self.stop(parent)
+                except Exception:
+                    pass  # already logged by stop; the start error is the one to report
                 raise
             self.started.append(step)
         self.state = "running"
 
-    def stop(self, parent: Any) -> None:
+    def stop(self, parent: Any, terminate: bool = False) -> None:
+        """Stop started steps in reverse order (``terminate`` them if asked).
+        Every step gets its turn; the first error is re-raised at the end.
+        Calling it again does nothing."""
         first: BaseException | None = None
         while self.started:
             step = self.started.pop()
             try:
-                step.stop(parent)
+                if terminate:
+                    step.terminate(parent)
+                else:
+                    step.stop(parent)
             except Exception as exc:
-                logger.exception("error stopping step %s", step.name)
+                logger.exception("bootstep %s failed to stop", step.name)
                 first = first or exc
         self.state = "stopped"
         if first is not None:

@@ -1,4 +1,4 @@
-"""The ``threads`` pool: N threads fed from a queue."""
+"""The ``threads`` pool: N daemon threads fed from a queue."""
 from __future__ import annotations
 
 import logging
@@ -14,6 +14,9 @@ _STOP = object()
 
 
 class ThreadsPool(Pool):
+    """``concurrency`` threads named ``corekit-pool-N`` take jobs from one
+    unbounded queue, so `apply` never blocks: the worker bounds submissions."""
+
     name = "threads"
 
     def __init__(self, concurrency: int, **options: Any) -> None:
@@ -22,9 +25,15 @@ class ThreadsPool(Pool):
         self._threads: list[threading.Thread] = []
         self._active = 0
         self._lock = threading.Lock()
+        self._closed = False
 
     def start(self) -> None:
-        for n in range(self.concurrency):
+        """Start the threads (once; a second call does nothing)."""
+        if self._closed:
+            raise RuntimeError("the threads pool was stopped and cannot start again")
+        if self._threads:
+            return
+        for n in range(1, self.concurrency + 1):
             t = threading.Thread(target=self._loop, name=f"corekit-pool-{n}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -38,25 +47,51 @@ class ThreadsPool(Pool):
                 self._active += 1
             try:
                 job()
-            except Exception:
-                logger.exception("pool job raised")
+            except BaseException:  # a raising job must not cost the pool a slot
+                logger.exception("pool job %r raised", job)
             finally:
                 with self._lock:
                     self._active -= 1
 
     def apply(self, job: Callable[[], Any]) -> None:
+        """Queue *job*; never blocks.  Jobs applied before `start` wait for it."""
+        if self._closed:
+            raise RuntimeError("the threads pool is stopped: it takes no new jobs")
         self._jobs.put(job)
 
     def active(self) -> int:
         return self._active
 
     def stop(self, wait: bool = True) -> None:
-        for _ in self._threads:
-            self._jobs.put(_STOP)
+        """With *wait*, run every queued job, then join the threads.  Without,
+        drop the jobs not yet started and return while running ones finish."""
+        first_call = not self._closed
+        self._closed = True
+        if first_call:
+            if not wait:
+                self._discard_queued()
+            for _ in self._threads:
+                self._jobs.put(_STOP)
         if wait:
             for t in self._threads:
                 t.join()
-        self._threads = []
+            self._threads = []
+
+    def _discard_queued(self) -> None:
+        dropped = 0
+        while True:
+            try:
+                self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            dropped += 1
+        if dropped:
+            logger.warning("threads pool stopped without waiting: %d queued job(s) "
+                           "not started", dropped)
+
+    def info(self) -> dict[str, Any]:
+        alive = sum(t.is_alive() for t in self._threads)
+        return {**super().info(), "threads": alive}
 
 
 @hookimpl
