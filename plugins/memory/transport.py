@@ -1,26 +1,95 @@
-"""The in-process ``memory://NAME`` transport, for kernel unit tests."""
+"""The in-process ``memory://`` transport (``memory://`` or ``memory://NAME``).
+
+Every transport built with the same URL shares one `MemoryBroker`, so a
+producer and a worker in one process talk through it; nothing leaves the
+process.  It honours the full contract (ETA, priority, leases, dead letters)
+so the kernel's unit tests exercise the same paths as on a real broker, and
+`fetch` sleeps on a condition variable: a publish wakes it at once.
+"""
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from corekit.transport import DeadLetter, Message, Transport
 
+#: A waiting message: ``(-priority, seq, message)`` in ``ready``, ``(eta, seq,
+#: message)`` in ``delayed``; ``seq`` keeps FIFO order and is the delivery tag.
+Entry = tuple[float, int, Message]
+
+
+def _copy(m: Message, tag: Any = None, redelivered: bool = False) -> Message:
+    """A private copy, so nobody outside can change what the broker holds."""
+    return Message(m.body, dict(m.headers) if isinstance(m.headers, dict) else m.headers,
+                   dict(m.properties) if isinstance(m.properties, dict) else m.properties,
+                   m.content_type, m.content_encoding, m.queue, m.exchange, m.routing_key,
+                   m.eta, m.priority or 0, tag, redelivered)
+
 
 class MemoryBroker:
-    """State shared by every transport built with the same URL."""
+    """The state shared by every transport built with one URL."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
-        self.queues: dict[str, list[tuple[int, int, Message]]] = defaultdict(list)
-        self.unacked: dict[int, Message] = {}
-        self.owners: dict[int, str] = {}          # delivery tag -> consumer id
-        self.last_seen: dict[str, float] = {}     # consumer id -> last heartbeat
-        self.dead: dict[int, DeadLetter] = {}
-        self.seq = itertools.count(1)
+        self.seq = itertools.count(1)  # never reset: a tag is never reused
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every message, lease and dead letter."""
+        with self.cond:
+            self.ready: defaultdict[str, list[Entry]] = defaultdict(list)
+            self.delayed: defaultdict[str, list[Entry]] = defaultdict(list)
+            self.unacked: dict[int, tuple[str, Message]] = {}  # tag -> (owner, message)
+            self.last_seen: dict[str, float] = {}
+            self.dead: dict[int, DeadLetter] = {}
+            self.cond.notify_all()
+
+    def put(self, seq: int, m: Message, now: float) -> None:
+        if m.eta is not None and m.eta > now:
+            heapq.heappush(self.delayed[m.queue], (m.eta, seq, m))
+        else:
+            heapq.heappush(self.ready[m.queue], (-m.priority, seq, m))
+
+    def promote(self, queues: Sequence[str], now: float) -> float | None:
+        """Move due messages of *queues* to ready; return the next ETA."""
+        next_eta = None
+        for q in queues:
+            delayed = self.delayed.get(q)
+            while delayed and delayed[0][0] <= now:
+                _, seq, m = heapq.heappop(delayed)
+                heapq.heappush(self.ready[q], (-m.priority, seq, m))
+            if delayed and (next_eta is None or delayed[0][0] < next_eta):
+                next_eta = delayed[0][0]
+        return next_eta
+
+    def take(self, queues: Sequence[str], limit: int, owner: str) -> list[Message]:
+        got: list[Message] = []
+        for q in queues:
+            ready = self.ready.get(q)
+            while ready and len(got) < limit:
+                _, seq, m = heapq.heappop(ready)
+                self.unacked[seq] = (owner, m)
+                got.append(_copy(m, seq, m.redelivered))
+        return got
+
+    def recover(self, lease_timeout: float, now: float) -> float | None:
+        """Requeue what lapsed consumers hold; return when the next lease
+        could lapse (so a waiting fetch wakes for it without polling)."""
+        cutoff = now - lease_timeout
+        next_lapse = None
+        for seq, (owner, m) in list(self.unacked.items()):
+            seen = self.last_seen.get(owner, 0.0)
+            if seen < cutoff:
+                del self.unacked[seq]
+                m.redelivered = True
+                self.put(seq, m, now)
+            elif next_lapse is None or seen + lease_timeout < next_lapse:
+                next_lapse = seen + lease_timeout
+        return next_lapse
 
 
 _brokers: dict[str, MemoryBroker] = {}
@@ -28,84 +97,63 @@ _lock = threading.Lock()
 
 
 def broker_for(url: str) -> MemoryBroker:
+    """The broker of *url*, made on first use and kept for the process."""
     with _lock:
-        return _brokers.setdefault(url, MemoryBroker())
+        broker = _brokers.get(url)
+        if broker is None:
+            broker = _brokers[url] = MemoryBroker()
+        return broker
 
 
 def reset() -> None:
+    """Clear every memory broker in place, so transports already built and
+    transports built later still share state."""
     with _lock:
-        _brokers.clear()
+        brokers = list(_brokers.values())
+    for broker in brokers:
+        broker.reset()
 
 
 class MemoryTransport(Transport):
+    """A transport over the process-wide `MemoryBroker` for its URL."""
+
     scheme = "memory"
     capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease"})
 
-    def __init__(self, url: str, options: Any = None) -> None:
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
         self.broker = broker_for(url)
 
-    def _put(self, m: Message) -> None:
-        self.broker.queues[m.queue].append((-m.priority, next(self.broker.seq), m))
-
+    # -- producing ----------------------------------------------------------------
     def publish(self, messages: Sequence[Message]) -> None:
-        with self.broker.cond:
+        broker = self.broker
+        with broker.cond:
+            now = time.time()
             for m in messages:
-                self._put(Message(m.body, dict(m.headers), dict(m.properties), m.content_type,
-                                  m.content_encoding, m.queue, m.exchange, m.routing_key,
-                                  m.eta, m.priority))
-            self.broker.cond.notify_all()
+                broker.put(next(broker.seq), _copy(m), now)
+            broker.cond.notify_all()
 
-    def _take(self, queues: Sequence[str], limit: int) -> tuple[list[Message], float | None]:
-        now = time.time()
-        got: list[Message] = []
-        next_eta = None
-        for q in queues:
-            entries = sorted(self.broker.queues.get(q, []), key=lambda e: (e[0], e[1]))
-            keep = []
-            for entry in entries:
-                m = entry[2]
-                if len(got) < limit and (m.eta is None or m.eta <= now):
-                    tag = next(self.broker.seq)
-                    m.delivery_tag = tag
-                    self.broker.unacked[tag] = m
-                    self.broker.owners[tag] = self.consumer_id
-                    got.append(m)
-                else:
-                    if m.eta is not None and m.eta > now:
-                        next_eta = m.eta if next_eta is None else min(next_eta, m.eta)
-                    keep.append(entry)
-            if q in self.broker.queues:
-                self.broker.queues[q] = keep
-        return got, next_eta
-
+    # -- consuming ----------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
+        broker = self.broker
+        if limit <= 0:
+            return []
         deadline = time.monotonic() + timeout
-        with self.broker.cond:
+        with broker.cond:
             while True:
-                self._recover()
-                got, next_eta = self._take(queues, limit)
-                if got:
-                    self.broker.last_seen[self.consumer_id] = time.time()
+                now = time.time()
+                broker.last_seen[self.consumer_id] = now  # a fetching consumer is alive
+                next_lapse = broker.recover(self.lease_timeout, now)
+                next_eta = broker.promote(queues, now)
+                got = broker.take(queues, limit, self.consumer_id)
                 left = deadline - time.monotonic()
                 if got or left <= 0:
                     return got
-                if next_eta is not None:
-                    left = min(left, max(0.001, next_eta - time.time()))
-                if self.broker.owners:  # a lease may lapse while we wait
-                    left = min(left, self.lease_timeout / 2)
-                self.broker.cond.wait(left)
-
-    def _recover(self) -> None:
-        """Requeue messages whose consumer stopped heartbeating."""
-        cutoff = time.time() - self.lease_timeout
-        broker = self.broker
-        for tag, owner in list(broker.owners.items()):
-            if broker.last_seen.get(owner, 0.0) < cutoff:
-                m = broker.unacked.pop(tag)
-                del broker.owners[tag]
-                m.redelivered = True
-                self._put(m)
+                for when in (next_eta, next_lapse):
+                    if when is not None:
+                        left = min(left, max(0.001, when - now))
+                # wake well before our own lease could look lapsed to others
+                broker.cond.wait(min(left, self.lease_timeout / 2))
 
     def heartbeat(self) -> None:
         with self.broker.cond:
@@ -115,43 +163,57 @@ class MemoryTransport(Transport):
         with self.broker.cond:
             for m in messages:
                 self.broker.unacked.pop(m.delivery_tag, None)
-                self.broker.owners.pop(m.delivery_tag, None)
 
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
-        with self.broker.cond:
+        broker = self.broker
+        with broker.cond:
+            now = time.time()
             for m in messages:
-                self.broker.owners.pop(m.delivery_tag, None)
-                if self.broker.unacked.pop(m.delivery_tag, None) is not None and requeue:
-                    m.redelivered = True
-                    self._put(m)
-            self.broker.cond.notify_all()
+                held = broker.unacked.get(m.delivery_tag)
+                if held is None:
+                    continue
+                owner, stored = held
+                if not requeue:
+                    del broker.unacked[m.delivery_tag]
+                elif owner == self.consumer_id:  # a lapsed lease may be someone else's now
+                    del broker.unacked[m.delivery_tag]
+                    stored.redelivered = True
+                    broker.put(m.delivery_tag, stored, now)
+            broker.cond.notify_all()
 
+    # -- dead letters -------------------------------------------------------------
     def dead_letter(self, message: Message, reason: str) -> None:
-        with self.broker.cond:
-            self.broker.unacked.pop(message.delivery_tag, None)
-            self.broker.owners.pop(message.delivery_tag, None)
-            key = next(self.broker.seq)
-            self.broker.dead[key] = DeadLetter(key, message, reason)
+        broker = self.broker
+        with broker.cond:
+            broker.unacked.pop(message.delivery_tag, None)
+            letter_id = next(broker.seq)
+            kept = _copy(message)
+            kept.eta = None
+            broker.dead[letter_id] = DeadLetter(letter_id, kept, reason, time.time())
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self.broker.cond:
-            return list(self.broker.dead.values())[:limit]
+            letters = list(itertools.islice(self.broker.dead.values(), max(limit, 0)))
+            return [DeadLetter(d.id, _copy(d.message), d.reason, d.failed_at) for d in letters]
 
     def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
-        with self.broker.cond:
-            keys = list(self.broker.dead) if ids is None else [i for i in ids
-                                                               if i in self.broker.dead]
-            for key in keys:
-                m = self.broker.dead.pop(key).message
-                m.delivery_tag, m.redelivered = None, False
-                self._put(m)
-            self.broker.cond.notify_all()
-            return len(keys)
+        broker = self.broker
+        with broker.cond:
+            chosen = list(broker.dead) if ids is None else [i for i in ids if i in broker.dead]
+            now = time.time()
+            for letter_id in chosen:
+                broker.put(next(broker.seq), broker.dead.pop(letter_id).message, now)
+            broker.cond.notify_all()
+            return len(chosen)
 
+    # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:
-        with self.broker.cond:
-            return sum(len(self.broker.queues.pop(q, [])) for q in queues)
+        broker = self.broker
+        with broker.cond:
+            return sum(len(broker.ready.pop(q, ())) + len(broker.delayed.pop(q, ()))
+                       for q in queues)
 
     def queue_size(self, queue: str) -> int:
-        with self.broker.cond:
-            return len(self.broker.queues.get(queue, []))
+        broker = self.broker
+        with broker.cond:
+            return len(broker.ready.get(queue, ())) + len(broker.delayed.get(queue, ()))

@@ -1,12 +1,19 @@
-"""The ``sqlite://PATH`` result backend (same URL forms as the transport;
-it may share the transport's file)."""
+"""The ``sqlite://PATH`` result backend.
+
+Same URL forms as the transport (see `corekit.plugins.sqlite.db`); it may
+share the transport's file, since it keeps to its own ``results`` table.
+Waiting for a result uses the contract's polling `wait_for`: a read of one
+primary-key row is cheap and there is nothing to subscribe to in SQLite.
+"""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from datetime import timedelta
+from typing import Any, Mapping, Sequence
 
 from corekit.backend import ResultBackend
 from corekit.plugins.sqlite.db import Database, Transaction, path_from_url
+from corekit.serialization import Codecs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -17,32 +24,47 @@ CREATE TABLE IF NOT EXISTS results (
     expires_at REAL);
 CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at) WHERE expires_at IS NOT NULL
 """
+#: Expired rows are invisible at once; `_set_many` deletes them this often.
 CLEANUP_EVERY = 60.0
 
 
+def _seconds(expires: Any) -> float | None:
+    """``result_expires`` as seconds; None or 0 means results never expire."""
+    if isinstance(expires, timedelta):
+        expires = expires.total_seconds()
+    return float(expires) if expires else None
+
+
 class SQLiteBackend(ResultBackend):
+    """Task metas in one table, keyed by task id."""
+
     scheme = "sqlite"
 
-    def __init__(self, url: str, codecs: Any, options: Any = None) -> None:
+    def __init__(self, url: str, codecs: Codecs, options: Mapping[str, Any] | None = None
+                 ) -> None:
         super().__init__(url, codecs, options)
-        self.db = Database(path_from_url(url), SCHEMA)
-        self._cleaned_at = time.time()
+        self.path = path_from_url(url)
+        self.db = Database(self.path, SCHEMA)
+        self._cleanup_at = time.time() + CLEANUP_EVERY
 
     def _get(self, task_id: str) -> bytes | None:
         row = self.db.conn().execute(
-            "SELECT meta FROM results WHERE task_id = ? AND (expires_at IS NULL OR"
-            " expires_at > ?)", (task_id, time.time())).fetchone()
+            "SELECT meta FROM results WHERE task_id = ?"
+            " AND (expires_at IS NULL OR expires_at > ?)", (task_id, time.time())).fetchone()
         return bytes(row[0]) if row else None
 
     def _set_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
+        if not items:
+            return
         now = time.time()
-        expires_at = now + self.expires if self.expires else None
+        ttl = _seconds(self.expires)
+        expires_at = now + ttl if ttl else None
         with Transaction(self.db.conn()) as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO results (task_id, meta, status, date_done, expires_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 [(task_id, data, status, now, expires_at) for task_id, data, status in items])
-        if now - self._cleaned_at > CLEANUP_EVERY:
+        if now >= self._cleanup_at:
             self.cleanup()
 
     def _delete(self, task_id: str) -> None:
@@ -50,13 +72,14 @@ class SQLiteBackend(ResultBackend):
             conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,))
 
     def cleanup(self) -> int:
-        self._cleaned_at = time.time()
+        now = time.time()
+        self._cleanup_at = now + CLEANUP_EVERY
         with Transaction(self.db.conn()) as conn:
-            return conn.execute("DELETE FROM results WHERE expires_at <= ?",
-                                (self._cleaned_at,)).rowcount
+            return int(conn.execute("DELETE FROM results WHERE expires_at <= ?",
+                                    (now,)).rowcount)
 
     def close(self) -> None:
         self.db.close()
 
     def describe(self) -> str:
-        return f"{super().describe()} ({self.db.path})"
+        return f"{super().describe()} ({self.path})"

@@ -1,27 +1,35 @@
 """The ``sqlite://PATH`` transport: the embedded default broker.
 
-URL forms: ``sqlite://`` is ``corekit.sqlite3`` in the working directory,
-``sqlite://relative/file.db`` is relative to it, ``sqlite:///abs/file.db`` is
-absolute.  Several worker processes may share one file.
+URL forms: ``sqlite://`` is ``corekit.sqlite3`` in the current working
+directory, ``sqlite://relative/file.db`` is relative to it, and
+``sqlite:///abs/path.db`` is absolute.  Several worker processes (and threads)
+may share one file: WAL mode, a 30 s busy timeout, one connection per thread.
 
-Guarantees:
+How it keeps its promises:
 
-- a message is fetched by one consumer only: the claim is a single
-  ``BEGIN IMMEDIATE`` transaction;
-- a message with an ETA stays in the table (``eta`` column) until it is due;
-- a fetched message is leased to its consumer until acked or rejected; it
-  comes back only when that consumer's heartbeat is older than
-  ``lease_timeout``, never because a task ran long.
+- a message goes to one consumer only: the claim (select + mark owned) is a
+  single ``BEGIN IMMEDIATE`` transaction;
+- a message with an ETA waits in the table (``eta`` column) and is promoted
+  to ready (``eta`` NULL) by the first fetch after it is due;
+- a fetched message is leased to its consumer (``owner``) until acked or
+  rejected.  It comes back, marked redelivered, only when that consumer's
+  ``last_seen`` in ``consumers`` is older than ``lease_timeout`` -- never
+  because a task ran long while its worker kept heartbeating;
+- an idle fetch polls ``PRAGMA data_version`` (no table read) with a backoff
+  of 2 to 50 ms, and wakes in time for the earliest ETA.
 """
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from corekit.plugins.sqlite.db import Database, Transaction, chunks, path_from_url
+from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path_from_url
 from corekit.transport import DeadLetter, Message, Transport
 
+#: AUTOINCREMENT: an id (the delivery tag, the dead-letter id) is never reused,
+#: so a late ack or an operator's replay can never hit a newer row.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,7 +50,7 @@ CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, priority DESC, id)
 CREATE INDEX IF NOT EXISTS messages_eta ON messages (eta) WHERE eta IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_owner ON messages (owner) WHERE owner IS NOT NULL;
 CREATE TABLE IF NOT EXISTS consumers (
-    id TEXT PRIMARY KEY,
+    consumer_id TEXT PRIMARY KEY,
     last_seen REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,192 +67,239 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL)
 """
 
-COLUMNS = ("queue, priority, headers, properties, content_type, content_encoding, exchange, "
-           "routing_key, body")
+#: The message columns, in the order `_message` reads them after ``id, redelivered``.
+COLUMNS = ("queue, priority, headers, properties, content_type, content_encoding, exchange,"
+           " routing_key, body")
+INSERT_MESSAGE = (f"INSERT INTO messages ({COLUMNS}, eta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 RECOVER_EVERY = 1.0
 MIN_POLL, MAX_POLL = 0.002, 0.05
+FRESH_CONSUMERS = "SELECT consumer_id FROM consumers WHERE last_seen >= ?"
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _loads(text: str) -> Any:
+    """Headers that are not JSON (written by someone else) travel as the raw
+    string, so the worker dead-letters the message instead of crashing."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _row(m: Message) -> tuple[Any, ...]:
+    return (m.queue, m.priority or 0, _dumps(m.headers), _dumps(m.properties),
+            m.content_type, m.content_encoding, m.exchange or "", m.routing_key or "",
+            m.body if isinstance(m.body, bytes) else bytes(m.body))
+
+
+def _message(row: Sequence[Any]) -> Message:
+    """A `Message` from ``id, redelivered, COLUMNS``."""
+    (tag, redelivered, queue, priority, headers, properties, ctype, cenc, exchange,
+     routing_key, body) = row
+    return Message(body=bytes(body), headers=_loads(headers), properties=_loads(properties),
+                   content_type=ctype, content_encoding=cenc, queue=queue, exchange=exchange,
+                   routing_key=routing_key, priority=priority, delivery_tag=tag,
+                   redelivered=bool(redelivered))
+
+
 class SQLiteTransport(Transport):
+    """A broker in one SQLite file (see the module docstring)."""
+
     scheme = "sqlite"
     capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
                               "multiprocess"})
 
-    def __init__(self, url: str, options: Any = None) -> None:
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
         self.path = path_from_url(url)
         self.db = Database(self.path, SCHEMA)
-        self._recovered_at = 0.0
-        self._seen_at = 0.0
+        # Refresh our row often enough that a short lease never lapses between touches.
+        self._touch_every = min(self.heartbeat_interval, self.lease_timeout) / 4
+        self._touched_at = 0.0
+        self._recover_at = 0.0
 
     def connect(self) -> None:
         self.db.conn()
 
-    def describe(self) -> str:
-        return f"{super().describe()} ({self.path})"
-
     def close(self) -> None:
         self.db.close()
 
-    # -- producing ------------------------------------------------------------------
-    def publish(self, messages: Sequence[Message]) -> None:
-        rows = [(m.queue, m.priority or 0, m.eta, _dumps(m.headers), _dumps(m.properties),
-                 m.content_type, m.content_encoding, m.exchange or "",
-                 m.routing_key or m.queue, m.body) for m in messages]
-        with Transaction(self.db.conn()) as conn:
-            conn.executemany(
-                "INSERT INTO messages (queue, priority, eta, headers, properties, content_type,"
-                " content_encoding, exchange, routing_key, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    def describe(self) -> str:
+        return f"{super().describe()} ({self.path})"
 
-    # -- consuming ------------------------------------------------------------------
+    # -- producing ----------------------------------------------------------------
+    def publish(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        now = time.time()
+        rows = [(*_row(m), m.eta if m.eta is not None and m.eta > now else None)
+                for m in messages]
+        with Transaction(self.db.conn()) as conn:
+            conn.executemany(INSERT_MESSAGE, rows)
+
+    # -- consuming ----------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
+        if limit <= 0 or not queues:
+            return []
         deadline = time.monotonic() + timeout
         delay = MIN_POLL
-        conn = self.db.conn()
+        version: int | None = None  # data_version when we last looked at the tables
+        next_eta: float | None = None
         while True:
+            conn = self.db.conn()
             now = time.time()
-            if now - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
-                self._recover(conn, now)
-            if self._has_work(conn, queues, now):
-                got = self._claim(conn, queues, limit, now)
-                if got:
-                    return got
-                delay = MIN_POLL
+            if now - self._touched_at >= self._touch_every:  # a fetching consumer is alive
+                self.heartbeat()
+            if now >= self._recover_at and self._recover(conn, now):
+                version = None  # our own commit does not move data_version
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            if seen != version or (next_eta is not None and next_eta <= now):
+                version = seen
+                ready, next_eta = self._peek(conn, queues, now)
+                if ready or (next_eta is not None and next_eta <= now):
+                    got = self._claim(conn, queues, limit, now)
+                    if got:
+                        return got
+                    version, delay = None, MIN_POLL  # another consumer won: look again
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
-            time.sleep(min(delay, left))
+            pause = min(delay, left)
+            if next_eta is not None:
+                pause = min(pause, max(0.0, next_eta - now))
+            time.sleep(pause)
             delay = min(delay * 2, MAX_POLL)
 
-    def _has_work(self, conn: Any, queues: Sequence[str], now: float) -> bool:
-        """A cheap read (no lock) before taking the write lock."""
-        marks = ",".join("?" * len(queues))
-        row = conn.execute(
-            f"SELECT 1 FROM messages WHERE queue IN ({marks}) AND owner IS NULL"
-            f" AND eta IS NULL LIMIT 1", list(queues)).fetchone()
-        if row:
-            return True
-        row = conn.execute("SELECT MIN(eta) FROM messages WHERE eta IS NOT NULL").fetchone()
-        return row[0] is not None and row[0] <= now
+    def _peek(self, conn: sqlite3.Connection, queues: Sequence[str], now: float
+              ) -> tuple[bool, float | None]:
+        """Without taking the write lock: is anything ready in *queues*, and
+        when is the earliest delayed message (any queue) due?"""
+        ready = conn.execute(
+            f"SELECT 1 FROM messages WHERE queue IN ({marks(len(queues))})"
+            " AND owner IS NULL AND eta IS NULL LIMIT 1", list(queues)).fetchone()
+        eta = conn.execute("SELECT MIN(eta) FROM messages WHERE eta IS NOT NULL").fetchone()[0]
+        return ready is not None, eta
 
-    def _claim(self, conn: Any, queues: Sequence[str], limit: int, now: float
+    def _claim(self, conn: sqlite3.Connection, queues: Sequence[str], limit: int, now: float
                ) -> list[Message]:
+        """Promote due ETAs, then take up to *limit* messages, in one write
+        transaction so no other consumer can take the same ones."""
         got: list[Message] = []
         with Transaction(conn):
-            conn.execute("UPDATE messages SET eta = NULL WHERE eta IS NOT NULL AND eta <= ?"
-                         " AND owner IS NULL", (now,))
+            conn.execute("UPDATE messages SET eta = NULL WHERE eta IS NOT NULL AND eta <= ?",
+                         (now,))
             for queue in queues:
-                if len(got) >= limit:
-                    break
                 rows = conn.execute(
                     f"SELECT id, redelivered, {COLUMNS} FROM messages"
                     " WHERE queue = ? AND owner IS NULL AND eta IS NULL"
                     " ORDER BY priority DESC, id LIMIT ?", (queue, limit - len(got))).fetchall()
-                got.extend(self._message(row) for row in rows)
+                got.extend(map(_message, rows))
+                if len(got) >= limit:
+                    break
+            for tags in chunks([m.delivery_tag for m in got]):
+                conn.execute(f"UPDATE messages SET owner = ? WHERE id IN ({marks(len(tags))})",
+                             (self.consumer_id, *tags))
             if got:
-                for ids in chunks([m.delivery_tag for m in got]):
-                    conn.execute(f"UPDATE messages SET owner = ? WHERE id IN "
-                                 f"({','.join('?' * len(ids))})", [self.consumer_id, *ids])
                 self._touch(conn, now)
         return got
 
-    @staticmethod
-    def _message(row: Sequence[Any]) -> Message:
-        (tag, redelivered, queue, priority, headers, properties, ctype, cenc, exchange,
-         routing_key, body) = row
-        return Message(body=bytes(body), headers=json.loads(headers),
-                       properties=json.loads(properties), content_type=ctype,
-                       content_encoding=cenc, queue=queue, exchange=exchange,
-                       routing_key=routing_key, priority=priority, delivery_tag=tag,
-                       redelivered=bool(redelivered))
+    def _touch(self, conn: sqlite3.Connection, now: float) -> None:
+        conn.execute("INSERT INTO consumers (consumer_id, last_seen) VALUES (?, ?)"
+                     " ON CONFLICT (consumer_id) DO UPDATE SET last_seen = excluded.last_seen",
+                     (self.consumer_id, now))
+        self._touched_at = now
 
-    def _touch(self, conn: Any, now: float) -> None:
-        if now - self._seen_at < self.heartbeat_interval / 2:
-            return
-        conn.execute("INSERT INTO consumers (id, last_seen) VALUES (?, ?) ON CONFLICT(id)"
-                     " DO UPDATE SET last_seen = excluded.last_seen", (self.consumer_id, now))
-        self._seen_at = now
-
-    def _recover(self, conn: Any, now: float) -> None:
-        """Give back messages whose consumer stopped heartbeating."""
-        self._recovered_at = now
+    def _recover(self, conn: sqlite3.Connection, now: float) -> bool:
+        """Give back the messages of consumers whose heartbeat lapsed and
+        forget those consumers; True if messages came back.  A cheap read
+        first, the write lock only when there is something to do."""
+        self._recover_at = now + min(RECOVER_EVERY, self.lease_timeout / 2)
         cutoff = now - self.lease_timeout
         stale = conn.execute(
-            "SELECT 1 FROM messages WHERE owner IS NOT NULL AND owner NOT IN"
-            " (SELECT id FROM consumers WHERE last_seen >= ?) LIMIT 1", (cutoff,)).fetchone()
+            "SELECT EXISTS (SELECT 1 FROM consumers WHERE last_seen < ?)"
+            " OR EXISTS (SELECT 1 FROM messages WHERE owner IS NOT NULL"
+            f" AND owner NOT IN ({FRESH_CONSUMERS}))", (cutoff, cutoff)).fetchone()[0]
         if not stale:
-            return
+            return False
         with Transaction(conn):
-            conn.execute(
+            back = conn.execute(
                 "UPDATE messages SET owner = NULL, redelivered = 1 WHERE owner IS NOT NULL"
-                " AND owner NOT IN (SELECT id FROM consumers WHERE last_seen >= ?)", (cutoff,))
+                f" AND owner NOT IN ({FRESH_CONSUMERS})", (cutoff,)).rowcount
             conn.execute("DELETE FROM consumers WHERE last_seen < ?", (cutoff,))
+        return back > 0
 
     def heartbeat(self) -> None:
-        now = time.time()
-        self._seen_at = 0.0
         with Transaction(self.db.conn()) as conn:
-            self._touch(conn, now)
+            self._touch(conn, time.time())
 
     def ack(self, messages: Sequence[Message]) -> None:
         self._by_tag("DELETE FROM messages WHERE id IN ({})", messages)
 
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
-        sql = ("UPDATE messages SET owner = NULL, redelivered = 1 WHERE id IN ({})" if requeue
-               else "DELETE FROM messages WHERE id IN ({})")
-        self._by_tag(sql, messages)
+        if requeue:  # only while still ours: a lapsed lease may be someone else's now
+            self._by_tag("UPDATE messages SET owner = NULL, redelivered = 1"
+                         " WHERE owner = ? AND id IN ({})", messages, self.consumer_id)
+        else:
+            self._by_tag("DELETE FROM messages WHERE id IN ({})", messages)
 
-    def _by_tag(self, sql: str, messages: Sequence[Message]) -> None:
+    def _by_tag(self, sql: str, messages: Sequence[Message], *first: Any) -> None:
         tags = [m.delivery_tag for m in messages]
         if not tags:
             return
         with Transaction(self.db.conn()) as conn:
-            for ids in chunks(tags):
-                conn.execute(sql.format(",".join("?" * len(ids))), ids)
+            for part in chunks(tags):
+                conn.execute(sql.format(marks(len(part))), (*first, *part))
 
-    # -- dead letters ---------------------------------------------------------------
+    # -- dead letters -------------------------------------------------------------
     def dead_letter(self, message: Message, reason: str) -> None:
+        # Built from the message itself, so nothing is lost even when its row
+        # is gone (already acked) or it never came from this broker.
         with Transaction(self.db.conn()) as conn:
             conn.execute(f"INSERT INTO dead_letters ({COLUMNS}, reason, failed_at)"
-                         f" SELECT {COLUMNS}, ?, ? FROM messages WHERE id = ?",
-                         (reason, time.time(), message.delivery_tag))
-            conn.execute("DELETE FROM messages WHERE id = ?", (message.delivery_tag,))
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (*_row(message), reason, time.time()))
+            if message.delivery_tag is not None:
+                conn.execute("DELETE FROM messages WHERE id = ?", (message.delivery_tag,))
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = self.db.conn().execute(
             f"SELECT id, 0, {COLUMNS}, reason, failed_at FROM dead_letters ORDER BY id LIMIT ?",
             (limit,)).fetchall()
-        out = []
+        letters = []
         for row in rows:
-            message = self._message(row[:-2])
+            message = _message(row[:-2])
             message.delivery_tag = None
-            out.append(DeadLetter(row[0], message, row[-2], row[-1]))
-        return out
+            letters.append(DeadLetter(row[0], message, row[-2], row[-1]))
+        return letters
 
     def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
+        if ids is not None and not ids:
+            return 0
         with Transaction(self.db.conn()) as conn:
-            where, params = "", []
-            if ids is not None:
-                if not ids:
-                    return 0
-                where, params = f" WHERE id IN ({','.join('?' * len(ids))})", list(ids)
-            conn.execute(f"INSERT INTO messages ({COLUMNS}) SELECT {COLUMNS} FROM dead_letters"
-                         f"{where} ORDER BY id", params)
-            return conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount
+            if ids is None:
+                return self._replay(conn, "", ())
+            return sum(self._replay(conn, f" WHERE id IN ({marks(len(part))})", part)
+                       for part in chunks(list(ids)))
 
-    # -- management -----------------------------------------------------------------
+    @staticmethod
+    def _replay(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> int:
+        conn.execute(f"INSERT INTO messages ({COLUMNS}) SELECT {COLUMNS} FROM dead_letters"
+                     f"{where} ORDER BY id", params)
+        return int(conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount)
+
+    # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:
+        if not queues:
+            return 0
         with Transaction(self.db.conn()) as conn:
-            return conn.execute(
-                f"DELETE FROM messages WHERE owner IS NULL AND queue IN"
-                f" ({','.join('?' * len(queues))})", list(queues)).rowcount
+            return int(conn.execute(
+                f"DELETE FROM messages WHERE owner IS NULL AND queue IN ({marks(len(queues))})",
+                list(queues)).rowcount)
 
     def queue_size(self, queue: str) -> int:
-        return self.db.conn().execute(
-            "SELECT COUNT(*) FROM messages WHERE queue = ? AND owner IS NULL",
-            (queue,)).fetchone()[0]
+        row = self.db.conn().execute(
+            "SELECT COUNT(*) FROM messages WHERE queue = ? AND owner IS NULL", (queue,)).fetchone()
+        return int(row[0])

@@ -1,23 +1,27 @@
-"""The result backend contract (corekit.backend.ResultBackend), on every backend."""
+"""The result backend contract (`corekit.backend.ResultBackend`), on every backend."""
 from __future__ import annotations
 
+import builtins
 import threading
-from typing import Any
+import time
+from typing import Callable
 
 import pytest
 
 from corekit import states
-from corekit.backend import decode_exception
+from corekit.backend import ResultBackend, decode_exception
 from corekit.exceptions import TimeoutError
 
+MakeBackend = Callable[..., ResultBackend]
 
-def test_unknown_id_is_pending(backend: Any) -> None:
+
+def test_unknown_id_is_pending(backend: ResultBackend) -> None:
     meta = backend.get_task_meta("nope")
-    assert meta["status"] == states.PENDING and meta["result"] is None
-    assert meta["task_id"] == "nope"
+    assert meta == {"task_id": "nope", "status": states.PENDING, "result": None,
+                    "traceback": None, "children": [], "date_done": None}
 
 
-def test_success_round_trip(backend: Any) -> None:
+def test_success_round_trip(backend: ResultBackend) -> None:
     backend.store_result("t1", {"a": [1, 2.5, "x", None, True]}, states.SUCCESS)
     meta = backend.get_task_meta("t1")
     assert meta["status"] == states.SUCCESS
@@ -25,47 +29,75 @@ def test_success_round_trip(backend: Any) -> None:
     assert meta["date_done"] and meta["children"] == [] and meta["task_id"] == "t1"
 
 
-def test_failure_keeps_the_exception_portable(backend: Any) -> None:
-    backend.store_result("t2", ValueError("boom", 3), states.FAILURE, traceback="tb text")
+def test_failure_keeps_the_exception_portable(backend: ResultBackend) -> None:
+    backend.store_result("t2", ValueError("boom"), states.FAILURE, traceback="tb")
     meta = backend.get_task_meta("t2")
-    assert meta["result"] == {"exc_type": "ValueError", "exc_message": ["boom", 3],
+    assert meta["status"] == states.FAILURE and meta["traceback"] == "tb"
+    assert meta["result"] == {"exc_type": "ValueError", "exc_message": ["boom"],
                               "exc_module": "builtins"}
-    assert meta["traceback"] == "tb text"
     exc = decode_exception(meta["result"])
-    assert isinstance(exc, ValueError) and exc.args == ("boom", 3)
+    assert type(exc) is ValueError and exc.args == ("boom",)
 
 
-def test_store_many_and_overwrite(backend: Any) -> None:
+def test_store_many_and_overwrite(backend: ResultBackend) -> None:
     backend.store_many([backend.make_meta(f"m{i}", i, states.SUCCESS) for i in range(50)])
     backend.store_result("m3", None, states.STARTED)
-    assert [backend.get_task_meta(f"m{i}")["result"] for i in (0, 49)] == [0, 49]
+    assert [backend.get_task_meta(f"m{i}")["result"] for i in (0, 25, 49)] == [0, 25, 49]
     assert backend.get_task_meta("m3")["status"] == states.STARTED
+    backend.store_many([])
 
 
-def test_forget(backend: Any) -> None:
+def test_forget(backend: ResultBackend) -> None:
     backend.store_result("f", 1, states.SUCCESS)
     backend.forget("f")
+    backend.forget("never-stored")
     assert backend.get_task_meta("f")["status"] == states.PENDING
 
 
-def test_wait_for_wakes_on_store(backend: Any) -> None:
-    timer = threading.Timer(0.1, backend.store_result, ("w", 42, states.SUCCESS))
+def test_backends_on_one_url_share_results(make_backend: MakeBackend) -> None:
+    writer, reader = make_backend(), make_backend()
+    writer.store_result("shared", [1, 2], states.SUCCESS)
+    assert reader.get_task_meta("shared")["result"] == [1, 2]
+
+
+def test_wait_for_wakes_when_another_thread_stores(make_backend: MakeBackend) -> None:
+    waiter, writer = make_backend(), make_backend()
+    timer = threading.Timer(0.1, writer.store_result, ("w", 42, states.SUCCESS))
     timer.start()
-    assert backend.wait_for("w", timeout=10)["result"] == 42
-    timer.join()
+    try:
+        assert waiter.wait_for("w", timeout=10)["result"] == 42
+    finally:
+        timer.join()
 
 
-def test_wait_for_ignores_unready_states_and_times_out(backend: Any) -> None:
+def test_wait_for_returns_at_once_when_ready(backend: ResultBackend) -> None:
+    backend.store_result("done", "x", states.FAILURE)
+    assert backend.wait_for("done", timeout=0.01)["status"] == states.FAILURE
+
+
+def test_wait_for_ignores_unready_states_and_times_out(backend: ResultBackend) -> None:
     backend.store_result("slow", None, states.STARTED)
-    with pytest.raises(TimeoutError, match="slow"):
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match="slow") as info:
         backend.wait_for("slow", timeout=0.2)
+    assert 0.15 <= time.monotonic() - start < 2.0
+    assert isinstance(info.value, builtins.TimeoutError)  # catchable as the builtin too
 
 
-def test_expired_results_go(backend: Any) -> None:
-    if backend.scheme == "memory":
-        pytest.skip("the memory backend lives as long as its process: no expiry")
-    backend.expires = 0.05
+def test_expired_results_go(make_backend: MakeBackend) -> None:
+    backend = make_backend(result_expires=0.05)
+    if type(backend).cleanup is ResultBackend.cleanup:
+        pytest.skip(f"{backend.scheme}:// keeps results for the life of the process")
     backend.store_result("old", 1, states.SUCCESS)
-    threading.Event().wait(0.1)
+    time.sleep(0.1)  # nothing to wait on: expiry is the passing of time
     assert backend.get_task_meta("old")["status"] == states.PENDING  # expired: unseen
     assert backend.cleanup() == 1  # and then deleted
+    assert backend.cleanup() == 0
+
+
+@pytest.mark.parametrize("expires", [None, 0])
+def test_no_expiry_keeps_results(make_backend: MakeBackend, expires: object) -> None:
+    backend = make_backend(result_expires=expires)
+    backend.store_result("kept", 1, states.SUCCESS)
+    assert backend.cleanup() == 0
+    assert backend.get_task_meta("kept")["result"] == 1
