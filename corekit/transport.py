@@ -77,6 +77,11 @@ class Transport:
     - ``"dead_letter"``: `dead_letter` keeps messages for `dead_letters` and
       `replay_dead_letters`.
     - ``"multiprocess"``: several processes may share one broker.
+
+    Leases belong to one transport *instance* (``consumer_id``): the object
+    that fetched a message must be the one that acks, rejects and heartbeats
+    for it.  Every consumer of one broker must use the same
+    ``lease_timeout``, since whoever recovers lapsed leases judges by its own.
     """
 
     scheme: ClassVar[str] = ""
@@ -121,7 +126,9 @@ class Transport:
         raise NotImplementedError
 
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
-        """Give messages back to their queue (``requeue=True``) or drop them."""
+        """Give messages back to their queue (``requeue=True``) or drop them.
+        A message whose lease has lapsed (and may now be another consumer's)
+        is left alone."""
         raise NotImplementedError
 
     def heartbeat(self) -> None:
