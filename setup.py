@@ -10,7 +10,7 @@ SPEEDUPS = ("_decode", "_etaheap", "_dispatch")
 
 
 def extensions():
-    if os.environ.get("COREKIT_NO_EXTENSIONS"):
+    if os.environ.get("COREKIT_NO_EXTENSIONS", "") not in ("", "0"):
         return []
     from Cython.Build import cythonize
     from setuptools import Extension

@@ -1,95 +1,118 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""Message decode, compiled: the common ISO-8601 form is parsed in C and the
-header checks run on typed locals.  Anything unusual is handed to the
-pure-Python twin, so both always agree."""
-from corekit._speedups import decode as _twin
+"""Message decode, compiled: timestamps are parsed in C from the string's
+ASCII buffer and the header checks run on typed locals.  Behaves exactly as
+the pure-Python twin ``decode.py``: same fields, same reasons."""
+from libc.math cimport INFINITY
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object o)
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
+
+MAX_RETRIES = 2**63 - 1
+FIELDS = ("message", "task", "id", "root_id", "parent_id", "group", "retries", "eta",
+          "expires", "time_limit", "soft_time_limit", "ignore_result", "compression",
+          "content_type", "redelivered")
+
+cdef int[13] _DAYS_BEFORE_MONTH
+_DAYS_BEFORE_MONTH[:] = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334]
+cdef int[13] _DAYS_IN_MONTH
+_DAYS_IN_MONTH[:] = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+cdef long long _EPOCH_ORDINAL = 719163  # date(1970, 1, 1).toordinal()
+cdef long long _EXACT = 9007199254740992  # 2**53: below it a double holds every integer
+cdef object _BAD = object()
 
 
-cdef inline int _digits(str s, Py_ssize_t start, Py_ssize_t n) except -2:
-    cdef int value = 0
-    cdef Py_ssize_t i
-    cdef Py_UCS4 c
-    for i in range(start, start + n):
-        c = s[i]
-        if c < 48 or c > 57:  # '0'..'9'
+cdef inline int _num(const char* p, int n) noexcept nogil:
+    """The value of *n* ASCII digits at *p*, or -1."""
+    cdef int value = 0, i
+    for i in range(n):
+        if p[i] < c'0' or p[i] > c'9':
             return -1
-        value = value * 10 + (<int>c - 48)
+        value = value * 10 + (p[i] - c'0')
     return value
 
 
-cdef inline long long _days_from_civil(long long y, int m, int d):
-    y -= m <= 2
-    cdef long long era = (y if y >= 0 else y - 399) // 400
-    cdef long long yoe = y - era * 400
-    cdef long long doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    cdef long long doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+cdef inline bint _leap(int year) noexcept nogil:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-cdef int[13] _MONTH_DAYS
-_MONTH_DAYS[:] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+cdef inline long long _days_since_epoch(int year, int month, int day) noexcept nogil:
+    cdef long long y = year - 1
+    cdef long long ordinal = (y * 365 + y // 4 - y // 100 + y // 400
+                              + _DAYS_BEFORE_MONTH[month] + (month > 2 and _leap(year)) + day)
+    return ordinal - _EPOCH_ORDINAL
 
 
-cpdef double parse_iso8601(object value) except? -1.0:
-    """Epoch seconds for an ISO-8601 timestamp; naive means UTC."""
-    if type(value) is not str:
-        return _twin.parse_iso8601(value)
-    cdef str s = <str>value
-    cdef Py_ssize_t n = len(s), pos = 19, digits = 0
+cdef bint _parse(object s, double* out) except -1:
+    """Set *out* to the epoch seconds of *s*; 0 if *s* is not a timestamp."""
+    if not isinstance(s, str) or not PyUnicode_IS_ASCII(s):
+        return 0
+    cdef Py_ssize_t n = 0, pos = 19, digits = 0
+    cdef const char* p = PyUnicode_AsUTF8AndSize(s, &n)
     cdef int year, month, day, hour, minute, second, frac = 0, sign = 0, oh = 0, om = 0
-    if n < 19 or s[4] != u'-' or s[7] != u'-' or (s[10] != u'T' and s[10] != u' ') \
-            or s[13] != u':' or s[16] != u':':
-        return _twin.parse_iso8601(value)
-    year = _digits(s, 0, 4)
-    month = _digits(s, 5, 2)
-    day = _digits(s, 8, 2)
-    hour = _digits(s, 11, 2)
-    minute = _digits(s, 14, 2)
-    second = _digits(s, 17, 2)
-    if (year < 1 or month < 1 or month > 12 or day < 1 or day > _MONTH_DAYS[month]
-            or hour < 0 or hour > 23 or minute < 0 or minute > 59 or second < 0 or second > 59):
-        return _twin.parse_iso8601(value)
-    if month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)):
-        return _twin.parse_iso8601(value)
-    if pos < n and s[pos] == u'.':
+    if (n < 19 or p[4] != c'-' or p[7] != c'-' or (p[10] != c'T' and p[10] != c' ')
+            or p[13] != c':' or p[16] != c':'):
+        return 0
+    year, month, day = _num(p, 4), _num(p + 5, 2), _num(p + 8, 2)
+    hour, minute, second = _num(p + 11, 2), _num(p + 14, 2), _num(p + 17, 2)
+    if year < 1 or month < 1 or month > 12 or day < 1 or hour < 0 or hour > 23:
+        return 0
+    if minute < 0 or minute > 59 or second < 0 or second > 59:
+        return 0
+    if day > _DAYS_IN_MONTH[month] + (month == 2 and _leap(year)):
+        return 0
+    if pos < n and p[pos] == c'.':
         pos += 1
-        while pos + digits < n and 48 <= <int>(<Py_UCS4>s[pos + digits]) <= 57:
+        while pos + digits < n and digits <= 6 and c'0' <= p[pos + digits] <= c'9':
             digits += 1
-        if digits != 3 and digits != 6:
-            return _twin.parse_iso8601(value)
-        frac = _digits(s, pos, digits)
-        if digits == 3:
-            frac *= 1000
+        if digits == 0 or digits > 6:
+            return 0
+        frac = _num(p + pos, <int>digits)
         pos += digits
+        while digits < 6:
+            frac *= 10
+            digits += 1
     if pos < n:
-        if s[pos] == u'Z' and pos + 1 == n:
-            pos += 1
-        elif (s[pos] == u'+' or s[pos] == u'-') and pos + 6 == n and s[pos + 3] == u':':
-            sign = 1 if s[pos] == u'+' else -1
-            oh = _digits(s, pos + 1, 2)
-            om = _digits(s, pos + 4, 2)
+        if p[pos] == c'Z' and pos + 1 == n:
+            pass
+        elif (p[pos] == c'+' or p[pos] == c'-') and pos + 6 == n and p[pos + 3] == c':':
+            sign = 1 if p[pos] == c'+' else -1
+            oh, om = _num(p + pos + 1, 2), _num(p + pos + 4, 2)
             if oh < 0 or om < 0 or oh > 23 or om > 59:
-                return _twin.parse_iso8601(value)
-            pos += 6
+                return 0
         else:
-            return _twin.parse_iso8601(value)
-    cdef long long seconds = (_days_from_civil(year, month, day) * 86400 + hour * 3600
+            return 0
+    cdef long long seconds = (_days_since_epoch(year, month, day) * 86400 + hour * 3600
                               + minute * 60 + second - sign * (oh * 3600 + om * 60))
     cdef long long micros = seconds * 1000000 + frac
-    if -9007199254740992 < micros < 9007199254740992:  # exact as a double: one rounding
-        return <double>micros / 1e6
-    return int(micros) / 1000000  # Python's correctly rounded int division, like datetime
+    if -_EXACT <= micros <= _EXACT:
+        out[0] = <double>micros / 1e6  # one correctly rounded division, like timedelta
+    else:
+        out[0] = int(micros) / 1000000
+    return 1
+
+
+def parse_iso8601(s):
+    """Epoch seconds for ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]``;
+    naive means UTC.  Anything else raises ValueError."""
+    cdef double out = 0.0
+    if not _parse(s, &out):
+        raise ValueError(f"not an ISO-8601 timestamp: {_show(s)}")
+    return out
 
 
 cdef class TaskHeaders:
-    """A task message's routing headers, decoded; the body is not."""
+    """A task message's routing headers, decoded; the body is not.
+
+    ``eta`` and ``expires`` are epoch seconds; ``time_limit`` and
+    ``soft_time_limit`` come from the ``timelimit`` header ``[hard, soft]``."""
     cdef public object message
     cdef public str task
     cdef public str id
     cdef public object root_id
     cdef public object parent_id
     cdef public object group
-    cdef public long retries
+    cdef public long long retries
     cdef public object eta
     cdef public object expires
     cdef public object time_limit
@@ -99,72 +122,142 @@ cdef class TaskHeaders:
     cdef public str content_type
     cdef public bint redelivered
 
+    def __init__(self, message, str task, str id, *, root_id=None, parent_id=None, group=None,
+                 long long retries=0, eta=None, expires=None, time_limit=None,
+                 soft_time_limit=None, ignore_result=False, compression=None,
+                 content_type=None, redelivered=None):
+        self.message, self.task, self.id = message, task, id
+        self.root_id, self.parent_id, self.group = root_id, parent_id, group
+        self.retries, self.eta, self.expires = retries, eta, expires
+        self.time_limit, self.soft_time_limit = time_limit, soft_time_limit
+        self.ignore_result, self.compression = ignore_result, compression
+        self.content_type = message.content_type if content_type is None else content_type
+        self.redelivered = message.redelivered if redelivered is None else redelivered
+
     def __repr__(self):
-        return f"<TaskHeaders {self.task}[{self.id}]>"
+        return (f"<TaskHeaders {self.task}[{self.id}] retries={self.retries} "
+                f"eta={self.eta!r} expires={self.expires!r}>")
 
 
-cdef object _when(dict headers, str key):
-    value = headers.get(key)
+def _show(value):
+    """A short repr for a reason string; never raises."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<unrepresentable {type(value).__name__}>"
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+cdef str _bad(str key, object value):
+    return f"bad {key!r} header: {_show(value)}"
+
+
+cdef object _limit(object value):
+    """A time limit as a float, None, or _BAD."""
+    cdef double seconds
     if value is None:
         return None
+    if type(value) is float:
+        seconds = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            return _BAD
+    else:
+        return _BAD
+    if not 0.0 <= seconds < INFINITY:
+        return _BAD
+    return seconds
+
+
+cdef object _when(dict h, str key, double* out):
+    """None for a missing timestamp, _BAD for a bad one, else True and *out*."""
+    value = h.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _parse(value, out):
+        return _BAD
+    return True
+
+
+cdef object _decode_one(object message):
+    """`TaskHeaders` for a good message, else the reason it is bad."""
     try:
-        return parse_iso8601(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"bad {key!r} header: {value!r}") from None
-
-
-cdef inline bint _is_number(object x):
-    return x is None or ((type(x) is int or type(x) is float
-                          or isinstance(x, (int, float))) and not isinstance(x, bool))
-
-
-cdef TaskHeaders _decode_one(object message):
-    h = message.headers
-    if not isinstance(h, dict):
-        raise ValueError("headers are not a mapping")
-    cdef dict headers = <dict>h
-    task = headers.get("task")
-    tid = headers.get("id")
+        headers, content_type, redelivered = (message.headers, message.content_type,
+                                              message.redelivered)
+    except AttributeError:
+        return f"not a message object: {type(message).__name__}"
+    if not isinstance(headers, dict):
+        return f"headers are not a dict: {type(headers).__name__}"
+    cdef dict h = headers if type(headers) is dict else dict(headers)
+    task, task_id = h.get("task"), h.get("id")
+    if task is None:
+        return "missing 'task' header"
     if not isinstance(task, str) or not task:
-        raise ValueError(f"bad 'task' header: {task!r}")
-    if not isinstance(tid, str) or not tid:
-        raise ValueError(f"bad 'id' header: {tid!r}")
-    retries = headers.get("retries") or 0
-    if not isinstance(retries, int) or isinstance(retries, bool):
-        raise ValueError(f"bad 'retries' header: {retries!r}")
-    limits = headers.get("timelimit") or [None, None]
-    if (not isinstance(limits, (list, tuple)) or len(limits) != 2
-            or not _is_number(limits[0]) or not _is_number(limits[1])):
-        raise ValueError(f"bad 'timelimit' header: {limits!r}")
-    ctype = message.content_type
-    if not isinstance(ctype, str):
-        raise ValueError(f"bad content type: {ctype!r}")
+        return _bad("task", task)
+    if task_id is None:
+        return "missing 'id' header"
+    if not isinstance(task_id, str) or not task_id:
+        return _bad("id", task_id)
+    if not isinstance(content_type, str):
+        return f"bad content type: {_show(content_type)}"
+    retries = h.get("retries")
+    if retries is None:
+        retries = 0
+    elif (not isinstance(retries, int) or isinstance(retries, bool)
+          or not 0 <= retries <= MAX_RETRIES):
+        return _bad("retries", retries)
+    limits = h.get("timelimit")
+    hard = soft = None
+    if limits is not None:
+        if not isinstance(limits, (list, tuple)) or len(limits) != 2:
+            return _bad("timelimit", limits)
+        hard, soft = _limit(limits[0]), _limit(limits[1])
+        if hard is _BAD or soft is _BAD:
+            return _bad("timelimit", limits)
+    cdef double eta_at = 0.0, expires_at = 0.0
+    has_eta = _when(h, "eta", &eta_at)
+    if has_eta is _BAD:
+        return _bad("eta", h.get("eta"))
+    has_expires = _when(h, "expires", &expires_at)
+    if has_expires is _BAD:
+        return _bad("expires", h.get("expires"))
+    root_id, parent_id, group = h.get("root_id"), h.get("parent_id"), h.get("group")
+    if root_id is not None and not isinstance(root_id, str):
+        return _bad("root_id", root_id)
+    if parent_id is not None and not isinstance(parent_id, str):
+        return _bad("parent_id", parent_id)
+    if group is not None and not isinstance(group, str):
+        return _bad("group", group)
+    compression = h.get("compression")
+    if compression is not None and not isinstance(compression, str):
+        return _bad("compression", compression)
+    ignore_result = h.get("ignore_result")
+    if ignore_result is not None and type(ignore_result) is not bool:
+        return _bad("ignore_result", ignore_result)
     cdef TaskHeaders out = TaskHeaders.__new__(TaskHeaders)
-    out.message = message
-    out.task = task
-    out.id = tid
-    out.root_id = headers.get("root_id")
-    out.parent_id = headers.get("parent_id")
-    out.group = headers.get("group")
+    out.message, out.task, out.id = message, task, task_id
+    out.root_id, out.parent_id, out.group = root_id, parent_id, group
     out.retries = retries
-    out.eta = _when(headers, "eta")
-    out.expires = _when(headers, "expires")
-    out.time_limit = limits[0]
-    out.soft_time_limit = limits[1]
-    out.ignore_result = bool(headers.get("ignore_result"))
-    out.compression = headers.get("compression")
-    out.content_type = ctype
-    out.redelivered = bool(message.redelivered)
+    out.eta = None if has_eta is None else eta_at
+    out.expires = None if has_expires is None else expires_at
+    out.time_limit, out.soft_time_limit = hard, soft
+    out.ignore_result = ignore_result is True
+    out.compression = compression
+    out.content_type = content_type
+    out.redelivered = redelivered
     return out
 
 
-cpdef tuple decode_batch(list messages):
-    """``(good TaskHeaders, [(message, reason), ...])`` for a batch."""
-    cdef list good = []
-    cdef list bad = []
-    for m in messages:
-        try:
-            good.append(_decode_one(m))
-        except ValueError as exc:
-            bad.append((m, str(exc)))
+def decode_batch(messages):
+    """``(good TaskHeaders in order, [(message, reason), ...])``; never raises
+    for a bad message."""
+    cdef list good = [], bad = []
+    for message in messages:
+        out = _decode_one(message)
+        if type(out) is TaskHeaders:
+            good.append(out)
+        else:
+            bad.append((message, out))
     return good, bad

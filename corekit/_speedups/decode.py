@@ -1,79 +1,180 @@
-"""Message decode, pure Python: raw transport messages -> task headers."""
+"""Message decode, pure Python: Celery protocol v2 headers -> `TaskHeaders`.
+
+The twin of ``_decode.pyx``: both accept exactly the same messages, decode
+them to equal fields and reject the rest with the same reasons.  The body is
+not decoded here.
+"""
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 
+#: The one timestamp shape Celery writes (``datetime.isoformat``), with ``Z``
+#: and 1-6 fractional digits allowed; nothing looser.
+_ISO8601 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                      r"(?:\.([0-9]{1,6}))?(Z|[+-][0-9]{2}:[0-9]{2})?")
+MAX_RETRIES = 2**63 - 1
+FIELDS = ("message", "task", "id", "root_id", "parent_id", "group", "retries", "eta",
+          "expires", "time_limit", "soft_time_limit", "ignore_result", "compression",
+          "content_type", "redelivered")
+
 
 def parse_iso8601(s: str) -> float:
-    if not isinstance(s, str):
-        raise ValueError(f"not an ISO-8601 string: {s!r}")
-    text = s.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
+    """Epoch seconds for ``YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|+HH:MM|-HH:MM]``;
+    naive means UTC.  Anything else raises ValueError."""
+    match = _ISO8601.fullmatch(s) if isinstance(s, str) else None
+    if match is None:
+        raise ValueError(f"not an ISO-8601 timestamp: {_show(s)}")
+    frac, zone = match.group(7, 8)
+    if match.group(4) > "23" or (zone is not None and zone != "Z"
+                                 and (zone[1:3] > "23" or zone[4:6] > "59")):
+        raise ValueError(f"not an ISO-8601 timestamp: {_show(s)}")
+    if zone == "Z" or (frac is not None and len(frac) not in (3, 6)):
+        # the shape every datetime.fromisoformat (3.7+) reads
+        s = s[:19] + (f".{frac:0<6}" if frac else "") + ("+00:00" if zone == "Z" else zone or "")
+    try:
+        when = datetime.fromisoformat(s)
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 timestamp: {_show(match.string)}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 class TaskHeaders:
-    __slots__ = ("message", "task", "id", "root_id", "parent_id", "group", "retries", "eta",
-                 "expires", "time_limit", "soft_time_limit", "ignore_result", "compression",
-                 "content_type", "redelivered")
+    """A task message's routing headers, decoded; the body is not.
+
+    ``eta`` and ``expires`` are epoch seconds; ``time_limit`` and
+    ``soft_time_limit`` come from the ``timelimit`` header ``[hard, soft]``."""
+
+    __slots__ = FIELDS
+
+    def __init__(self, message: Any, task: str, id: str, *, root_id: str | None = None,
+                 parent_id: str | None = None, group: str | None = None, retries: int = 0,
+                 eta: float | None = None, expires: float | None = None,
+                 time_limit: float | None = None, soft_time_limit: float | None = None,
+                 ignore_result: bool = False, compression: str | None = None,
+                 content_type: str | None = None, redelivered: bool | None = None) -> None:
+        self.message, self.task, self.id = message, task, id
+        self.root_id, self.parent_id, self.group = root_id, parent_id, group
+        self.retries, self.eta, self.expires = retries, eta, expires
+        self.time_limit, self.soft_time_limit = time_limit, soft_time_limit
+        self.ignore_result, self.compression = bool(ignore_result), compression
+        self.content_type = message.content_type if content_type is None else content_type
+        self.redelivered = bool(message.redelivered if redelivered is None else redelivered)
 
     def __repr__(self) -> str:
-        return f"<TaskHeaders {self.task}[{self.id}]>"
+        return (f"<TaskHeaders {self.task}[{self.id}] retries={self.retries} "
+                f"eta={self.eta!r} expires={self.expires!r}>")
 
 
-def _when(headers: dict[str, Any], key: str) -> float | None:
-    value = headers.get(key)
+def _show(value: Any) -> str:
+    """A short repr for a reason string; never raises."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<unrepresentable {type(value).__name__}>"
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _bad(key: str, value: Any) -> str:
+    return f"bad {key!r} header: {_show(value)}"
+
+
+def _limit(value: Any) -> float | None:
+    """A time limit as a float, or raise ValueError."""
     if value is None:
         return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError
     try:
-        return parse_iso8601(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"bad {key!r} header: {value!r}") from None
+        seconds = float(value)
+    except OverflowError:
+        raise ValueError from None
+    if not 0.0 <= seconds < math.inf:
+        raise ValueError
+    return seconds
 
 
-def decode_one(message: Any) -> TaskHeaders:
-    h = message.headers
+def _decode_one(message: Any) -> TaskHeaders | str:
+    """`TaskHeaders` for a good message, else the reason it is bad."""
+    try:
+        h, content_type, redelivered = (message.headers, message.content_type,
+                                        message.redelivered)
+    except AttributeError:
+        return f"not a message object: {type(message).__name__}"
     if not isinstance(h, dict):
-        raise ValueError("headers are not a mapping")
-    task, tid = h.get("task"), h.get("id")
+        return f"headers are not a dict: {type(h).__name__}"
+    if type(h) is not dict:
+        h = dict(h)
+    task, task_id = h.get("task"), h.get("id")
+    if task is None:
+        return "missing 'task' header"
     if not isinstance(task, str) or not task:
-        raise ValueError(f"bad 'task' header: {task!r}")
-    if not isinstance(tid, str) or not tid:
-        raise ValueError(f"bad 'id' header: {tid!r}")
-    retries = h.get("retries") or 0
-    if not isinstance(retries, int) or isinstance(retries, bool):
-        raise ValueError(f"bad 'retries' header: {retries!r}")
-    limits = h.get("timelimit") or [None, None]
-    if (not isinstance(limits, (list, tuple)) or len(limits) != 2
-            or any(x is not None and (not isinstance(x, (int, float)) or isinstance(x, bool))
-                   for x in limits)):
-        raise ValueError(f"bad 'timelimit' header: {limits!r}")
-    if not isinstance(message.content_type, str):
-        raise ValueError(f"bad content type: {message.content_type!r}")
-    out = TaskHeaders()
-    out.message, out.task, out.id = message, task, tid
+        return _bad("task", task)
+    if task_id is None:
+        return "missing 'id' header"
+    if not isinstance(task_id, str) or not task_id:
+        return _bad("id", task_id)
+    if not isinstance(content_type, str):
+        return f"bad content type: {_show(content_type)}"
+    retries = h.get("retries")
+    if retries is None:
+        retries = 0
+    elif (not isinstance(retries, int) or isinstance(retries, bool)
+          or not 0 <= retries <= MAX_RETRIES):
+        return _bad("retries", retries)
+    limits = h.get("timelimit")
+    hard = soft = None
+    if limits is not None:
+        if not isinstance(limits, (list, tuple)) or len(limits) != 2:
+            return _bad("timelimit", limits)
+        try:
+            hard, soft = _limit(limits[0]), _limit(limits[1])
+        except ValueError:
+            return _bad("timelimit", limits)
+    eta = expires = None
+    for key in ("eta", "expires"):
+        value = h.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                return _bad(key, value)
+            try:
+                when = parse_iso8601(value)
+            except ValueError:
+                return _bad(key, value)
+            if key == "eta":
+                eta = when
+            else:
+                expires = when
+    for key in ("root_id", "parent_id", "group", "compression"):
+        value = h.get(key)
+        if value is not None and not isinstance(value, str):
+            return _bad(key, value)
+    ignore_result = h.get("ignore_result")
+    if ignore_result is not None and not isinstance(ignore_result, bool):
+        return _bad("ignore_result", ignore_result)
+    out = TaskHeaders.__new__(TaskHeaders)
+    out.message, out.task, out.id = message, task, task_id
     out.root_id, out.parent_id, out.group = h.get("root_id"), h.get("parent_id"), h.get("group")
-    out.retries = retries
-    out.eta, out.expires = _when(h, "eta"), _when(h, "expires")
-    out.time_limit, out.soft_time_limit = limits
-    out.ignore_result = bool(h.get("ignore_result"))
-    out.compression = h.get("compression")
-    out.content_type = message.content_type
-    out.redelivered = bool(message.redelivered)
+    out.retries, out.eta, out.expires = retries, eta, expires
+    out.time_limit, out.soft_time_limit = hard, soft
+    out.ignore_result, out.compression = ignore_result is True, h.get("compression")
+    out.content_type, out.redelivered = content_type, bool(redelivered)
     return out
 
 
 def decode_batch(messages: list[Any]) -> tuple[list[TaskHeaders], list[tuple[Any, str]]]:
+    """``(good TaskHeaders in order, [(message, reason), ...])``; never raises
+    for a bad message."""
     good: list[TaskHeaders] = []
     bad: list[tuple[Any, str]] = []
-    for m in messages:
-        try:
-            good.append(decode_one(m))
-        except ValueError as exc:
-            bad.append((m, str(exc)))
+    for message in messages:
+        out = _decode_one(message)
+        if type(out) is str:
+            bad.append((message, out))
+        else:
+            good.append(out)  # type: ignore[arg-type]
     return good, bad
