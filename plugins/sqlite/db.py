@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import weakref
 from typing import Any, Sequence, TypeVar
 
@@ -83,7 +84,7 @@ class Database:
                                factory=_Connection)
         try:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             # WAL + NORMAL survives a crashed process; only a power cut may lose
             # the last commits, the usual trade for a broker on local disk.
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -131,6 +132,25 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (it stays so).  Switching needs an exclusive
+    lock and SQLite does not run the busy handler for it, so processes
+    opening a fresh file together retry here instead of failing."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 class Transaction:
