@@ -62,3 +62,28 @@ def test_replay_puts_them_back(any_app: Corekit, echo) -> None:  # type: ignore[
     assert any_app.producer.dead_letters() == []
     with start_worker(any_app):
         assert any_app.AsyncResult(letter.message.headers["id"]).get(timeout=10) == "hihi"
+
+
+def test_a_failing_dead_letter_write_strands_no_good_message(
+        memory_app: Corekit, monkeypatch: pytest.MonkeyPatch) -> None:
+    @memory_app.task(name="echo")
+    def echo(x: object) -> object:
+        return x
+
+    json = memory_app.codecs.serializer("json")
+    raw(memory_app, "no.such.task", json.dumps(task_body([1], {})))
+    result = echo.delay("fine")  # fetched in the same batch as the bad one
+    cls = type(memory_app.producer)
+    real = cls.dead_letter
+    calls: list[str] = []
+
+    def broken(self, message, reason):  # type: ignore[no-untyped-def]
+        calls.append(reason)
+        if len(calls) == 1:
+            raise ConnectionError("broker went away while dead-lettering")
+        return real(self, message, reason)
+
+    monkeypatch.setattr(cls, "dead_letter", broken)
+    with start_worker(memory_app):
+        assert result.get(timeout=10) == "fine"
+    assert calls and "unknown task" in calls[0]

@@ -117,14 +117,17 @@ class Consumer:
 
     # -- receiving --------------------------------------------------------------
     def receive(self, batch: list[Message]) -> None:
+        """Sort a fetched batch into runnable jobs, timer entries, messages
+        to hand back to the broker and dead letters.  Everything in memory is
+        queued before any broker I/O, so a broker error midway strands
+        nothing that was already decoded."""
         good, bad = decode_batch(batch)
-        for message, reason in bad:
-            self.dead_letter(message, reason)
+        dead: list[tuple[Message, str]] = list(bad)
         now = time.time()
         ready: list[Job] = []
         to_broker: list[Job] = []
         for headers in good:
-            job = self.make_job(headers)
+            job = self.make_job(headers, dead)
             if job is None:
                 continue
             if headers.eta is not None and headers.eta > now + ETA_SLACK:
@@ -134,29 +137,31 @@ class Consumer:
                     self.timer.push(headers.eta, job)
             else:
                 ready.append(job)
-        if to_broker:
-            self.return_to_broker(to_broker)
         if ready:
             self.dispatcher.add(ready)
+        if to_broker:
+            self.return_to_broker(to_broker)
+        for message, reason in dead:
+            self.dead_letter(message, reason)
 
-    def make_job(self, headers: Any) -> Job | None:
-        """Decode the body; dead-letter what cannot run here."""
+    def make_job(self, headers: Any, dead: list[tuple[Message, str]]) -> Job | None:
+        """Decode the body; what cannot run here goes on *dead* with why."""
         message = headers.message
         task = self.tasks.get(headers.task)
         if task is None:
-            self.dead_letter(message, f"unknown task {headers.task!r}: not registered in "
-                                      f"this worker")
+            dead.append((message, f"unknown task {headers.task!r}: not registered in "
+                                  f"this worker"))
             return None
         try:
             body = self.codecs.decode(message.body, headers.content_type, headers.compression,
                                       self.accept)
         except (ContentDisallowed, DecodeError) as exc:
-            self.dead_letter(message, str(exc))
+            dead.append((message, str(exc)))
             return None
         if not (isinstance(body, (list, tuple)) and len(body) == 3
                 and isinstance(body[0], (list, tuple)) and isinstance(body[1], dict)):
-            self.dead_letter(message, "malformed body: expected [args, kwargs, embed] "
-                                      "(protocol v2)")
+            dead.append((message, "malformed body: expected [args, kwargs, embed] "
+                                  "(protocol v2)"))
             return None
         options = self._options.get(headers.task)
         if options is None:
