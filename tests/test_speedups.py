@@ -22,15 +22,7 @@ import corekit._speedups as speedups
 from corekit.messages import build_message, task_headers
 from corekit.transport import Message
 
-PYTHON = speedups.load("python")
-try:
-    CYTHON = speedups.load("cython")
-except ImportError:
-    CYTHON = None
-IMPLS = [pytest.param(PYTHON, id="python"),
-         pytest.param(CYTHON, id="cython",
-                      marks=pytest.mark.skipif(CYTHON is None, reason="extensions not built"))]
-needs_both = pytest.mark.skipif(CYTHON is None, reason="extensions not built: nothing to compare")
+from helpers import CYTHON, IMPLS, PYTHON, needs_both
 
 
 # -- choosing the implementation --------------------------------------------------------

@@ -13,17 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import corekit._speedups as speedups
 
-PYTHON = speedups.load("python")
-try:
-    CYTHON = speedups.load("cython")
-except ImportError:
-    CYTHON = None
-IMPLS = [pytest.param(PYTHON, id="python"),
-         pytest.param(CYTHON, id="cython",
-                      marks=pytest.mark.skipif(CYTHON is None, reason="extensions not built"))]
-needs_both = pytest.mark.skipif(CYTHON is None, reason="extensions not built: nothing to compare")
+from helpers import CYTHON, IMPLS, PYTHON, needs_both
 
 
 @pytest.mark.parametrize("impl", IMPLS)
