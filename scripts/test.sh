@@ -2,6 +2,10 @@
 # Install everything the test suite needs on a fresh machine, then run all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The servers the suite starts on loopback (it never uses a system service).
+if ! command -v redis-server >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
 # Builds the Cython hot path in place (editable install) and installs test tools.
 python3 -m pip install -q -e '.[test]' 2>&1 | { grep -v -e '^WARNING' -e 'notice' >&2 || true; }
 # This build must have compiled the extensions: a silent fallback fails the suite.

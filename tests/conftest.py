@@ -10,6 +10,7 @@ import pytest
 
 from corekit import Corekit
 from helpers import run_cli
+from servers import RedisServer, start_redis
 
 
 @pytest.fixture
@@ -31,12 +32,34 @@ def sqlite_app(tmp_path: Path) -> Iterator[Corekit]:
     app.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture
+def redis_app(redis_url: str) -> Iterator[Corekit]:
+    """An app on the session's Redis (emptied), short leases."""
+    app = Corekit("tests", broker=redis_url, backend=redis_url, broker_heartbeat=0.2,
+                  broker_lease_timeout=2.0)
+    yield app
+    app.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def any_app(request: pytest.FixtureRequest) -> Corekit:
-    """Each kernel behaviour on every transport this issue ships."""
+    """Each kernel behaviour on every transport with a fixture."""
     return request.getfixturevalue(f"{request.param}_app")
 
 
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the whole session (per xdist worker)."""
+    yield from start_redis(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

@@ -22,16 +22,28 @@ from corekit.transport import Transport
 PM = default_manager()
 
 
-def _memory_url(tmp_path: Path) -> str:
+def _memory_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"memory://{uuid.uuid4().hex}"
 
 
-def _sqlite_url(tmp_path: Path) -> str:
+def _sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite://{tmp_path / 'contract.sqlite3'}"
 
 
-#: How to make a fresh, private URL for each scheme.
-URLS: dict[str, Callable[[Path], str]] = {"memory": _memory_url, "sqlite": _sqlite_url}
+def _redis_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return str(request.getfixturevalue("redis_url"))
+
+
+def _redis_socket_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    request.getfixturevalue("redis_url")  # empties the server for this test
+    return str(request.getfixturevalue("redis_server").socket_url)
+
+
+#: How to make a fresh, private URL for each scheme (server-backed ones use
+#: the session's server, emptied for the test).
+URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "memory": _memory_url, "sqlite": _sqlite_url, "redis": _redis_url,
+    "redis+socket": _redis_socket_url}
 
 
 def _schemes(kind: str) -> list[Any]:
@@ -51,7 +63,7 @@ def make_transport(request: pytest.FixtureRequest, tmp_path: Path
                    ) -> Iterator[Callable[..., Transport]]:
     """``make_transport(**options)``: a new transport (a new consumer) on
     the one broker this test owns."""
-    url = URLS[request.param](tmp_path)
+    url = URLS[request.param](request, tmp_path)
     made: list[Transport] = []
 
     def make(**options: Any) -> Transport:
@@ -74,7 +86,7 @@ def transport(make_transport: Callable[..., Transport]) -> Transport:
 def make_backend(request: pytest.FixtureRequest, tmp_path: Path, codecs: Codecs
                  ) -> Iterator[Callable[..., ResultBackend]]:
     """``make_backend(**options)``: a new backend on the one store this test owns."""
-    url = URLS[request.param](tmp_path)
+    url = URLS[request.param](request, tmp_path)
     made: list[ResultBackend] = []
 
     def make(**options: Any) -> ResultBackend:

@@ -1,0 +1,78 @@
+"""The ``redis://`` result backend, in Celery's layout: each result is the
+serialized meta at ``celery-task-meta-<id>``, kept ``result_expires`` seconds,
+and announced on the pub/sub channel of the same name so `wait_for` wakes up
+at once instead of polling."""
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping, Sequence
+
+from corekit import states
+from corekit.backend import ResultBackend
+from corekit.exceptions import TimeoutError as CorekitTimeoutError
+from corekit.plugins.redis.client import connect
+
+KEY_PREFIX = "celery-task-meta-"
+
+
+class RedisBackend(ResultBackend):
+    scheme = "redis"
+
+    def __init__(self, url: str, codecs: Any, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(url, codecs, options)
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect(self.url)
+        return self._client
+
+    # Celery stores the bare serialized meta, so a Celery client reads ours.
+    def encode_meta(self, meta: Mapping[str, Any]) -> bytes:
+        return self.codecs.serializer(self.serializer).dumps(dict(meta))
+
+    def decode_meta(self, data: bytes) -> dict[str, Any]:
+        ctype = self.codecs.serializer(self.serializer).content_type
+        return self.codecs.decode(data, ctype, None, self.accept)
+
+    def _get(self, task_id: str) -> bytes | None:
+        return self.client.get(KEY_PREFIX + task_id)
+
+    def _set_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        expires = int(self.expires) if self.expires else None
+        for task_id, data, status in items:
+            key = KEY_PREFIX + task_id
+            pipe.set(key, data, ex=expires)
+            if status in states.READY_STATES:
+                pipe.publish(key, data)
+        pipe.execute()
+
+    def _delete(self, task_id: str) -> None:
+        self.client.delete(KEY_PREFIX + task_id)
+
+    def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
+                 ) -> dict[str, Any]:
+        key = KEY_PREFIX + task_id
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(key)  # before the first look, so no store slips between
+            while True:
+                meta = self.get_task_meta(task_id)
+                if meta["status"] in states.READY_STATES:
+                    return meta
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise CorekitTimeoutError(
+                        f"the operation timed out after {timeout}s waiting for task {task_id}")
+                pubsub.get_message(timeout=min(interval, left) if left is not None
+                                   else interval)
+        finally:
+            pubsub.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

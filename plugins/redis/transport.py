@@ -1,0 +1,178 @@
+"""The ``redis://`` transport: native, atomic steps in Lua (``lua/``).
+
+URL forms: ``redis://[:password@]host[:port][/db]``, ``rediss://`` (TLS) and
+``redis+socket:///path/to/redis.sock``.  Option ``prefix`` (default
+``corekit:``) namespaces every key.
+
+Layout, under the prefix: ``seq`` (ids), ``msg`` (id -> msgpack envelope),
+``route`` (id -> queue and priority), ``q:<queue>`` (sorted set: priority,
+then arrival), ``delayed:<queue>`` (sorted set by ETA), ``owned:<consumer>``
+(ids a consumer holds), ``consumers`` (sorted set of last heartbeats),
+``redelivered``, ``dead`` and ``dead:ids`` (dead letters).
+
+Guarantees: a claim moves ids into the consumer's owned set in the same Lua
+step that pops them; a message comes back only when its consumer's heartbeat
+lapses (``lease_timeout``), never because a task ran long; ETAs wait in
+Redis, not in worker memory.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping, Sequence
+
+import msgpack
+
+from corekit.plugins.redis.client import connect, script
+from corekit.transport import DeadLetter, Message, Transport
+
+MIN_POLL, MAX_POLL = 0.002, 0.05
+RECOVER_EVERY = 1.0
+FIELDS = ("headers", "properties", "content_type", "content_encoding", "queue", "exchange",
+          "routing_key", "priority")
+
+
+def pack(message: Message, **extra: Any) -> bytes:
+    record = {f: getattr(message, f) for f in FIELDS}
+    record["body"] = bytes(message.body)
+    record.update(extra)
+    return msgpack.packb(record, use_bin_type=True, default=str)
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def message_from(record: Mapping[str, Any], tag: Any = None, redelivered: bool = False
+                 ) -> Message:
+    return Message(body=record["body"], delivery_tag=tag, redelivered=redelivered,
+                   **{f: record[f] for f in FIELDS})
+
+
+class RedisTransport(Transport):
+    """A broker in Redis (see the module docstring)."""
+
+    scheme = "redis"
+    capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
+                              "multiprocess"})
+
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(url, options)
+        self.prefix = str(self.options.get("prefix", "corekit:"))
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._recovered_at = 0.0
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect(self.url)
+            self._scripts = {name: script(self._client, name)
+                             for name in ("publish", "fetch", "settle", "recover", "purge")}
+        return self._client
+
+    def _run(self, name: str, args: Sequence[Any]) -> Any:
+        self.client  # noqa: B018 - connects and loads the scripts
+        return self._scripts[name](keys=[], args=[self.prefix, *args])
+
+    def connect(self) -> None:
+        self.client.ping()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- producing ----------------------------------------------------------------
+    def publish(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        now = time.time()
+        args: list[Any] = []
+        for m in messages:
+            due = m.eta is None or m.eta <= now
+            args += [m.queue, max(0, min(9, int(m.priority or 0))),
+                     "" if due else repr(m.eta), pack(m)]
+        self._run("publish", args)
+
+    # -- consuming ----------------------------------------------------------------
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        delay = MIN_POLL
+        while True:
+            now = time.time()
+            if now - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
+                self._recovered_at = now
+                self._run("recover", [repr(now - self.lease_timeout)])
+            raw = self._run("fetch", [self.consumer_id, repr(now), limit, *queues])
+            if raw:
+                return [message_from(unpack(raw[i + 1]), int(raw[i]), bool(raw[i + 2]))
+                        for i in range(0, len(raw), 3) if raw[i + 1]]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, MAX_POLL)
+
+    def heartbeat(self) -> None:
+        self.client.zadd(self.prefix + "consumers", {self.consumer_id: time.time()})
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        self._settle("ack", messages)
+
+    def reject(self, messages: Sequence[Message], requeue: bool) -> None:
+        self._settle("requeue" if requeue else "drop", messages)
+
+    def _settle(self, mode: str, messages: Sequence[Message]) -> None:
+        if messages:
+            self._run("settle", [self.consumer_id, mode, *(m.delivery_tag for m in messages)])
+
+    # -- dead letters -------------------------------------------------------------
+    def dead_letter(self, message: Message, reason: str) -> None:
+        p, tag = self.prefix, message.delivery_tag
+        dead_id = self.client.incr(p + "seq")
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(p + "dead", dead_id, pack(message, reason=reason, failed_at=time.time()))
+        pipe.zadd(p + "dead:ids", {dead_id: dead_id})
+        if tag is not None:
+            pipe.srem(p + "owned:" + self.consumer_id, tag)
+            pipe.hdel(p + "msg", tag)
+            pipe.hdel(p + "route", tag)
+            pipe.hdel(p + "redelivered", tag)
+        pipe.execute()
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        ids = self.client.zrange(self.prefix + "dead:ids", 0, limit - 1)
+        if not ids:
+            return []
+        records = self.client.hmget(self.prefix + "dead", ids)
+        out = []
+        for dead_id, data in zip(ids, records):
+            if data:
+                record = unpack(data)
+                out.append(DeadLetter(int(dead_id), message_from(record), record["reason"],
+                                      record["failed_at"]))
+        return out
+
+    def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
+        letters = self.dead_letters(10**9)
+        if ids is not None:
+            wanted = {int(i) for i in ids}
+            letters = [d for d in letters if d.id in wanted]
+        if not letters:
+            return 0
+        self.publish([d.message for d in letters])
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(self.prefix + "dead", *(d.id for d in letters))
+        pipe.zrem(self.prefix + "dead:ids", *(d.id for d in letters))
+        pipe.execute()
+        return len(letters)
+
+    # -- management ---------------------------------------------------------------
+    def purge(self, queues: Sequence[str]) -> int:
+        return int(self._run("purge", list(queues)))
+
+    def queue_size(self, queue: str) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcard(self.prefix + "q:" + queue)
+        pipe.zcard(self.prefix + "delayed:" + queue)
+        return sum(pipe.execute())
