@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from corekit.backend import ResultBackend
     from corekit.pluginmanager import PluginManager
     from corekit.result import AsyncResult
+    from corekit.routing import Router
     from corekit.serialization import Codecs
     from corekit.transport import Transport
 
@@ -62,6 +63,7 @@ class Corekit:
         self._finalized = False
         self._producer: Transport | None = None
         self._backend: ResultBackend | None = None
+        self._router: tuple[Any, Router] | None = None
         global _latest
         _latest = weakref.ref(self)
 
@@ -97,6 +99,16 @@ class Corekit:
     def tasks(self) -> TaskRegistry:
         self.finalize()
         return self._registry
+
+    @property
+    def router(self) -> Router:
+        """``task_routes``, prepared on first use and again if it is replaced."""
+        from corekit.routing import Router
+
+        routes = self.conf.task_routes
+        if self._router is None or self._router[0] is not routes:
+            self._router = (routes, Router(routes))
+        return self._router[1]
 
     @functools.cached_property
     def codecs(self) -> Codecs:
@@ -201,7 +213,8 @@ class Corekit:
                   countdown: float | None = None, eta: datetime | float | None = None,
                   expires: float | datetime | None = None, queue: str | None = None,
                   serializer: str | None = None, compression: str | None = None,
-                  priority: int | None = None, retries: int = 0,
+                  priority: int | None = None, routing_key: str | None = None,
+                  exchange: str | None = None, retries: int = 0,
                   time_limit: float | None = None, soft_time_limit: float | None = None,
                   ignore_result: bool | None = None, reply_to: str | None = None,
                   root_id: str | None = None, parent_id: str | None = None,
@@ -211,7 +224,9 @@ class Corekit:
 
         ``countdown`` (seconds) or ``eta`` (datetime; naive means UTC) delay
         it; ``expires`` (seconds or datetime) drops it if it has not started
-        by then.  Returns an `AsyncResult`.
+        by then.  Without ``queue``, ``task_routes`` decides (see
+        `corekit.routing`); a bare ``routing_key`` on the default exchange
+        names the queue.  Returns an `AsyncResult`.
         """
         from corekit.result import AsyncResult
 
@@ -225,6 +240,9 @@ class Corekit:
         if parent is not None and parent.id and not parent.is_eager:
             root_id = root_id or parent.root_id
             parent_id = parent_id or parent.id
+        if queue is None:
+            queue, routing_key, exchange, priority = self._route(
+                name, args, kwargs, routing_key, exchange, priority)
         eta_at = countdown_to_eta(countdown, eta)
         expires_at = _expires_at(expires)
         if priority is None:
@@ -239,9 +257,27 @@ class Corekit:
             compression or conf.task_compression)
         message = build_message(hdrs, body, ctype, cenc, ztype,
                                 queue=queue or conf.task_default_queue, priority=priority,
+                                exchange=exchange or "", routing_key=routing_key,
                                 reply_to=reply_to, eta=eta_at)
         self.producer.publish([message])
         return AsyncResult(task_id, app=self)
+
+    def _route(self, name: str, args: list[Any], kwargs: dict[str, Any],
+               routing_key: str | None, exchange: str | None, priority: int | None
+               ) -> tuple[str | None, str | None, str | None, int | None]:
+        """Ask ``task_routes`` where a call without ``queue=`` goes; explicit
+        options keep precedence over what the router says."""
+        route = self.router.route(name, args, kwargs, {
+            "routing_key": routing_key, "exchange": exchange, "priority": priority},
+            task=self._registry.get(name))
+        queue = route.get("queue")
+        routing_key = routing_key or route.get("routing_key")
+        exchange = exchange if exchange is not None else route.get("exchange")
+        if priority is None:
+            priority = route.get("priority")
+        if queue is None and routing_key and not exchange:
+            queue = routing_key  # the default exchange: the routing key names the queue
+        return queue, routing_key, exchange, priority
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
         from corekit.result import AsyncResult

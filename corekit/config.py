@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "result_accept_content": None,      # None: same as accept_content
     "task_compression": None,           # "zlib", "bzip2", "zstd" or None
     "task_default_queue": "celery",
+    "task_routes": None,                # dict, glob patterns, function, or a list of them
     "task_default_priority": None,      # 0-9; None: 0
     # task defaults
     "task_always_eager": False,

@@ -208,3 +208,11 @@ def test_second_signal_is_a_cold_shutdown(proj: Path, worker: Any) -> None:
             break
     w.send_signal(signal.SIGTERM)
     assert w.wait(10) == 1  # did not wait for the 60 s task
+
+
+def test_call_follows_routes_and_routing_keys(proj: Path) -> None:
+    (proj / "proj.py").write_text(PROJ + '\napp.conf.task_routes = {"proj.add": "hipri"}\n')
+    run_cli("-A", "proj", "call", "proj.add", "--args", "[1, 2]", cwd=proj)
+    run_cli("-A", "proj", "call", "proj.sleepy", "--routing-key", "other", cwd=proj)
+    out = run_cli("-A", "proj", "purge", "-f", "-Q", "hipri,other", cwd=proj)
+    assert out.stdout.strip() == "Purged 2 messages from 2 known task queues."

@@ -36,7 +36,9 @@ def setup_call(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="ISO-8601 time to run at (naive means UTC)")
     p.add_argument("--expires", type=float, default=None,
                    help="seconds after which the task is dropped if not started")
-    p.add_argument("-Q", "--queue", default=None)
+    p.add_argument("-Q", "--queue", default=None, help="default: task_routes decide")
+    p.add_argument("--routing-key", default=None)
+    p.add_argument("--exchange", default=None)
     p.add_argument("--serializer", default=None)
     p.add_argument("--compression", default=None)
     p.add_argument("--priority", type=int, default=None)
@@ -46,6 +48,7 @@ def setup_call(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def run_call(args: argparse.Namespace, app: Any) -> int:
     result = app.send_task(args.name, args.args, args.kwargs, countdown=args.countdown,
                            eta=args.eta, expires=args.expires, queue=args.queue,
+                           routing_key=args.routing_key, exchange=args.exchange,
                            serializer=args.serializer, compression=args.compression,
                            priority=args.priority)
     print(result.id)
