@@ -7,6 +7,7 @@ from corekit import states  # noqa: E402
 from corekit.app import Corekit, current_app  # noqa: E402
 from corekit.exceptions import (CorekitError, ImproperlyConfigured,  # noqa: E402
                                 MaxRetriesExceededError, NotRegistered, PluginNotFound,
+                                PublishError,
                                 Retry, TaskRevokedError, TimeoutError)
 from corekit.log import get_task_logger  # noqa: E402
 from corekit.result import AsyncResult, EagerResult  # noqa: E402
@@ -15,5 +16,5 @@ from corekit.task import Task  # noqa: E402
 __all__ = [
     "__version__", "Corekit", "current_app", "Task", "AsyncResult", "EagerResult", "states",
     "get_task_logger", "CorekitError", "ImproperlyConfigured", "PluginNotFound",
-    "NotRegistered", "Retry", "MaxRetriesExceededError", "TaskRevokedError", "TimeoutError",
+    "NotRegistered", "PublishError", "Retry", "MaxRetriesExceededError", "TaskRevokedError", "TimeoutError",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
+import time
 import uuid
 import weakref
 from datetime import datetime, timedelta, timezone
@@ -11,11 +12,12 @@ from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping,
                     Sequence, TypeVar, overload)
 
 from corekit.config import Settings
-from corekit.exceptions import ImproperlyConfigured
+from corekit.exceptions import ImproperlyConfigured, PublishError
 from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
 from corekit.registry import TaskRegistry
 from corekit.request import current_request
 from corekit.task import Task
+from corekit.transport import mask_url
 
 if TYPE_CHECKING:
     from corekit.backend import ResultBackend
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from corekit.result import AsyncResult
     from corekit.routing import Router
     from corekit.serialization import Codecs
-    from corekit.transport import Transport
+    from corekit.transport import Message, Transport
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -200,9 +202,7 @@ class Corekit:
     def close(self) -> None:
         """Close the producer and the backend (they reopen on next use)."""
         with self._lock:
-            if self._producer is not None:
-                self._producer.close()
-                self._producer = None
+            self.close_producer()
             if self._backend is not None:
                 self._backend.close()
                 self._backend = None
@@ -219,14 +219,18 @@ class Corekit:
                   ignore_result: bool | None = None, reply_to: str | None = None,
                   root_id: str | None = None, parent_id: str | None = None,
                   group_id: str | None = None, shadow: str | None = None,
-                  headers: Mapping[str, Any] | None = None, **unknown: Any) -> AsyncResult[Any]:
+                  headers: Mapping[str, Any] | None = None, retry: bool | None = None,
+                  retry_policy: Mapping[str, Any] | None = None,
+                  **unknown: Any) -> AsyncResult[Any]:
         """Send a task by name (it need not be registered here).
 
         ``countdown`` (seconds) or ``eta`` (datetime; naive means UTC) delay
         it; ``expires`` (seconds or datetime) drops it if it has not started
         by then.  Without ``queue``, ``task_routes`` decides (see
         `corekit.routing`); a bare ``routing_key`` on the default exchange
-        names the queue.  Returns an `AsyncResult`.
+        names the queue.  A publish that fails is retried per
+        ``retry_policy`` (``task_publish_retry_policy``); ``retry=False``
+        fails at once.  Returns an `AsyncResult`.
         """
         from corekit.result import AsyncResult
 
@@ -259,8 +263,41 @@ class Corekit:
                                 queue=queue or conf.task_default_queue, priority=priority,
                                 exchange=exchange or "", routing_key=routing_key,
                                 reply_to=reply_to, eta=eta_at)
-        self.producer.publish([message])
+        self.publish([message], retry=retry, retry_policy=retry_policy)
         return AsyncResult(task_id, app=self)
+
+    def publish(self, messages: Sequence[Message], retry: bool | None = None,
+                retry_policy: Mapping[str, Any] | None = None) -> None:
+        """Publish with the producer, retrying a broker error as the policy
+        says; `PublishError` (naming the broker, password masked) at the end."""
+        conf = self.conf
+        if retry is None:
+            retry = conf.task_publish_retry
+        policy = {**conf.task_publish_retry_policy, **(retry_policy or {})}
+        attempts = 1 + (int(policy["max_retries"]) if retry else 0)
+        interval = float(policy["interval_start"])
+        for attempt in range(1, attempts + 1):
+            try:
+                self.producer.publish(messages)
+                return
+            except Exception as exc:  # any broker error; the message is not sent
+                self.close_producer()
+                if attempt == attempts:
+                    raise PublishError(
+                        f"could not publish {len(messages)} message(s) to "
+                        f"{mask_url(conf.broker)} after {attempt} attempt(s): {exc!r}"
+                    ) from exc
+                time.sleep(interval)
+                interval = min(interval + float(policy["interval_step"]),
+                               float(policy["interval_max"]))
+
+    def close_producer(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                try:
+                    self._producer.close()
+                finally:
+                    self._producer = None
 
     def _route(self, name: str, args: list[Any], kwargs: dict[str, Any],
                routing_key: str | None, exchange: str | None, priority: int | None

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "task_default_queue": "celery",
     "task_routes": None,                # dict, glob patterns, function, or a list of them
     "task_default_priority": None,      # 0-9; None: 0
+    "task_publish_retry": True,         # retry a publish that hits a broker error
+    "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0,
+                                  "interval_step": 0.2, "interval_max": 0.2},
     # task defaults
     "task_always_eager": False,
     "task_eager_propagates": False,

@@ -16,6 +16,10 @@ class PluginNotFound(ImproperlyConfigured):
     """A plugin, transport, backend, pool, serializer or compressor is not installed."""
 
 
+class PublishError(CorekitError):
+    """A message could not be published (after the retries the policy allows)."""
+
+
 class NotRegistered(CorekitError, KeyError):
     """A task name is not in the registry."""
 

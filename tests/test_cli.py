@@ -183,6 +183,8 @@ def test_passwords_never_printed(tmp_path: Path) -> None:
 
     assert mask_url("redis://user:secret@host:6379/0") == "redis://user:**@host:6379/0"
     assert mask_url("sqlite://x.db") == "sqlite://x.db"
+    assert mask_url("redis://:secret@host:6379/0") == "redis://:**@host:6379/0"
+    assert mask_url("amqp://guest:guest@localhost//") == "amqp://guest:**@localhost//"
 
 
 def test_exclude_queues_and_broker_override(proj: Path, worker: Any) -> None:
