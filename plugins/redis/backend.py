@@ -4,6 +4,7 @@ and announced on the pub/sub channel of the same name so `wait_for` wakes up
 at once instead of polling."""
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Mapping, Sequence
 
@@ -21,12 +22,16 @@ class RedisBackend(ResultBackend):
     def __init__(self, url: str, codecs: Any, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, codecs, options)
         self._client: Any = None
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = connect(self.url)
-        return self._client
+        # Locked: a second client made by a racing thread would be collected,
+        # and redis-py closes a collected client's pool under the other thread.
+        with self._lock:
+            if self._client is None:
+                self._client = connect(self.url)
+            return self._client
 
     # Celery stores the bare serialized meta, so a Celery client reads ours.
     def encode_meta(self, meta: Mapping[str, Any]) -> bytes:
@@ -73,6 +78,7 @@ class RedisBackend(ResultBackend):
             pubsub.close()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()

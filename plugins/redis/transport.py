@@ -17,6 +17,7 @@ Redis, not in worker memory.
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Mapping, Sequence
 
@@ -61,14 +62,19 @@ class RedisTransport(Transport):
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._recovered_at = 0.0
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = connect(self.url)
-            self._scripts = {name: script(self._client, name)
-                             for name in ("publish", "fetch", "settle", "recover", "purge")}
-        return self._client
+        # Locked: the consumer and heartbeat threads may both make the first
+        # call, and redis-py closes a collected client's pool under the other.
+        with self._lock:
+            if self._client is None:
+                client = connect(self.url)
+                self._scripts = {name: script(client, name)
+                                 for name in ("publish", "fetch", "settle", "recover", "purge")}
+                self._client = client
+            return self._client
 
     def _run(self, name: str, args: Sequence[Any]) -> Any:
         self.client  # noqa: B018 - connects and loads the scripts
@@ -78,9 +84,10 @@ class RedisTransport(Transport):
         self.client.ping()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     # -- producing ----------------------------------------------------------------
     def publish(self, messages: Sequence[Message]) -> None:

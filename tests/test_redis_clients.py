@@ -1,0 +1,54 @@
+"""Threads that touch a Redis transport or backend first at the same moment
+share one client: a second client would be collected, and redis-py closes a
+collected client's pool under the thread still using it ("Bad file
+descriptor" in a worker's result writer)."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from corekit.pluginmanager import default_manager
+from corekit.serialization import Codecs
+
+
+def first_touch_from_threads(obj: Any, n: int = 8) -> set[int]:
+    barrier = threading.Barrier(n)
+    seen: list[int] = []
+
+    def touch() -> None:
+        barrier.wait()
+        seen.append(id(obj.client))
+
+    threads = [threading.Thread(target=touch) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return set(seen)
+
+
+@pytest.mark.parametrize("kind", ["transports", "result_backends"])
+def test_one_client_however_many_threads_race(kind: str, redis_url: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import corekit.plugins.redis.backend as backend_module
+    import corekit.plugins.redis.transport as transport_module
+
+    module = transport_module if kind == "transports" else backend_module
+    real_connect = module.connect
+
+    def slow_connect(url: str) -> Any:  # a connect that takes a while, as over a network
+        threading.Event().wait(0.02)
+        return real_connect(url)
+
+    monkeypatch.setattr(module, "connect", slow_connect)
+    pm = default_manager()
+    factory = pm.get(kind, "redis")
+    for _ in range(5):
+        if kind == "transports":
+            obj = factory(redis_url, {})
+        else:
+            obj = factory(redis_url, Codecs(pm.registry("serializers").values(), []), {})
+        assert len(first_touch_from_threads(obj)) == 1
+        obj.close()
