@@ -243,3 +243,48 @@ def test_worker_survives_broker_errors(memory_app: Corekit, caplog: Any) -> None
     errors = [r for r in caplog.records if "Broker error" in r.message]
     assert len(errors) == 1  # logged once, not once per attempt
     assert any("back after 3 failed" in r.message for r in caplog.records)
+
+
+def test_acks_that_fail_are_sent_again(memory_app: Corekit, monkeypatch: Any) -> None:
+    @memory_app.task
+    def one() -> int:
+        return 1
+
+    cls = type(memory_app.producer)
+    real_ack = cls.ack
+    failures = [1]
+
+    def flaky_ack(self: Any, messages: Any) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise ConnectionError("broker went away during the ack")
+        real_ack(self, messages)
+
+    monkeypatch.setattr(cls, "ack", flaky_ack)
+    with start_worker(memory_app) as worker:
+        assert [one.delay().get(timeout=10) for _ in range(5)] == [1] * 5
+        broker = worker.transport.broker
+    assert failures[0] == 0
+    assert broker.unacked == {}  # every delivery acked in the end, none left owned
+
+
+def test_results_are_stored_once_the_backend_is_back(memory_app: Corekit,
+                                                     monkeypatch: Any) -> None:
+    @memory_app.task
+    def two() -> int:
+        return 2
+
+    backend_cls = type(memory_app.backend)
+    real_set = backend_cls._set_many
+    failures = [2]
+
+    def flaky_set(self: Any, items: Any) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise ConnectionError("result store restarting")
+        real_set(self, items)
+
+    monkeypatch.setattr(backend_cls, "_set_many", flaky_set)
+    with start_worker(memory_app):
+        assert two.delay().get(timeout=10) == 2
+    assert failures[0] == 0

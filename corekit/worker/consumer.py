@@ -206,13 +206,19 @@ class Consumer:
         self.wake.set()
 
     def flush_acks(self) -> None:
+        """Ack what is due in one call; acks that fail (the broker went away)
+        are kept and sent again after the reconnect, never dropped."""
         acks = self.dispatcher.take_acks()
         acks.extend(self.results.take_acks())
         if self._early_acks:
             acks.extend(self._early_acks)
             self._early_acks = []
         if acks:
-            self.transport.ack(acks)
+            try:
+                self.transport.ack(acks)
+            except Exception:
+                self._early_acks = acks + self._early_acks
+                raise
 
     def drain(self) -> None:
         """Requeue prefetched messages, wait for running tasks, ack them."""

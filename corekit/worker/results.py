@@ -17,6 +17,7 @@ from corekit.backend import ResultBackend
 logger = logging.getLogger("corekit.worker")
 
 MAX_BATCH = 1000
+MAX_RETRY_DELAY = 5.0
 _STOP = object()
 
 
@@ -25,6 +26,7 @@ class ResultWriter:
         self.backend = backend
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._acks: list[Any] = []
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="corekit-results", daemon=True)
 
     def start(self) -> None:
@@ -33,6 +35,7 @@ class ResultWriter:
     def stop(self) -> None:
         """Write what is queued, then stop."""
         if self._thread.is_alive():
+            self._stopping.set()
             self._queue.put(_STOP)
             self._thread.join()
 
@@ -68,6 +71,29 @@ class ResultWriter:
                 self._write(self._drain())
                 return
 
+    def _store(self, metas: list[Mapping[str, Any]]) -> None:
+        """Store, retrying while the backend is down (0.1 s doubling to 5 s):
+        results are not dropped for an outage.  Once stopping, three more
+        tries, then the loss is logged."""
+        delay, failures = 0.1, 0
+        while True:
+            try:
+                self.backend.store_many(metas)
+                if failures:
+                    logger.warning("result backend is back after %d failed attempt(s)",
+                                   failures)
+                return
+            except Exception:
+                failures += 1
+                if failures == 1:
+                    logger.exception("could not store %d task result(s); retrying",
+                                     len(metas))
+                if self._stopping.is_set() and failures >= 3:
+                    logger.error("gave up storing %d task result(s) at shutdown", len(metas))
+                    return
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+
     def _drain(self) -> list[Any]:
         items = []
         while True:
@@ -82,11 +108,8 @@ class ResultWriter:
         if not items:
             return
         metas = [meta for batch_metas, _ in items for meta in batch_metas]
-        try:
-            if metas:
-                self.backend.store_many(metas)
-        except Exception:  # the result store is down: the tasks still ran; say so
-            logger.exception("could not store %d task result(s)", len(metas))
+        if metas:
+            self._store(metas)
         for _, ack in items:
             if isinstance(ack, threading.Event):
                 ack.set()

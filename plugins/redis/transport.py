@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any, Mapping, Sequence
 
 import msgpack
@@ -63,6 +64,8 @@ class RedisTransport(Transport):
         self._scripts: dict[str, Any] = {}
         self._recovered_at = 0.0
         self._lock = threading.Lock()
+        self._last_claim = ""    # the token of the last fetch whose reply arrived
+        self._lost_claim = ""    # the token of a fetch whose reply was lost
 
     @property
     def client(self) -> Any:
@@ -72,7 +75,8 @@ class RedisTransport(Transport):
             if self._client is None:
                 client = connect(self.url)
                 self._scripts = {name: script(client, name)
-                                 for name in ("publish", "fetch", "settle", "recover", "purge")}
+                                 for name in ("publish", "fetch", "reclaim", "settle", "recover",
+                                              "purge")}
                 self._client = client
             return self._client
 
@@ -103,6 +107,11 @@ class RedisTransport(Transport):
 
     # -- consuming ----------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
+        if self._lost_claim:
+            got = self._decode(self._run("reclaim", [self.consumer_id, self._lost_claim]))
+            self._lost_claim = ""
+            if got:
+                return got
         deadline = time.monotonic() + timeout
         delay = MIN_POLL
         while True:
@@ -110,15 +119,26 @@ class RedisTransport(Transport):
             if now - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
                 self._recovered_at = now
                 self._run("recover", [repr(now - self.lease_timeout)])
-            raw = self._run("fetch", [self.consumer_id, repr(now), limit, *queues])
+            token = uuid.uuid4().hex
+            try:
+                raw = self._run("fetch", [self.consumer_id, repr(now), limit, token,
+                                          self._last_claim, *queues])
+            except Exception:  # the claim may have happened: reclaim it next time
+                self._lost_claim = token
+                raise
             if raw:
-                return [message_from(unpack(raw[i + 1]), int(raw[i]), bool(raw[i + 2]))
-                        for i in range(0, len(raw), 3) if raw[i + 1]]
+                self._last_claim = token
+                return self._decode(raw)
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
             time.sleep(min(delay, left))
             delay = min(delay * 2, MAX_POLL)
+
+    @staticmethod
+    def _decode(raw: Sequence[Any]) -> list[Message]:
+        return [message_from(unpack(raw[i + 1]), int(raw[i]), bool(raw[i + 2]))
+                for i in range(0, len(raw), 3) if raw[i + 1]]
 
     def heartbeat(self) -> None:
         self.client.zadd(self.prefix + "consumers", {self.consumer_id: time.time()})

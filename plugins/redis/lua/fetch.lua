@@ -1,13 +1,20 @@
 -- Claim up to `limit` due messages from queues (in order) for one consumer.
--- ARGV: prefix, consumer, now, limit, queue...
+-- ARGV: prefix, consumer, now, limit, token, previous token, queue...
+-- The claimed ids are also kept under claim:<token> until the next fetch, so a
+-- consumer whose connection dropped before the reply arrived can take them
+-- back (reclaim.lua) instead of leaving them owned and unseen.
 -- Due delayed messages of these queues are promoted first; every claimed id is
 -- recorded in the consumer's owned set in the same step, so a crash can only
 -- leave a message owned (and recovered when the lease lapses), never lost.
 local prefix, consumer, now, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local token, previous = ARGV[5], ARGV[6]
 local owned = prefix .. 'owned:' .. consumer
 redis.call('ZADD', prefix .. 'consumers', now, consumer)
+if previous ~= '' then
+  redis.call('DEL', prefix .. 'claim:' .. previous)
+end
 local ids = {}
-for i = 5, #ARGV do
+for i = 7, #ARGV do
   local queue = ARGV[i]
   local delayed = prefix .. 'delayed:' .. queue
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
@@ -30,6 +37,7 @@ if #ids == 0 then
   return {}
 end
 redis.call('SADD', owned, unpack(ids))
+redis.call('SET', prefix .. 'claim:' .. token, table.concat(ids, ','), 'EX', 86400)
 local envelopes = redis.call('HMGET', prefix .. 'msg', unpack(ids))
 local redelivered = redis.call('HMGET', prefix .. 'redelivered', unpack(ids))
 local out = {}

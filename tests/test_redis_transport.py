@@ -1,4 +1,7 @@
-"""Threads that touch a Redis transport or backend first at the same moment
+"""Redis transport and backend under failure: racing first calls and lost
+replies.
+
+Threads that touch a Redis transport or backend first at the same moment
 share one client: a second client would be collected, and redis-py closes a
 collected client's pool under the thread still using it ("Bad file
 descriptor" in a worker's result writer)."""
@@ -52,3 +55,30 @@ def test_one_client_however_many_threads_race(kind: str, redis_url: str,
             obj = factory(redis_url, Codecs(pm.registry("serializers").values(), []), {})
         assert len(first_touch_from_threads(obj)) == 1
         obj.close()
+
+
+def test_a_fetch_whose_reply_is_lost_is_reclaimed(redis_url: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from corekit.transport import Message
+
+    transport = default_manager().get("transports", "redis")(redis_url, {})
+    transport.publish([Message(body=b"x%d" % i, headers={"n": i}, properties={},
+                               content_type="application/json", queue="q")
+                       for i in range(3)])
+    real_run = transport._run
+
+    def reply_lost(name: str, args: Any) -> Any:
+        result = real_run(name, args)  # the claim happens on the server...
+        if name == "fetch":
+            raise ConnectionError("connection reset before the reply")  # ...unseen here
+        return result
+
+    monkeypatch.setattr(transport, "_run", reply_lost)
+    with pytest.raises(ConnectionError):
+        transport.fetch(["q"], 10, 0.0)
+    monkeypatch.setattr(transport, "_run", real_run)
+    got = transport.fetch(["q"], 10, 0.0)
+    assert sorted(m.headers["n"] for m in got) == [0, 1, 2]
+    transport.ack(got)
+    assert transport.fetch(["q"], 10, 0.0) == [] and transport.queue_size("q") == 0
+    transport.close()
