@@ -1,10 +1,11 @@
-"""corekit on the embedded SQLite broker: publish/s and worker consume/s.
+"""corekit on one broker: publish/s and worker consume/s.
 
-    python benchmarks/bench_sqlite.py [--tasks 10000] [--pool threads] [-c 4]
+    python benchmarks/bench_broker.py [--broker URL] [--tasks 10000] [--pool threads] [-c 4]
 
-Bounded: one run of N no-op tasks per repetition, medians of 3.  Celery has
-no SQLite transport, so this one reports corekit alone; the side-by-side
-harness is benchmarks' next step (issue 6).  Not a test: nothing asserts.
+``--broker`` defaults to a fresh SQLite file; give ``redis://127.0.0.1:6379/15``
+(a database this run may empty) for Redis.  Bounded: one run of N no-op tasks
+per repetition, medians of 3.  corekit alone for now: the side-by-side
+harness with Celery is issue 6.  Not a test: nothing asserts.
 """
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ import time
 from pathlib import Path
 
 PROJ = '''
+import os
 from corekit import Corekit
-app = Corekit("bench", broker="sqlite://bench.db", backend="sqlite://bench.db")
+BROKER = os.environ.get("BENCH_BROKER") or "sqlite://bench.db"
+app = Corekit("bench", broker=BROKER, backend=BROKER)
 
 @app.task
 def noop():
@@ -30,6 +33,10 @@ def noop():
 def run_once(workdir: Path, tasks: int, pool: str, concurrency: int) -> tuple[float, float]:
     for f in workdir.glob("bench.db*"):
         f.unlink()
+    if os.environ.get("BENCH_BROKER", "").startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(os.environ["BENCH_BROKER"]).flushdb()
     sys.path.insert(0, str(workdir))
     os.chdir(workdir)
     import importlib
@@ -63,11 +70,14 @@ def run_once(workdir: Path, tasks: int, pool: str, concurrency: int) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--broker", default="", help="default: a fresh SQLite file")
     parser.add_argument("--tasks", type=int, default=10000)
     parser.add_argument("--pool", default="threads")
     parser.add_argument("-c", "--concurrency", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.broker:
+        os.environ["BENCH_BROKER"] = args.broker
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "bench.py").write_text(PROJ)
@@ -75,7 +85,7 @@ def main() -> None:
                 for _ in range(args.runs)]
     from corekit import _speedups
 
-    print(f"sqlite, {args.tasks} no-op tasks, pool {args.pool} -c {args.concurrency}, "
+    print(f"{args.broker.split('://')[0] if args.broker else 'sqlite'}, {args.tasks} no-op tasks, pool {args.pool} -c {args.concurrency}, "
           f"speedups {_speedups.IMPLEMENTATION}, medians of {args.runs}:")
     print(f"  publish (delay() loop): {statistics.median(r[0] for r in runs):>10,.0f} tasks/s")
     print(f"  consume (worker):       {statistics.median(r[1] for r in runs):>10,.0f} tasks/s")
