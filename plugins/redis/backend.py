@@ -46,10 +46,10 @@ class RedisBackend(ResultBackend):
 
     def _set_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        expires = int(self.expires) if self.expires else None
+        expires_ms = max(1, int(self.expires * 1000)) if self.expires else None
         for task_id, data, status in items:
             key = KEY_PREFIX + task_id
-            pipe.set(key, data, ex=expires)
+            pipe.set(key, data, px=expires_ms)
             if status in states.READY_STATES:
                 pipe.publish(key, data)
         pipe.execute()

@@ -86,13 +86,14 @@ def test_wait_for_ignores_unready_states_and_times_out(backend: ResultBackend) -
 
 def test_expired_results_go(make_backend: MakeBackend) -> None:
     backend = make_backend(result_expires=0.05)
-    if type(backend).cleanup is ResultBackend.cleanup:
-        pytest.skip(f"{backend.scheme}:// keeps results for the life of the process")
+    if backend.scheme == "memory":
+        pytest.skip("memory:// keeps results for the life of the process")
     backend.store_result("old", 1, states.SUCCESS)
     time.sleep(0.1)  # nothing to wait on: expiry is the passing of time
     assert backend.get_task_meta("old")["status"] == states.PENDING  # expired: unseen
-    assert backend.cleanup() == 1  # and then deleted
-    assert backend.cleanup() == 0
+    if type(backend).cleanup is not ResultBackend.cleanup:  # a store that needs sweeping
+        assert backend.cleanup() == 1  # and then deleted
+        assert backend.cleanup() == 0
 
 
 @pytest.mark.parametrize("expires", [None, 0])
