@@ -1,6 +1,6 @@
-"""Worker processes against real brokers: kill -9 mid-task, tasks longer
-than any lease, thousands of ETA tasks across a restart, and (Redis) a
-broker restart under load."""
+"""Worker processes against real brokers: several workers sharing one broker,
+kill -9 mid-task, tasks longer than any lease, thousands of ETA tasks across
+a restart, and (Redis) a broker restart under load."""
 from __future__ import annotations
 
 import os
@@ -94,6 +94,17 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+def test_three_workers_run_each_task_once(project: Project) -> None:
+    for _ in range(3):
+        project.worker("-c", "4")
+    out = project.client("rs = [proj.work.delay(i) for i in range(600)]\n"
+                         "print(sum(r.get(timeout=60) for r in rs))")
+    assert int(out) == sum(range(600))
+    per_task = Counter(task_id for task_id, _ in project.runs())
+    assert len(per_task) == 600 and set(per_task.values()) == {1}
+    assert len({pid for _, pid in project.runs()}) == 3  # all three took a share
 
 
 def test_kill_9_mid_task_completes_once_on_another_worker(project: Project) -> None:

@@ -48,7 +48,6 @@ class Consumer:
         self.delayed_by_broker = "delayed_delivery" in transport.capabilities
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.stopped = threading.Event()
         self._early_acks: list[Message] = []
         self._trouble = 0
         self._options: dict[str, TaskOptions] = {}
@@ -70,7 +69,6 @@ class Consumer:
                         self._trouble = 0
         finally:
             self.drain()
-            self.stopped.set()
 
     def step(self) -> None:
         self.flush_acks()
