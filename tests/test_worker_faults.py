@@ -104,7 +104,8 @@ def test_three_workers_run_each_task_once(project: Project) -> None:
     assert int(out) == sum(range(600))
     per_task = Counter(task_id for task_id, _ in project.runs())
     assert len(per_task) == 600 and set(per_task.values()) == {1}
-    assert len({pid for _, pid in project.runs()}) == 3  # all three took a share
+    # the work really was shared (how evenly depends on timing: not asserted)
+    assert len({pid for _, pid in project.runs()}) >= 2
 
 
 def test_kill_9_mid_task_completes_once_on_another_worker(project: Project) -> None:
