@@ -52,14 +52,28 @@ class DeadLetter:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``**``, for logs and banners."""
+    """The URL with its passwords replaced by ``**``, for logs and banners:
+    the one in the user info and any query option named like a password
+    (redis-py takes ``?password=`` and ``?ssl_password=`` too)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    query = _mask_query(parts.query)
+    if parts.password is None and query == parts.query:
         return url
-    netloc = f"{parts.username or ''}:**@{parts.hostname or ''}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:**@{f'[{host}]' if ':' in host else host}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts._replace(query=query))
+
+
+def _mask_query(query: str) -> str:
+    fields = []
+    for field in query.split("&"):
+        name, sep, _ = field.partition("=")
+        fields.append(f"{name}=**" if sep and "password" in name.lower() else field)
+    return "&".join(fields)
 
 
 class Transport:

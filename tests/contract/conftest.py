@@ -39,11 +39,16 @@ def _redis_socket_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("redis_server").socket_url)
 
 
+def _rediss_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    request.getfixturevalue("redis_url")  # empties the server for this test
+    return str(request.getfixturevalue("redis_server").tls_url)
+
+
 #: How to make a fresh, private URL for each scheme (server-backed ones use
 #: the session's server, emptied for the test).
 URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "memory": _memory_url, "sqlite": _sqlite_url, "redis": _redis_url,
-    "redis+socket": _redis_socket_url}
+    "redis+socket": _redis_socket_url, "rediss": _rediss_url}
 
 
 def _schemes(kind: str) -> list[Any]:
