@@ -22,6 +22,7 @@ from corekit.transport import mask_url
 if TYPE_CHECKING:
     from corekit.backend import ResultBackend
     from corekit.pluginmanager import PluginManager
+    from corekit.queues import Queues
     from corekit.result import AsyncResult
     from corekit.routing import Router
     from corekit.serialization import Codecs
@@ -66,6 +67,7 @@ class Corekit:
         self._producer: Transport | None = None
         self._backend: ResultBackend | None = None
         self._router: tuple[Any, Router] | None = None
+        self._queues: tuple[tuple[Any, ...], Queues] | None = None
         global _latest
         _latest = weakref.ref(self)
 
@@ -111,6 +113,18 @@ class Corekit:
         if self._router is None or self._router[0] is not routes:
             self._router = (routes, Router(routes))
         return self._router[1]
+
+    @property
+    def queues(self) -> Queues:
+        """``task_queues`` and the defaults around it, prepared on first use
+        and again when one of those settings changes."""
+        from corekit.queues import Queues
+
+        conf = self.conf
+        key = tuple(conf[k] for k in QUEUE_SETTINGS)
+        if self._queues is None or any(a is not b for a, b in zip(self._queues[0], key)):
+            self._queues = (key, Queues(conf))
+        return self._queues[1]
 
     @functools.cached_property
     def codecs(self) -> Codecs:
@@ -173,6 +187,7 @@ class Corekit:
         factory = self.plugins.get("transports", scheme)
         options = {"heartbeat": self.conf.broker_heartbeat,
                    "lease_timeout": self.conf.broker_lease_timeout,
+                   "queues": self.queues,
                    **self.conf.broker_transport_options}
         return factory(url, options)
 
@@ -247,6 +262,10 @@ class Corekit:
         if queue is None:
             queue, routing_key, exchange, priority = self._route(
                 name, args, kwargs, routing_key, exchange, priority)
+        queue = queue or conf.task_default_queue
+        if exchange is None:
+            spec = self.queues.get(queue)
+            exchange, routing_key = spec.exchange, routing_key or spec.routing_key
         eta_at = countdown_to_eta(countdown, eta)
         expires_at = _expires_at(expires)
         if priority is None:
@@ -260,7 +279,7 @@ class Corekit:
             task_body(args, kwargs), serializer or conf.task_serializer,
             compression or conf.task_compression)
         message = build_message(hdrs, body, ctype, cenc, ztype,
-                                queue=queue or conf.task_default_queue, priority=priority,
+                                queue=queue, priority=priority,
                                 exchange=exchange or "", routing_key=routing_key,
                                 reply_to=reply_to, eta=eta_at)
         self.publish([message], retry=retry, retry_policy=retry_policy)
@@ -314,6 +333,9 @@ class Corekit:
             priority = route.get("priority")
         if queue is None and routing_key and not exchange:
             queue = routing_key  # the default exchange: the routing key names the queue
+        elif queue is None and exchange:
+            spec = self.queues.route_to(exchange, routing_key or "")
+            queue = spec.name if spec is not None else None
         return queue, routing_key, exchange, priority
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
@@ -326,6 +348,12 @@ class Corekit:
         from corekit.worker import Worker
 
         return Worker(self, **options)
+
+
+#: The settings `Corekit.queues` is built from.
+QUEUE_SETTINGS = ("task_queues", "task_default_queue", "task_default_exchange",
+                  "task_default_exchange_type", "task_default_routing_key",
+                  "task_create_missing_queues", "task_queue_max_priority")
 
 
 def _expires_at(expires: float | datetime | None) -> float | None:

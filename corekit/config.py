@@ -22,6 +22,12 @@ DEFAULTS: dict[str, Any] = {
     "result_accept_content": None,      # None: same as accept_content
     "task_compression": None,           # "zlib", "bzip2", "zstd" or None
     "task_default_queue": "celery",
+    "task_default_exchange": None,      # None -> the default queue's name
+    "task_default_exchange_type": "direct",
+    "task_default_routing_key": None,   # None -> the default queue's name
+    "task_queues": None,                # kombu Queues, QueueSpecs or dicts (corekit.queues)
+    "task_create_missing_queues": True, # an undeclared queue is created on first use
+    "task_queue_max_priority": None,    # x-max-priority for queues corekit declares (AMQP)
     "task_routes": None,                # dict, glob patterns, function, or a list of them
     "task_default_priority": None,      # 0-9; None: 0
     "task_publish_retry": True,         # retry a publish that hits a broker error

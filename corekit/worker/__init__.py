@@ -38,8 +38,10 @@ class Worker:
         self.concurrency = int(concurrency or conf.worker_concurrency or os.cpu_count() or 1)
         if self.pool_name == "solo":
             self.concurrency = 1
-        self.queues = [q for q in (queues or [conf.task_default_queue])
-                       if q not in exclude_queues]
+        known = app.queues
+        self.queues = [q for q in (queues or known.names()) if q not in exclude_queues]
+        for name in self.queues:
+            known.get(name)  # QueueNotFound when it is unknown and may not be created
         if not self.queues:
             raise ValueError("no queues left to consume from after excluding "
                              f"{', '.join(exclude_queues)}")
