@@ -101,7 +101,7 @@ class ResultBackend:
         """Release connections."""
 
     def cleanup(self) -> int:
-        """Delete expired results; return how many.  Optional."""
+        """Delete expired results and counters; return how many.  Optional."""
         return 0
 
     # -- meta --------------------------------------------------------------
@@ -162,6 +162,30 @@ class ResultBackend:
             else:
                 time.sleep(delay)
             delay = min(delay * 2, interval)
+
+    # -- counters ----------------------------------------------------------
+    def incr(self, key: str, amount: int = 1) -> int:
+        """Add *amount* to the counter *key* (an absent or expired counter
+        is 0) and return the new value, atomically: many threads and
+        processes may incr one counter at the same time, and with positive
+        amounts each of them sees a distinct value, so exactly one sees the
+        total that a group or chord join waits for.
+
+        A counter expires ``result_expires`` seconds after its last incr,
+        as results do (never when that is None or 0); a backend that keeps
+        results for the life of the process keeps its counters so too."""
+        raise NotImplementedError(self._no_counters())
+
+    def get_counter(self, key: str) -> int:
+        """The counter's value; 0 when it is absent or expired."""
+        raise NotImplementedError(self._no_counters())
+
+    def delete_counter(self, key: str) -> None:
+        """Drop the counter (a later incr starts again from 0); absent is fine."""
+        raise NotImplementedError(self._no_counters())
+
+    def _no_counters(self) -> str:
+        return f"the {self.url.partition('://')[0]}:// result backend keeps no counters"
 
     def describe(self) -> str:
         return mask_url(self.url)

@@ -1,6 +1,7 @@
 """Several OS processes on one SQLite file: every message is delivered once,
-a killed consumer's messages come back once its lease lapses, and all
-processes agree on where a ``sqlite://`` URL points.
+a killed consumer's messages come back once its lease lapses, a result
+backend counter hands out each value once, and all processes agree on where
+a ``sqlite://`` URL points.
 
 The transport-level tests drive `tests/helpers_sqlite/sqlite_client.py`;
 the worker-level ones run real ``corekit worker`` processes.
@@ -165,6 +166,17 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert sorted(m.headers["n"] for m in t.fetch(["q"], 10, 1.0)) == [0, 1]
     t.close()
+
+
+@pytest.mark.slow
+def test_two_processes_incr_one_counter_each_value_once(
+        tmp_path: Path, procs: list[subprocess.Popen[str]]) -> None:
+    url = f"sqlite://{tmp_path / 'results.db'}"
+    outs = [tmp_path / f"out-{i}.txt" for i in range(2)]
+    run_together(tmp_path, procs, [["incr", url, "join", "200", str(out)] for out in outs])
+    shares = [[int(n) for n in out.read_text().split()] for out in outs]
+    assert sorted(shares[0] + shares[1]) == list(range(1, 401))
+    assert all(share == sorted(share) for share in shares)
 
 
 def test_memory_urls_are_refused() -> None:

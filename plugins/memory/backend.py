@@ -3,7 +3,7 @@
 Backends built with the same URL share one store.  `wait_for` sleeps on the
 store's condition variable and is woken by the store itself, so a result is
 seen the moment it is written, with no polling.  Results live as long as the
-process (or until `reset`): there is no expiry.
+process (or until `reset`): there is no expiry, for counters neither.
 """
 from __future__ import annotations
 
@@ -18,15 +18,18 @@ from corekit.serialization import Codecs
 
 
 class ResultStore:
-    """``task_id -> (encoded meta, status)`` and a condition to wait on."""
+    """``task_id -> (encoded meta, status)``, the counters, and a condition
+    to wait on (its lock guards both dicts)."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
         self.data: dict[str, tuple[bytes, str]] = {}
+        self.counters: dict[str, int] = {}
 
     def reset(self) -> None:
         with self.cond:
             self.data.clear()
+            self.counters.clear()
 
 
 _stores: dict[str, ResultStore] = {}
@@ -73,6 +76,19 @@ class MemoryBackend(ResultBackend):
     def _delete(self, task_id: str) -> None:
         with self.store.cond:
             self.store.data.pop(task_id, None)
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        with self.store.cond:
+            value = self.store.counters[key] = self.store.counters.get(key, 0) + amount
+        return value
+
+    def get_counter(self, key: str) -> int:
+        with self.store.cond:
+            return self.store.counters.get(key, 0)
+
+    def delete_counter(self, key: str) -> None:
+        with self.store.cond:
+            self.store.counters.pop(key, None)
 
     def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
                  ) -> dict[str, Any]:

@@ -1,7 +1,14 @@
 """The ``redis://`` result backend, in Celery's layout: each result is the
 serialized meta at ``celery-task-meta-<id>``, kept ``result_expires`` seconds,
 and announced on the pub/sub channel of the same name so `wait_for` wakes up
-at once instead of polling."""
+at once instead of polling.
+
+Counters (`incr`) live at ``chord-unlock-<key>``: Celery's key-value result
+backends keep a chord's join counter under that name (``chord-unlock-`` and
+the group id), INCR'd by each finished part and given an expiry.  Celery's
+own Redis backend joins chords differently (a sorted set of the parts'
+results at ``celery-taskset-meta-<group>.j``), so sharing the name alone
+does not let a Celery worker and a corekit worker join one chord together."""
 from __future__ import annotations
 
 import threading
@@ -14,6 +21,7 @@ from corekit.exceptions import TimeoutError as CorekitTimeoutError
 from corekit.plugins.redis.client import connect
 
 KEY_PREFIX = "celery-task-meta-"
+COUNTER_PREFIX = "chord-unlock-"
 
 
 class RedisBackend(ResultBackend):
@@ -46,7 +54,7 @@ class RedisBackend(ResultBackend):
 
     def _set_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        expires_ms = max(1, int(self.expires * 1000)) if self.expires else None
+        expires_ms = self._expires_ms()
         for task_id, data, status in items:
             key = KEY_PREFIX + task_id
             pipe.set(key, data, px=expires_ms)
@@ -56,6 +64,25 @@ class RedisBackend(ResultBackend):
 
     def _delete(self, task_id: str) -> None:
         self.client.delete(KEY_PREFIX + task_id)
+
+    def _expires_ms(self) -> int | None:
+        return max(1, int(self.expires * 1000)) if self.expires else None
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        # MULTI runs INCRBY and PEXPIRE as one step: no counter is left
+        # without its expiry by a client lost between the two.
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incrby(COUNTER_PREFIX + key, amount)
+        expires_ms = self._expires_ms()
+        if expires_ms:
+            pipe.pexpire(COUNTER_PREFIX + key, expires_ms)
+        return int(pipe.execute()[0])
+
+    def get_counter(self, key: str) -> int:
+        return int(self.client.get(COUNTER_PREFIX + key) or 0)
+
+    def delete_counter(self, key: str) -> None:
+        self.client.delete(COUNTER_PREFIX + key)
 
     def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
                  ) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The ``sqlite://PATH`` result backend.
 
 Same URL forms as the transport (see `corekit.plugins.sqlite.db`); it may
-share the transport's file, since it keeps to its own ``results`` table.
+share the transport's file, since it keeps to its own ``results`` and
+``counters`` tables.
 Waiting for a result uses the contract's polling `wait_for`: a read of one
 primary-key row is cheap and there is nothing to subscribe to in SQLite.
 """
@@ -22,7 +23,11 @@ CREATE TABLE IF NOT EXISTS results (
     status TEXT NOT NULL,
     date_done REAL NOT NULL,
     expires_at REAL);
-CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at) WHERE expires_at IS NOT NULL
+CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL,
+    expires_at REAL)
 """
 #: Expired rows are invisible at once; `_set_many` deletes them this often.
 CLEANUP_EVERY = 60.0
@@ -71,12 +76,37 @@ class SQLiteBackend(ResultBackend):
         with Transaction(self.db.conn()) as conn:
             conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,))
 
+    def incr(self, key: str, amount: int = 1) -> int:
+        # One write transaction: processes queue for the write lock, so each
+        # reads back the value its own update made.
+        now = time.time()
+        ttl = _seconds(self.expires)
+        with Transaction(self.db.conn()) as conn:
+            conn.execute(
+                "INSERT INTO counters (key, value, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at,"
+                " value = CASE WHEN expires_at <= ? THEN excluded.value"
+                " ELSE value + excluded.value END",
+                (key, amount, now + ttl if ttl else None, now))
+            row = conn.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchone()
+        return int(row[0])
+
+    def get_counter(self, key: str) -> int:
+        row = self.db.conn().execute(
+            "SELECT value FROM counters WHERE key = ?"
+            " AND (expires_at IS NULL OR expires_at > ?)", (key, time.time())).fetchone()
+        return int(row[0]) if row else 0
+
+    def delete_counter(self, key: str) -> None:
+        with Transaction(self.db.conn()) as conn:
+            conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+
     def cleanup(self) -> int:
         now = time.time()
         self._cleanup_at = now + CLEANUP_EVERY
         with Transaction(self.db.conn()) as conn:
-            return int(conn.execute("DELETE FROM results WHERE expires_at <= ?",
-                                    (now,)).rowcount)
+            return sum(int(conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?",
+                                        (now,)).rowcount) for table in ("results", "counters"))
 
     def close(self) -> None:
         self.db.close()

@@ -11,6 +11,7 @@ import pytest
 from corekit import states
 from corekit.backend import ResultBackend, decode_exception
 from corekit.exceptions import TimeoutError
+from corekit.serialization import Codecs
 
 MakeBackend = Callable[..., ResultBackend]
 
@@ -102,3 +103,78 @@ def test_no_expiry_keeps_results(make_backend: MakeBackend, expires: object) -> 
     backend.store_result("kept", 1, states.SUCCESS)
     assert backend.cleanup() == 0
     assert backend.get_task_meta("kept")["result"] == 1
+
+
+# -- counters ------------------------------------------------------------------
+def test_incr_counts_up_from_zero(backend: ResultBackend) -> None:
+    assert backend.get_counter("c") == 0
+    assert [backend.incr("c") for _ in range(3)] == [1, 2, 3]
+    assert backend.incr("c", 5) == 8 and backend.get_counter("c") == 8
+    assert backend.incr("other") == 1 and backend.get_counter("c") == 8
+
+
+def test_concurrent_incr_gives_each_caller_a_distinct_value(make_backend: MakeBackend) -> None:
+    shared = [make_backend(), make_backend()]  # each shared by four threads
+    start = threading.Barrier(8)
+    seen: list[list[int]] = [[] for _ in range(8)]
+
+    def count(i: int) -> None:
+        start.wait(10)
+        seen[i].extend(shared[i % 2].incr("joined") for _ in range(100))
+
+    threads = [threading.Thread(target=count, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    values = sorted(v for s in seen for v in s)
+    assert values == list(range(1, 801))
+    assert shared[0].get_counter("joined") == 800
+
+
+def test_delete_counter(backend: ResultBackend) -> None:
+    backend.incr("d", 2)
+    backend.delete_counter("d")
+    backend.delete_counter("never-counted")
+    assert backend.get_counter("d") == 0 and backend.incr("d") == 1
+
+
+def test_counters_expire_and_start_again(make_backend: MakeBackend) -> None:
+    backend = make_backend(result_expires=0.05)
+    if backend.scheme == "memory":
+        pytest.skip("memory:// keeps counters for the life of the process")
+    backend.incr("old", 3)
+    time.sleep(0.1)  # nothing to wait on: expiry is the passing of time
+    assert backend.get_counter("old") == 0
+    if type(backend).cleanup is not ResultBackend.cleanup:
+        assert backend.cleanup() == 1 and backend.cleanup() == 0
+    assert backend.incr("old") == 1
+
+
+def test_each_incr_restarts_the_expiry(make_backend: MakeBackend) -> None:
+    backend = make_backend(result_expires=1.0)
+    if backend.scheme == "memory":
+        pytest.skip("memory:// keeps counters for the life of the process")
+    backend.incr("kept")
+    time.sleep(0.6)
+    backend.incr("kept")
+    time.sleep(0.6)  # 1.2s after the first incr, 0.6s after the last
+    assert backend.get_counter("kept") == 2
+
+
+@pytest.mark.parametrize("expires", [None, 0])
+def test_no_expiry_keeps_counters(make_backend: MakeBackend, expires: object) -> None:
+    backend = make_backend(result_expires=expires)
+    backend.incr("kept")
+    assert backend.cleanup() == 0 and backend.get_counter("kept") == 1
+
+
+def test_a_backend_without_counters_names_its_scheme(codecs: Codecs) -> None:
+    class Bare(ResultBackend):
+        scheme = "couch"
+
+    bare = Bare("couch://h/db", codecs)
+    for call in (lambda: bare.incr("k"), lambda: bare.get_counter("k"),
+                 lambda: bare.delete_counter("k")):
+        with pytest.raises(NotImplementedError, match="couch://"):
+            call()

@@ -3,6 +3,8 @@
     sqlite_client.py drain   URL READY GO OUT BATCH WORK  fetch + ack until empty; ids to OUT
     sqlite_client.py publish URL READY GO START COUNT publish COUNT messages in batches of 10
     sqlite_client.py hold    URL COUNT                fetch COUNT, print them, heartbeat forever
+    sqlite_client.py incr    URL READY GO KEY COUNT OUT  incr the result backend's counter
+                                                      KEY COUNT times; the values to OUT
 
 READY is touched once the process is up and connected; it then waits for GO
 to exist, so that the test can release every process at the same moment.
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from corekit.pluginmanager import default_manager
+from corekit.serialization import Codecs
 from corekit.transport import Message, Transport
 
 
@@ -71,6 +74,16 @@ def hold(url: str, count: str) -> None:
         time.sleep(0.05)
 
 
+def incr(url: str, ready: str, go: str, key: str, count: str, out: str) -> None:
+    codecs = Codecs(default_manager().registry("serializers").values(), [])
+    backend = default_manager().get("result_backends", "sqlite")(url, codecs, {})
+    backend.get_counter(key)  # connected before the race
+    barrier(ready, go)
+    Path(out).write_text("\n".join(str(backend.incr(key)) for _ in range(int(count))))
+    backend.close()
+
+
 if __name__ == "__main__":
-    modes: dict[str, Callable[..., None]] = {"drain": drain, "publish": publish, "hold": hold}
+    modes: dict[str, Callable[..., None]] = {"drain": drain, "publish": publish, "hold": hold,
+                                             "incr": incr}
     modes[sys.argv[1]](*sys.argv[2:])
