@@ -76,6 +76,34 @@ def _mask_query(query: str) -> str:
     return "&".join(fields)
 
 
+class Subscription:
+    """A live subscription to broadcast exchanges, from
+    `Transport.subscribe_broadcast`; a context manager that closes it.
+
+    Each delivered message is this subscriber's own copy, with ``body``,
+    ``headers``, ``properties``, ``content_type``, ``content_encoding`` and
+    ``routing_key`` as published, ``exchange`` set to the broadcast exchange
+    it came through and ``delivery_tag`` None.  Nothing is acked.  Use one
+    subscription from one thread at a time.
+    """
+
+    def get(self, timeout: float) -> list[Message]:
+        """Messages that arrived since the last call, in publish order,
+        waiting up to *timeout* seconds for the first; ``[]`` when none
+        came in time.  A large backlog may take several calls.  After
+        `close`, return ``[]`` at once."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop receiving and release the connection; idempotent."""
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Transport:
     """A broker connection.  Subclasses are registered by URL scheme through
     the ``corekit_register_transports`` hook.
@@ -91,6 +119,7 @@ class Transport:
     - ``"dead_letter"``: `dead_letter` keeps messages for `dead_letters` and
       `replay_dead_letters`.
     - ``"multiprocess"``: several processes may share one broker.
+    - ``"broadcast"``: `publish_broadcast` and `subscribe_broadcast` work.
 
     Leases belong to one transport *instance* (``consumer_id``): the object
     that fetched a message must be the one that acks, rejects and heartbeats
@@ -163,6 +192,22 @@ class Transport:
         """Put dead letters (all, or those in *ids*) back on their queue;
         return how many."""
         raise NotImplementedError
+
+    # -- broadcast --------------------------------------------------------
+    def publish_broadcast(self, exchange: str, messages: Sequence[Message]) -> None:
+        """Fan a copy of each message out to every subscription currently
+        subscribed to *exchange*, in as few round trips as possible.  With no
+        subscriber the messages are dropped: pub/sub, nothing is kept for
+        later.  ``routing_key`` travels with each message for subscribers
+        to filter on; ``queue``, ``eta`` and ``priority`` mean nothing here."""
+        raise NotImplementedError(f"{self.scheme}:// has no broadcast")
+
+    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+        """A new `Subscription` to one or more *exchanges* (ValueError when
+        none).  It sees only messages published after this call returned,
+        and lives until its own `Subscription.close`, whatever happens to
+        this transport."""
+        raise NotImplementedError(f"{self.scheme}:// has no broadcast")
 
     # -- management -------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

@@ -2,9 +2,9 @@
 
 Every transport built with the same URL shares one `MemoryBroker`, so a
 producer and a worker in one process talk through it; nothing leaves the
-process.  It honours the full contract (ETA, priority, leases, dead letters)
-so the kernel's unit tests exercise the same paths as on a real broker, and
-`fetch` sleeps on a condition variable: a publish wakes it at once.
+process.  It honours the full contract (ETA, priority, leases, dead letters,
+broadcast) so the kernel's unit tests exercise the same paths as on a real
+broker, and `fetch` sleeps on a condition variable: a publish wakes it at once.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import time
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
-from corekit.transport import DeadLetter, Message, Transport
+from corekit.plugins.memory.broadcast import Hub
+from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: A waiting message: ``(-priority, seq, message)`` in ``ready``, ``(eta, seq,
 #: message)`` in ``delayed``; ``seq`` keeps FIFO order and is the delivery tag.
@@ -36,6 +37,7 @@ class MemoryBroker:
     def __init__(self) -> None:
         self.cond = threading.Condition()
         self.seq = itertools.count(1)  # never reset: a tag is never reused
+        self.hub = Hub()  # live subscriptions, not state: `reset` leaves them
         self.reset()
 
     def reset(self) -> None:
@@ -118,7 +120,8 @@ class MemoryTransport(Transport):
     """A transport over the process-wide `MemoryBroker` for its URL."""
 
     scheme = "memory"
-    capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease"})
+    capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
+                              "broadcast"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
@@ -205,6 +208,13 @@ class MemoryTransport(Transport):
                 broker.put(next(broker.seq), broker.dead.pop(letter_id).message, now)
             broker.cond.notify_all()
             return len(chosen)
+
+    # -- broadcast ----------------------------------------------------------------
+    def publish_broadcast(self, exchange: str, messages: Sequence[Message]) -> None:
+        self.broker.hub.publish(exchange, messages)
+
+    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+        return self.broker.hub.subscribe(exchanges)
 
     # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

@@ -8,7 +8,8 @@ Layout, under the prefix: ``seq`` (ids), ``msg`` (id -> msgpack envelope),
 ``route`` (id -> queue and priority), ``q:<queue>`` (sorted set: priority,
 then arrival), ``delayed:<queue>`` (sorted set by ETA), ``owned:<consumer>``
 (ids a consumer holds), ``consumers`` (sorted set of last heartbeats),
-``redelivered``, ``dead`` and ``dead:ids`` (dead letters).
+``redelivered``, ``dead`` and ``dead:ids`` (dead letters); broadcasts go
+over Pub/Sub channels ``bcast:<exchange>`` (see `broadcast`).
 
 Guarantees: a claim moves ids into the consumer's owned set in the same Lua
 step that pops them; a message comes back only when its consumer's heartbeat
@@ -25,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import msgpack
 
 from corekit.plugins.redis.client import connect, script
-from corekit.transport import DeadLetter, Message, Transport
+from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 MIN_POLL, MAX_POLL = 0.002, 0.05
 RECOVER_EVERY = 1.0
@@ -55,7 +56,7 @@ class RedisTransport(Transport):
 
     scheme = "redis"
     capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
-                              "multiprocess"})
+                              "multiprocess", "broadcast"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
@@ -193,6 +194,23 @@ class RedisTransport(Transport):
         pipe.zrem(self.prefix + "dead:ids", *(d.id for d in letters))
         pipe.execute()
         return len(letters)
+
+    # -- broadcast ----------------------------------------------------------------
+    def publish_broadcast(self, exchange: str, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        from corekit.plugins.redis.broadcast import channel
+
+        name = channel(self.prefix, exchange)
+        pipe = self.client.pipeline(transaction=False)
+        for m in messages:
+            pipe.publish(name, pack(m))
+        pipe.execute()
+
+    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+        from corekit.plugins.redis.broadcast import RedisSubscription
+
+        return RedisSubscription(self.client, self.prefix, exchanges)
 
     # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

@@ -16,7 +16,8 @@ How it keeps its promises:
   ``last_seen`` in ``consumers`` is older than ``lease_timeout`` -- never
   because a task ran long while its worker kept heartbeating;
 - an idle fetch polls ``PRAGMA data_version`` (no table read) with a backoff
-  of 2 to 50 ms, and wakes in time for the earliest ETA.
+  of 2 to 50 ms, and wakes in time for the earliest ETA;
+- broadcasts are rows of ``broadcasts`` that subscribers poll (see `broadcast`).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path_from_url
-from corekit.transport import DeadLetter, Message, Transport
+from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: AUTOINCREMENT: an id (the delivery tag, the dead-letter id) is never reused,
 #: so a late ack or an operator's replay can never hit a newer row.
@@ -64,7 +65,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     routing_key TEXT NOT NULL,
     body BLOB NOT NULL,
     reason TEXT NOT NULL,
-    failed_at REAL NOT NULL)
+    failed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS broadcasts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    exchange TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS broadcasts_exchange ON broadcasts (exchange, id)
 """
 
 #: The message columns, in the order `_message` reads them after ``id, redelivered``.
@@ -110,7 +117,7 @@ class SQLiteTransport(Transport):
 
     scheme = "sqlite"
     capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
-                              "multiprocess"})
+                              "multiprocess", "broadcast"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
@@ -120,6 +127,7 @@ class SQLiteTransport(Transport):
         self._touch_every = min(self.heartbeat_interval, self.lease_timeout) / 4
         self._touched_at = 0.0
         self._recover_at = 0.0
+        self._prune_broadcasts_at = 0.0
 
     def connect(self) -> None:
         self.db.conn()
@@ -289,6 +297,24 @@ class SQLiteTransport(Transport):
         conn.execute(f"INSERT INTO messages ({COLUMNS}) SELECT {COLUMNS} FROM dead_letters"
                      f"{where} ORDER BY id", params)
         return int(conn.execute(f"DELETE FROM dead_letters{where}", params).rowcount)
+
+    # -- broadcast ----------------------------------------------------------------
+    def publish_broadcast(self, exchange: str, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        from corekit.plugins.sqlite.broadcast import PRUNE_EVERY, publish
+
+        now = time.time()
+        prune = now >= self._prune_broadcasts_at
+        with Transaction(self.db.conn()) as conn:
+            publish(conn, exchange, messages, now, prune)
+        if prune:
+            self._prune_broadcasts_at = now + PRUNE_EVERY
+
+    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+        from corekit.plugins.sqlite.broadcast import SQLiteSubscription
+
+        return SQLiteSubscription(self.path, SCHEMA, exchanges)
 
     # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

@@ -1,0 +1,90 @@
+"""Broadcast for ``sqlite://``: the ``broadcasts`` table (in the transport's
+schema) that every process appends to.
+
+A subscription remembers the highest id when it subscribes and then polls
+for newer rows of its exchanges (``PRAGMA data_version`` first, so an idle
+poll reads no table), backing off from 2 to 50 ms like `fetch`.  Ids are
+AUTOINCREMENT and SQLite commits one writer at a time, so ids grow in commit
+order and a subscriber never skips a row that commits late.  Rows are not
+consumed: publishers delete those older than `KEEP_FOR` every `PRUNE_EVERY`
+seconds, so a subscriber that does not read for a minute loses messages.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any, Sequence
+
+import msgpack
+
+from corekit.plugins.sqlite.db import Database, marks
+from corekit.transport import Message, Subscription
+
+KEEP_FOR, PRUNE_EVERY = 60.0, 10.0
+MIN_POLL, MAX_POLL = 0.002, 0.05
+#: The most messages one `get` returns; the rest wait for the next call.
+MAX_BATCH = 1000
+FIELDS = ("headers", "properties", "content_type", "content_encoding", "routing_key", "queue",
+          "priority")
+
+
+def pack(m: Message) -> bytes:
+    record = {f: getattr(m, f) for f in FIELDS}
+    record["body"] = bytes(m.body)
+    data: bytes = msgpack.packb(record, use_bin_type=True, default=str)
+    return data
+
+
+def unpack(exchange: str, data: bytes) -> Message:
+    record = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return Message(body=record.pop("body"), exchange=exchange, **record)
+
+
+def publish(conn: sqlite3.Connection, exchange: str, messages: Sequence[Message], now: float,
+            prune: bool) -> None:
+    """Append *messages* (inside the caller's write transaction), and first
+    delete the rows past `KEEP_FOR` when *prune*."""
+    if prune:
+        conn.execute("DELETE FROM broadcasts WHERE created < ?", (now - KEEP_FOR,))
+    conn.executemany("INSERT INTO broadcasts (exchange, data, created) VALUES (?, ?, ?)",
+                     [(exchange, pack(m), now) for m in messages])
+
+
+class SQLiteSubscription(Subscription):
+    """Polls the ``broadcasts`` table on connections of its own."""
+
+    def __init__(self, path: str, schema: str, exchanges: Sequence[str]) -> None:
+        if not exchanges:
+            raise ValueError("subscribe_broadcast needs at least one exchange")
+        self.exchanges = list(dict.fromkeys(exchanges))
+        self.closed = False
+        self.db = Database(path, schema)
+        self.query = (f"SELECT id, exchange, data FROM broadcasts WHERE exchange IN"
+                      f" ({marks(len(self.exchanges))}) AND id > ? ORDER BY id LIMIT {MAX_BATCH}")
+        self.last: int = self.db.conn().execute(
+            "SELECT COALESCE(MAX(id), 0) FROM broadcasts").fetchone()[0]
+
+    def get(self, timeout: float) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        delay = MIN_POLL
+        version: Any = None
+        while not self.closed:
+            conn = self.db.conn()
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            if seen != version:
+                version = seen
+                rows = conn.execute(self.query, (*self.exchanges, self.last)).fetchall()
+                if rows:
+                    self.last = rows[-1][0]
+                    return [unpack(exchange, data) for _, exchange, data in rows]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, MAX_POLL)
+        return []
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.db.close()
