@@ -119,6 +119,13 @@ class Transport:
     - ``"dead_letter"``: `dead_letter` keeps messages for `dead_letters` and
       `replay_dead_letters`.
     - ``"multiprocess"``: several processes may share one broker.
+    - ``"delayed_counted"``: a message waiting for its ETA counts in its
+      queue's `queue_size` and goes with it in `purge` (AMQP's delay ladder
+      is shared by all queues, so there it does not).
+    - ``"queue_order"``: `fetch` from several queues takes earlier queues
+      first (a push-based broker such as AMQP interleaves them).
+    - ``"exchanges"``: the broker routes by ``exchange`` and ``routing_key``
+      itself; elsewhere the kernel picks the queue (`corekit.queues`).
     - ``"broadcast"``: `publish_broadcast` and `subscribe_broadcast` work.
 
     Leases belong to one transport *instance* (``consumer_id``): the object

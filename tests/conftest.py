@@ -10,7 +10,7 @@ import pytest
 
 from corekit import Corekit
 from helpers import run_cli
-from servers import RedisServer, start_redis
+from servers import RabbitServer, RedisServer, start_rabbitmq, start_redis
 
 
 @pytest.fixture
@@ -63,3 +63,24 @@ def redis_url(redis_server: RedisServer) -> str:
     """The session's Redis, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[RabbitServer]:
+    """One rabbitmq-server for the whole session (per xdist worker)."""
+    yield from start_rabbitmq()
+
+
+@pytest.fixture
+def amqp_url(rabbitmq_server: RabbitServer) -> str:
+    """A vhost of the session's RabbitMQ that no other test has used."""
+    return rabbitmq_server.fresh_url()
+
+
+@pytest.fixture
+def amqp_app(amqp_url: str, tmp_path: Path) -> Iterator[Corekit]:
+    """An app on a fresh RabbitMQ vhost, results in SQLite (rpc:// has its own tests)."""
+    app = Corekit("tests", broker=amqp_url, backend=f"sqlite://{tmp_path / 'results.sqlite3'}",
+                  broker_heartbeat=0.2, broker_lease_timeout=2.0, task_queue_max_priority=9)
+    yield app
+    app.close()

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,3 +156,117 @@ def _wait_listening(proc: subprocess.Popen[bytes], ports: list[int]) -> None:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"redis-server did not start on port {port}") from None
                 time.sleep(0.02)
+
+
+RABBITMQ_ADVANCED = """[{rabbit, [{consumer_timeout, undefined}]}]."""
+VHOSTS_PER_BATCH = 60
+
+
+@dataclass
+class RabbitServer:
+    """A RabbitMQ node of the suite's own; each test takes a fresh vhost."""
+
+    port: int
+    nodename: str
+    env: dict[str, str]
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+    _vhosts_made: int = 0
+    _vhosts_used: int = 0
+
+    def url(self, vhost: str = "/") -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/{vhost.replace('/', '%2F')}"
+
+    def fresh_url(self) -> str:
+        """A URL on a vhost no other test has used."""
+        if self._vhosts_used == self._vhosts_made:
+            self._make_vhosts(self._vhosts_made + 1, self._vhosts_made + VHOSTS_PER_BATCH)
+        self._vhosts_used += 1
+        return self.url(f"t{self._vhosts_used}")
+
+    def _make_vhosts(self, first: int, last: int) -> None:
+        # One rabbitmqctl call for a batch: each call boots an Erlang VM (~1 s).
+        self.ctl("eval", "[begin V = list_to_binary(\"t\" ++ integer_to_list(N)), "
+                 "rabbit_vhost:add(V, <<\"corekit\">>), "
+                 "rabbit_auth_backend_internal:set_permissions(<<\"guest\">>, V, <<\".*\">>, "
+                 "<<\".*\">>, <<\".*\">>, <<\"corekit\">>) end "
+                 f"|| N <- lists:seq({first}, {last})], ok.")
+        self._vhosts_made = last
+
+    def ctl(self, *args: str) -> str:
+        done = subprocess.run(["rabbitmqctl", "-n", self.nodename, *args], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[-500:]}")
+        return done.stdout
+
+    def start(self) -> None:
+        log = open(self.directory / "server.log", "ab")
+        self.process = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=self.directory)
+        deadline = time.monotonic() + 90
+        while not _amqp_answers(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.directory / "server.log").read_text(errors="replace")[-800:]
+                raise RuntimeError(f"rabbitmq-server did not start on {self.port}: {tail}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the node (its durable queues and persistent messages stay)."""
+        if self.process is not None and self.process.poll() is None:
+            try:
+                self.ctl("stop")
+            except (RuntimeError, subprocess.TimeoutExpired):
+                self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def _amqp_answers(port: int) -> bool:
+    """True once the broker completes an AMQP handshake (the port opens earlier)."""
+    try:
+        import amqp
+
+        connection = amqp.Connection(f"127.0.0.1:{port}", connect_timeout=1)
+        connection.connect()
+        connection.close()
+        return True
+    except Exception:
+        return False
+
+
+def start_rabbitmq() -> Iterator[RabbitServer]:
+    require_binary("rabbitmq-server", "rabbitmq-server")
+    port, dist_port = free_port(), free_port()
+    # Not under pytest's tmp dir: its parents are private to root, and the
+    # node runs as the rabbitmq user.
+    directory = Path(tempfile.mkdtemp(prefix="corekit-rabbitmq-"))
+    directory.chmod(0o755)
+    (directory / "rabbitmq.conf").write_text(
+        f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
+        "log.console = false\n")
+    (directory / "advanced.config").write_text(RABBITMQ_ADVANCED)
+    nodename = f"corekit{port}@localhost"
+    env = {**os.environ, "HOME": str(directory), "RABBITMQ_NODENAME": nodename,
+           "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
+           "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+           "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+           "RABBITMQ_LOG_BASE": str(directory / "log"),
+           "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
+           "RABBITMQ_FEATURE_FLAGS_FILE": str(directory / "feature_flags"),
+           "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
+           "RABBITMQ_ADVANCED_CONFIG_FILE": str(directory / "advanced.config"),
+           "RABBITMQ_PID_FILE": str(directory / "rabbitmq.pid")}
+    # The Debian wrapper runs the node as the rabbitmq user: it must own the files.
+    subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(directory)], check=False)
+    server = RabbitServer(port, nodename, env, directory)
+    server.start()
+    try:
+        server._make_vhosts(1, VHOSTS_PER_BATCH)
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -120,8 +120,8 @@ class MemoryTransport(Transport):
     """A transport over the process-wide `MemoryBroker` for its URL."""
 
     scheme = "memory"
-    capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
-                              "broadcast"})
+    capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
+                              "queue_order", "dead_letter", "lease", "broadcast"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)

@@ -55,8 +55,9 @@ class RedisTransport(Transport):
     """A broker in Redis (see the module docstring)."""
 
     scheme = "redis"
-    capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
-                              "multiprocess", "broadcast"})
+    capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
+                              "queue_order", "dead_letter", "lease", "multiprocess",
+                              "broadcast"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)

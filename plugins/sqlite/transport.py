@@ -116,8 +116,9 @@ class SQLiteTransport(Transport):
     """A broker in one SQLite file (see the module docstring)."""
 
     scheme = "sqlite"
-    capabilities = frozenset({"delayed_delivery", "priority", "dead_letter", "lease",
-                              "multiprocess", "broadcast"})
+    capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
+                              "queue_order", "dead_letter", "lease", "multiprocess",
+                              "broadcast"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)

@@ -44,17 +44,30 @@ def _rediss_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("redis_server").tls_url)
 
 
+def _amqp_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return str(request.getfixturevalue("amqp_url"))  # a vhost of its own
+
+
 #: How to make a fresh, private URL for each scheme (server-backed ones use
 #: the session's server, emptied for the test).
 URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "memory": _memory_url, "sqlite": _sqlite_url, "redis": _redis_url,
-    "redis+socket": _redis_socket_url, "rediss": _rediss_url}
+    "redis+socket": _redis_socket_url, "rediss": _rediss_url, "amqp": _amqp_url}
+
+#: Schemes that name the same plugin as another one here: not run twice.
+ALIASES = {"pyamqp": "amqp"}
+
+#: Options each scheme's transports get in the contract suites (RabbitMQ
+#: queues have priorities only when declared with x-max-priority).
+OPTIONS: dict[str, dict[str, Any]] = {"amqp": {"max_priority": 9}}
 
 
 def _schemes(kind: str) -> list[Any]:
     return [pytest.param(scheme, id=scheme, marks=pytest.mark.skipif(
                 scheme not in URLS,
-                reason=f"no fixture starts a server for {scheme}:// in the contract suite yet"))
+                reason=(f"{scheme}:// is {ALIASES[scheme]}://, run under that name"
+                        if scheme in ALIASES else
+                        f"no fixture starts a server for {scheme}:// in the contract suite yet")))
             for scheme in sorted(PM.registry(kind))]
 
 
@@ -72,6 +85,7 @@ def make_transport(request: pytest.FixtureRequest, tmp_path: Path
     made: list[Transport] = []
 
     def make(**options: Any) -> Transport:
+        options = {**OPTIONS.get(request.param, {}), **options}
         transport: Transport = PM.get("transports", request.param)(url, options)
         transport.connect()
         made.append(transport)

@@ -20,14 +20,29 @@ PAST_LEASE = 1.0
 
 
 def msg(n: int, queue: str = "q", priority: int = 0, eta: float | None = None) -> Message:
+    """Message *n*, routed as Celery routes a queue it creates on demand:
+    through the exchange of the queue's name, with the queue's name as key."""
     return Message(body=b"\x00body-%d\xff" % n, headers={"id": str(n), "task": "t", "n": n},
                    properties={"correlation_id": str(n), "reply_to": "r", "priority": priority},
                    content_type="application/x-msgpack", content_encoding="binary",
-                   queue=queue, exchange="ex", routing_key=f"rk{n}", priority=priority, eta=eta)
+                   queue=queue, exchange=queue, routing_key=queue, priority=priority, eta=eta)
 
 
 def ids(messages: list[Message]) -> list[int]:
     return [m.headers["n"] for m in messages]
+
+
+def fetch_n(transport: Transport, queues: list[str], n: int, timeout: float) -> list[Message]:
+    """Fetch until *n* messages came (or *timeout*): a push-based broker may
+    split what arrives together over two fetches."""
+    deadline = time.monotonic() + timeout
+    got: list[Message] = []
+    while len(got) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        got += transport.fetch(queues, n - len(got), left)
+    return got
 
 
 def requires(transport: Transport, capability: str) -> None:
@@ -39,9 +54,11 @@ def test_round_trip_preserves_everything(transport: Transport) -> None:
     transport.publish([msg(1, priority=3)])
     [m] = transport.fetch(["q"], 10, 1.0)
     assert m.body == b"\x00body-1\xff" and m.headers == {"id": "1", "task": "t", "n": 1}
-    assert m.properties == {"correlation_id": "1", "reply_to": "r", "priority": 3}
+    # a broker may add properties of its own (AMQP's delivery_mode), never change ours
+    assert {k: m.properties[k] for k in ("correlation_id", "reply_to", "priority")} == {
+        "correlation_id": "1", "reply_to": "r", "priority": 3}
     assert (m.content_type, m.content_encoding) == ("application/x-msgpack", "binary")
-    assert (m.queue, m.exchange, m.routing_key, m.priority) == ("q", "ex", "rk1", 3)
+    assert (m.queue, m.exchange, m.routing_key, m.priority) == ("q", "q", "q", 3)
     assert m.delivery_tag is not None and m.redelivered is False
     transport.ack([m])
     assert transport.fetch(["q"], 10, 0.05) == []
@@ -56,6 +73,7 @@ def test_a_delivered_message_is_the_consumers_own_copy(transport: Transport) -> 
     transport.reject([m], requeue=True)
     [again] = transport.fetch(["q"], 1, 1.0)
     assert again.headers["n"] == 1 and again.properties["reply_to"] == "r"
+    transport.ack([again])
 
 
 def test_batch_of_1000_in_and_out_in_order(transport: Transport) -> None:
@@ -71,8 +89,17 @@ def test_batch_of_1000_in_and_out_in_order(transport: Transport) -> None:
     assert transport.queue_size("q") == 0 and transport.fetch(["q"], 10, 0.05) == []
 
 
+def test_priority_then_fifo_within_a_queue(transport: Transport) -> None:
+    requires(transport, "priority")
+    transport.publish([msg(1), msg(2, priority=1), msg(3, priority=9), msg(4, priority=1),
+                       msg(6, priority=5)])
+    assert ids(transport.fetch(["q"], 2, 1.0)) == [3, 6]
+    assert ids(fetch_n(transport, ["q"], 3, 2.0)) == [2, 4, 1]
+
+
 def test_queue_order_then_priority_then_fifo(transport: Transport) -> None:
     requires(transport, "priority")
+    requires(transport, "queue_order")
     transport.publish([msg(1, "low"), msg(2, "high", priority=1), msg(3, "high", priority=9),
                        msg(4, "high", priority=1), msg(5, "other"), msg(6, "low", priority=5)])
     assert ids(transport.fetch(["high", "low"], 2, 1.0)) == [3, 2]
@@ -84,8 +111,9 @@ def test_eta_is_held_by_the_broker_until_due(transport: Transport) -> None:
     requires(transport, "delayed_delivery")
     due = time.time() + 0.5
     transport.publish([msg(1, eta=due), msg(2), msg(3, eta=time.time() - 60)])
-    assert transport.queue_size("q") == 3
-    assert ids(transport.fetch(["q"], 10, 0.0)) == [2, 3]
+    if "delayed_counted" in transport.capabilities:
+        assert transport.queue_size("q") == 3
+    assert ids(fetch_n(transport, ["q"], 2, 1.0)) == [2, 3]
     assert transport.fetch(["q"], 10, 0.1) == []
     [m] = transport.fetch(["q"], 10, 3.0)
     assert m.headers["n"] == 1
@@ -103,7 +131,7 @@ def test_ack_removes_for_good(make_transport: MakeTransport) -> None:
 
 def test_reject_requeue_and_drop(transport: Transport) -> None:
     transport.publish([msg(1), msg(2)])
-    first = transport.fetch(["q"], 10, 1.0)
+    first = fetch_n(transport, ["q"], 2, 1.0)
     transport.reject([first[0]], requeue=True)
     transport.reject([first[1]], requeue=False)
     [again] = transport.fetch(["q"], 10, 1.0)
@@ -130,7 +158,7 @@ def test_dead_letters_keep_the_message_and_replay(make_transport: MakeTransport)
     transport = make_transport(**LEASE)
     requires(transport, "dead_letter")
     transport.publish([msg(1), msg(2, priority=4)])
-    by_n = {m.headers["n"]: m for m in transport.fetch(["q"], 10, 1.0)}
+    by_n = {m.headers["n"]: m for m in fetch_n(transport, ["q"], 2, 1.0)}
     transport.dead_letter(by_n[2], "cannot decode: reason one")
     transport.dead_letter(by_n[1], "unknown task")
     letters = transport.dead_letters()
@@ -139,7 +167,7 @@ def test_dead_letters_keep_the_message_and_replay(make_transport: MakeTransport)
     m = letters[0].message
     assert (m.body, m.queue, m.content_type, m.content_encoding, m.priority) == (
         b"\x00body-2\xff", "q", "application/x-msgpack", "binary", 4)
-    assert m.properties["correlation_id"] == "2" and m.routing_key == "rk2"
+    assert m.properties["correlation_id"] == "2" and m.routing_key == "q"
     assert letters[0].failed_at > 0 and len(transport.dead_letters(limit=1)) == 1
     # dead-lettering acked the deliveries: they do not come back when the lease lapses
     assert make_transport(**LEASE).fetch(["q"], 10, PAST_LEASE) == []
@@ -156,8 +184,8 @@ def test_purge_and_queue_size(transport: Transport) -> None:
     transport.publish([msg(i, "a") for i in range(4)] + [msg(9, "b")])
     [held] = transport.fetch(["a"], 1, 1.0)
     later = time.time() + 60
-    transport.publish([msg(10, "a", eta=later)] if "delayed_delivery" in transport.capabilities
-                      else [msg(10, "a")])
+    counted = "delayed_counted" in transport.capabilities
+    transport.publish([msg(10, "a", eta=later)] if counted else [msg(10, "a")])
     assert transport.queue_size("a") == 4  # three waiting + one not yet due, not the held one
     assert transport.purge(["a"]) == 4
     assert transport.queue_size("a") == 0 and transport.queue_size("b") == 1
@@ -235,10 +263,10 @@ def test_a_lapsed_lease_is_redelivered(make_transport: MakeTransport) -> None:
     requires(silent, "lease")
     other = make_transport(**LEASE)
     silent.publish([msg(1), msg(2)])
-    taken = silent.fetch(["q"], 10, 1.0)  # ... and then this consumer goes silent
+    taken = fetch_n(silent, ["q"], 2, 1.0)  # ... and then this consumer goes silent
     assert ids(taken) == [1, 2]
     assert other.fetch(["q"], 10, 0.1) == []  # the lease still holds
-    back = other.fetch(["q"], 10, 5.0)
+    back = fetch_n(other, ["q"], 2, 5.0)
     assert ids(back) == [1, 2] and all(m.redelivered for m in back)
     other.ack(back)
 

@@ -1,0 +1,170 @@
+"""One AMQP connection with one channel, opened through kombu (URL forms,
+TLS, authentication) and driven with py-amqp directly on the hot path."""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import socket
+import time
+from typing import Any, Callable, Mapping
+
+from corekit.plugins.amqp import topology
+from corekit.queues import QueueSpec
+
+logger = logging.getLogger("corekit.amqp")
+
+_generations = itertools.count(1)
+
+#: What RabbitMQ says when a delivery stayed unacked past consumer_timeout.
+CONSUMER_TIMEOUT_HINT = (
+    "RabbitMQ closed the channel because a delivery stayed unacknowledged longer than its "
+    "consumer_timeout (30 minutes by default). A task that runs longer with acks_late needs "
+    "consumer_timeout raised or disabled on the broker (see the README, 'RabbitMQ').")
+
+
+def heartbeat_seconds(lease_timeout: float) -> int:
+    """The AMQP heartbeat for a lease: RabbitMQ drops a connection after two
+    silent heartbeat periods, so half the lease, in whole seconds."""
+    return max(1, math.ceil(lease_timeout / 2))
+
+
+class ConfirmError(Exception):
+    """The broker refused (nacked) or could not route a published message."""
+
+
+class Link:
+    """A connection and its channel.  ``generation`` tells deliveries of
+    this link from those of an earlier one: after a reconnect, old delivery
+    tags mean nothing, and the broker has already requeued those messages."""
+
+    def __init__(self, url: str, options: Mapping[str, Any], heartbeat: int,
+                 on_delivery: Callable[[Any], None] | None = None) -> None:
+        import kombu
+
+        self.generation = next(_generations)
+        self.kombu = kombu.Connection(url, heartbeat=heartbeat,
+                                      connect_timeout=float(options.get("connect_timeout", 4)),
+                                      ssl=options.get("ssl", False),
+                                      transport_options=dict(options.get("amqp_options") or {}))
+        self.kombu.connect()
+        self.connection = self.kombu.connection
+        self.channel = self.connection.channel()
+        self.channel.auto_decode = False
+        self.on_delivery = on_delivery
+        self.declared: set[str] = set()
+        self.bound_to_ladder: set[str] = set()
+        self.ladder = False
+        self.confirming = False
+        self.published = 0
+        self.confirmed = 0
+        self._acked_above: set[int] = set()
+        self.refused: list[str] = []
+        self.qos = 0
+        self.consumers: dict[str, str] = {}   # queue -> consumer tag
+        self.alive = True
+
+    # -- declarations ----------------------------------------------------------
+    def declare(self, spec: QueueSpec) -> None:
+        if spec.name not in self.declared:
+            topology.declare_queue(self.channel, spec)
+            self.declared.add(spec.name)
+
+    def declare_ladder_for(self, queue: str) -> None:
+        if not self.ladder:
+            topology.declare_ladder(self.channel)
+            self.ladder = True
+        if queue not in self.bound_to_ladder:
+            topology.bind_to_ladder(self.channel, queue)
+            self.bound_to_ladder.add(queue)
+
+    # -- publisher confirms ---------------------------------------------------
+    def confirm_select(self) -> None:
+        if not self.confirming:
+            self.channel.events["basic_ack"].add(self._on_ack)
+            self.channel.events["basic_nack"].add(self._on_nack)
+            self.channel.events["basic_return"].add(self._on_return)
+            self.channel.confirm_select()
+            self.confirming = True
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        # ``confirmed``: every tag up to it is confirmed; single acks above it
+        # may come out of order and wait in ``_acked_above``.
+        if multiple:
+            self.confirmed = max(self.confirmed, delivery_tag)
+            self._acked_above = {t for t in self._acked_above if t > self.confirmed}
+        else:
+            self._acked_above.add(delivery_tag)
+        while self.confirmed + 1 in self._acked_above:
+            self.confirmed += 1
+            self._acked_above.discard(self.confirmed)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self.refused.append(f"the broker refused message #{delivery_tag} (nack)")
+        self._on_ack(delivery_tag, multiple)
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        self.refused.append(f"unroutable: no queue is bound to exchange {exchange!r} with "
+                            f"routing key {routing_key!r} ({exc})")
+
+    def wait_for_confirms(self, timeout: float) -> None:
+        """Block until the broker confirmed everything published so far."""
+        deadline = time.monotonic() + timeout
+        while self.confirmed < self.published:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConfirmError(f"no publisher confirm from the broker within {timeout}s")
+            self.drain(left)
+        if self.refused:
+            refused, self.refused = self.refused, []
+            raise ConfirmError("; ".join(refused))
+
+    # -- consuming --------------------------------------------------------------
+    def set_qos(self, prefetch: int) -> None:
+        """Let the broker push at most *prefetch* unacknowledged messages.
+        Changed only when it must grow or halves, to save round trips."""
+        if prefetch > self.qos or prefetch < self.qos // 2:
+            self.channel.basic_qos(0, prefetch, True)  # channel-wide: changes apply at once
+            self.qos = prefetch
+
+    def consume(self, queue: str) -> None:
+        if queue not in self.consumers:
+            self.consumers[queue] = self.channel.basic_consume(
+                queue, callback=self.on_delivery, no_ack=False)
+
+    def cancel(self, queue: str) -> None:
+        tag = self.consumers.pop(queue, None)
+        if tag is not None:
+            self.channel.basic_cancel(tag)
+
+    def drain(self, timeout: float) -> bool:
+        """Read frames for up to *timeout* seconds; True if any arrived."""
+        try:
+            self.connection.drain_events(timeout=max(0.0, timeout))
+        except socket.timeout:
+            return False
+        return True
+
+    def drain_ready(self) -> None:
+        """Read whatever has already arrived, without waiting."""
+        while self.drain(0):
+            pass
+
+    def tick(self) -> None:
+        """Send a heartbeat if one is due (py-amqp raises if the broker fell silent)."""
+        self.connection.heartbeat_tick()
+
+    def close(self) -> None:
+        self.alive = False
+        try:
+            self.kombu.release()
+        except Exception:  # a dead connection may fail to close; it is gone either way
+            logger.debug("closing an AMQP connection failed", exc_info=True)
+
+
+def explain(exc: BaseException) -> str:
+    """The broker's reason, with advice where corekit knows the cause."""
+    text = str(exc)
+    if "PRECONDITION_FAILED" in text and "timed out" in text:
+        return f"{text}: {CONSUMER_TIMEOUT_HINT}"
+    return text

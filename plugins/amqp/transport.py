@@ -1,0 +1,399 @@
+"""The ``amqp://`` transport: RabbitMQ through kombu and py-amqp.
+
+URL forms: ``amqp://user:password@host:port/vhost`` and ``amqps://`` (TLS;
+``broker_transport_options={"ssl": {...}}`` for certificates).  Queues are
+declared from ``task_queues`` (`corekit.queues`): real exchanges (direct,
+topic, fanout), bindings, routing keys, ``x-max-priority``.
+
+Guarantees: every publish waits for publisher confirms, and is ``mandatory``
+(a message no queue is bound for is an error, not a silent loss).  Prefetch
+is ``basic.qos``.  A fetched message stays unacknowledged on the broker until
+``ack``/``reject``; the broker hands it to another consumer only when this
+one's connection dies, which AMQP heartbeats detect within about
+``lease_timeout``.  A long task never makes its message come back while its
+worker is alive (with RabbitMQ's ``consumer_timeout`` raised or disabled for
+acks_late tasks that outlive it).  ETAs wait on the broker in the delay ladder
+(`topology`), not in worker memory.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any, Mapping, Sequence
+
+from corekit.config import DEFAULTS
+from corekit.plugins.amqp import topology
+from corekit.plugins.amqp.link import Link, explain, heartbeat_seconds
+from corekit.queues import Queues
+from corekit.transport import DeadLetter, Message, Transport
+
+#: How often a waiting fetch wakes to send heartbeats and release due ETAs.
+TICK = 0.25
+#: A delivery this early is held here until due; an earlier one goes back to the ladder.
+EARLY_HORIZON = 1.0
+PROPERTIES = ("correlation_id", "reply_to", "delivery_mode", "priority", "expiration",
+              "message_id", "timestamp", "type", "user_id", "app_id")
+#: Headers corekit adds on the way and takes off again on delivery.
+ETA, EXCHANGE, ROUTING_KEY = "x-corekit-eta", "x-corekit-exchange", "x-corekit-routing-key"
+DEAD_ID, REASON, FAILED_AT, QUEUE = ("x-corekit-dead-id", "x-corekit-reason",
+                                     "x-corekit-failed-at", "x-corekit-queue")
+DEATH_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
+                 "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue",
+                 "x-last-death-reason")
+
+
+class AmqpTransport(Transport):
+    """A RabbitMQ broker (see the module docstring)."""
+
+    scheme = "amqp"
+    capabilities = frozenset({"delayed_delivery", "dead_letter", "lease", "multiprocess",
+                              "exchanges"})
+
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(url, options)
+        queues = self.options.get("queues")
+        if queues is None:
+            queues = Queues({**DEFAULTS,
+                             "task_queue_max_priority": self.options.get("max_priority")})
+        self.queues: Queues = queues
+        if queues.max_priority is not None:
+            self.capabilities = self.capabilities | {"priority"}
+        self.confirm_timeout = float(self.options.get("confirm_timeout", 30.0))
+        self._publisher: Link | None = None
+        self._consumer: Link | None = None
+        self._publishing = threading.RLock()
+        self._consuming = threading.RLock()
+        self._ready: deque[Message] = deque()
+        self._early: list[Message] = []
+        self._too_early: list[Message] = []
+        self._held = 0
+
+    # -- connections ------------------------------------------------------------------
+    def _publisher_link(self) -> Link:
+        if self._publisher is None or not self._publisher.alive:
+            link = Link(self.url, self.options, heartbeat=0)
+            link.confirm_select()
+            self._publisher = link
+        return self._publisher
+
+    def _consumer_link(self) -> Link:
+        if self._consumer is None or not self._consumer.alive:
+            link = Link(self.url, self.options, heartbeat_seconds(self.lease_timeout))
+            link.on_delivery = lambda raw: self._on_delivery(link, raw)
+            self._consumer = link
+        return self._consumer
+
+    def _drop_consumer(self) -> None:
+        link, self._consumer = self._consumer, None
+        self._ready.clear()
+        self._early.clear()
+        self._held = 0
+        if link is not None:
+            link.close()
+
+    def _drop_publisher(self) -> None:
+        link, self._publisher = self._publisher, None
+        if link is not None:
+            link.close()
+
+    def connect(self) -> None:
+        with self._publishing:
+            self._publisher_link()
+
+    def close(self) -> None:
+        with self._consuming:
+            self._drop_consumer()
+        with self._publishing:
+            self._drop_publisher()
+
+    # -- producing ----------------------------------------------------------------------
+    def publish(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        import amqp
+
+        with self._publishing:
+            link = self._publisher_link()
+            try:
+                now = time.time()
+                for m in messages:
+                    exchange, routing_key, headers = self._destination(link, m, now)
+                    link.channel.basic_publish(
+                        amqp.Message(bytes(m.body), **self._properties(m, headers)),
+                        exchange=exchange, routing_key=routing_key, mandatory=True)
+                    link.published += 1
+                link.wait_for_confirms(self.confirm_timeout)
+            except Exception:
+                self._drop_publisher()
+                raise
+
+    def _destination(self, link: Link, m: Message, now: float
+                     ) -> tuple[str, str, dict[str, Any]]:
+        """Where *m* goes on the broker, declaring what it needs on the way."""
+        spec = (topology.DEAD_LETTER_SPEC if m.queue == topology.DEAD_LETTER_QUEUE
+                else self.queues.get(m.queue))
+        link.declare(spec)
+        headers = dict(m.headers)
+        if m.eta is not None and m.eta > now:
+            link.declare_ladder_for(spec.name)
+            headers.update({ETA: float(m.eta), EXCHANGE: m.exchange,
+                            ROUTING_KEY: m.routing_key})
+            delay_ms = round((m.eta - now) * 1000)
+            return (topology.level_name(topology.LEVELS - 1),
+                    topology.delay_routing_key(delay_ms, spec.name), headers)
+        if m.exchange:
+            return m.exchange, m.routing_key or spec.routing_key, headers
+        return "", spec.name, headers
+
+    @staticmethod
+    def _properties(m: Message, headers: dict[str, Any]) -> dict[str, Any]:
+        props: dict[str, Any] = {k: v for k, v in m.properties.items()
+                                 if k in PROPERTIES and v is not None}
+        props.setdefault("delivery_mode", 2)
+        props["priority"] = max(0, min(255, int(m.priority or 0)))
+        props.update(content_type=m.content_type, content_encoding=m.content_encoding,
+                     application_headers=headers)
+        return props
+
+    # -- consuming ----------------------------------------------------------------------
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        with self._consuming:
+            try:
+                link = self._consumer_link()
+                link.set_qos(self._held + max(limit, self._waiting_count()))
+                self._follow(link, queues)
+                link.drain_ready()
+                while True:
+                    self._release_early()
+                    if self._ready:
+                        return self._take(limit)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self._pause(link)
+                        return []
+                    link.tick()
+                    link.drain(min(left, TICK, self._next_early()))
+            except Exception as exc:
+                self._drop_consumer()
+                raise ConnectionError(f"AMQP consumer: {explain(exc)}") from exc
+            finally:
+                self._redelay_too_early()
+
+    def _pause(self, link: Link) -> None:
+        """Stop consuming after a fetch found nothing: an idle instance must
+        not keep messages that other consumers could run.  Anything that
+        arrives while the consumers are cancelled waits for the next fetch."""
+        for queue in list(link.consumers):
+            link.cancel(queue)
+
+    def _waiting_count(self) -> int:
+        return len(self._ready) + len(self._early)
+
+    def _follow(self, link: Link, queues: Sequence[str]) -> None:
+        """Consume exactly *queues*: cancel the others, giving back what
+        they delivered that nobody has taken yet."""
+        wanted = set(queues)
+        for queue in [q for q in link.consumers if q not in wanted]:
+            link.cancel(queue)
+            mine = [m for m in self._ready if m.queue == queue]
+            mine += [m for m in self._early if m.queue == queue]
+            if mine:
+                self._ready = deque(m for m in self._ready if m.queue != queue)
+                self._early = [m for m in self._early if m.queue != queue]
+                self._settle(mine, lambda tag: link.channel.basic_reject(tag, True), count=False)
+        for queue in queues:
+            if queue not in link.consumers:
+                link.declare(self.queues.get(queue))
+                link.consume(queue)
+
+    def _on_delivery(self, link: Link, raw: Any) -> None:
+        message = self._message(link, raw)
+        if message.eta is None or message.eta <= time.time():
+            self._ready.append(message)
+        elif message.eta - time.time() <= EARLY_HORIZON:
+            self._early.append(message)
+        else:  # a clock ahead of ours, or past the ladder's reach
+            self._too_early.append(message)
+
+    def _message(self, link: Link, raw: Any) -> Message:
+        info, props = raw.delivery_info, raw.properties
+        headers = dict(props.get("application_headers") or {})
+        eta = headers.pop(ETA, None)
+        exchange = headers.pop(EXCHANGE, info["exchange"])
+        routing_key = headers.pop(ROUTING_KEY, info["routing_key"])
+        if eta is not None:
+            for key in DEATH_HEADERS:
+                headers.pop(key, None)
+        queue = next((q for q, tag in link.consumers.items() if tag == info["consumer_tag"]),
+                     routing_key)
+        body = raw.body if isinstance(raw.body, bytes) else str(raw.body).encode()
+        return Message(body=body, headers=headers,
+                       properties={k: props[k] for k in PROPERTIES if k in props},
+                       content_type=props.get("content_type", ""),
+                       content_encoding=props.get("content_encoding", ""),
+                       queue=queue, exchange=exchange, routing_key=routing_key,
+                       eta=eta, priority=int(props.get("priority") or 0),
+                       delivery_tag=(link.generation, info["delivery_tag"]),
+                       redelivered=bool(info["redelivered"]))
+
+    def _release_early(self) -> None:
+        if self._early:
+            now = time.time()
+            due = [m for m in self._early if m.eta <= now]  # type: ignore[operator]
+            if due:
+                self._early = [m for m in self._early if m.eta > now]  # type: ignore[operator]
+                self._ready.extend(sorted(due, key=lambda m: m.eta))  # type: ignore[arg-type,return-value]
+
+    def _next_early(self) -> float:
+        if not self._early:
+            return TICK
+        return max(0.0, min(m.eta for m in self._early) - time.time())  # type: ignore[type-var]
+
+    def _redelay_too_early(self) -> None:
+        """Deliveries far from due go back to the ladder (then are acked)."""
+        if self._too_early:
+            batch, self._too_early = self._too_early, []
+            self.publish(batch)
+            self._held += len(batch)
+            self.ack(batch)
+
+    def _take(self, limit: int) -> list[Message]:
+        batch = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
+        self._held += len(batch)
+        return batch
+
+    def heartbeat(self) -> None:
+        # A fetch in progress sends heartbeats itself; never wait behind it.
+        if self._consuming.acquire(blocking=False):
+            try:
+                if self._consumer is not None and self._consumer.alive:
+                    self._consumer.drain_ready()
+                    self._consumer.tick()
+            except Exception:
+                self._drop_consumer()
+                raise
+            finally:
+                self._consuming.release()
+
+    def ack(self, messages: Sequence[Message]) -> None:
+        with self._consuming:
+            self._settle(messages, lambda tag: self._consumer.channel.basic_ack(tag))  # type: ignore[union-attr]
+
+    def reject(self, messages: Sequence[Message], requeue: bool) -> None:
+        with self._consuming:
+            self._settle(messages, lambda tag: self._consumer.channel.basic_reject(  # type: ignore[union-attr]
+                tag, requeue))
+
+    def _settle(self, messages: Sequence[Message], send: Any, count: bool = True) -> None:
+        """Ack or reject deliveries of the current connection.  A delivery
+        of a connection that is gone was requeued by the broker already."""
+        link = self._consumer
+        if link is None or not link.alive:
+            return
+        try:
+            for m in messages:
+                generation, tag = m.delivery_tag
+                if generation == link.generation:
+                    send(tag)
+                    if count:
+                        self._held = max(0, self._held - 1)
+        except Exception:  # the connection died: the broker requeues them all
+            self._drop_consumer()
+
+    # -- dead letters ------------------------------------------------------------------
+    def dead_letter(self, message: Message, reason: str) -> None:
+        copy = Message(body=message.body, content_type=message.content_type,
+                       content_encoding=message.content_encoding,
+                       properties=dict(message.properties), priority=message.priority,
+                       headers={**message.headers, DEAD_ID: uuid.uuid4().hex, REASON: reason,
+                                FAILED_AT: time.time(), QUEUE: message.queue,
+                                EXCHANGE: message.exchange, ROUTING_KEY: message.routing_key},
+                       queue=topology.DEAD_LETTER_QUEUE)
+        self.publish([copy])
+        if message.delivery_tag is not None:
+            self.ack([message])
+
+    def _letters(self, channel: Any) -> list[tuple[int, DeadLetter]]:
+        """Every dead letter, taken unacknowledged on *channel*."""
+        topology.declare_queue(channel, topology.DEAD_LETTER_SPEC)
+        out = []
+        while True:
+            raw = channel.basic_get(topology.DEAD_LETTER_QUEUE, no_ack=False)
+            if raw is None:
+                return out
+            props = raw.properties
+            headers = dict(props.get("application_headers") or {})
+            dead_id, reason = headers.pop(DEAD_ID, ""), headers.pop(REASON, "")
+            failed_at = float(headers.pop(FAILED_AT, 0.0))
+            message = Message(body=bytes(raw.body), headers=headers,
+                              properties={k: props[k] for k in PROPERTIES if k in props},
+                              content_type=props.get("content_type", ""),
+                              content_encoding=props.get("content_encoding", ""),
+                              queue=headers.pop(QUEUE, "celery"),
+                              exchange=headers.pop(EXCHANGE, ""),
+                              routing_key=headers.pop(ROUTING_KEY, ""),
+                              priority=int(props.get("priority") or 0))
+            out.append((raw.delivery_info["delivery_tag"],
+                        DeadLetter(dead_id, message, reason, failed_at)))
+
+    def _with_channel(self, work: Any) -> Any:
+        """Run ``work(channel)`` on a fresh channel of the publisher's
+        connection; closing it gives back whatever it left unacknowledged."""
+        with self._publishing:
+            link = self._publisher_link()
+            channel = link.connection.channel()
+            channel.auto_decode = False
+            try:
+                return work(channel)
+            finally:
+                try:
+                    channel.close()
+                except Exception:
+                    self._drop_publisher()
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return [letter for _, letter in self._with_channel(self._letters)][:limit]
+
+    def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
+        def replay(channel: Any) -> int:
+            chosen = [(tag, letter) for tag, letter in self._letters(channel)
+                      if ids is None or letter.id in set(ids)]
+            if chosen:
+                self.publish([letter.message for _, letter in chosen])
+                for tag, _ in chosen:
+                    channel.basic_ack(tag)
+            return len(chosen)
+
+        return int(self._with_channel(replay))
+
+    # -- management ---------------------------------------------------------------------
+    def purge(self, queues: Sequence[str]) -> int:
+        import amqp
+
+        purged = 0
+        with self._consuming:
+            link = self._consumer
+            mine = [m for m in self._ready if m.queue in queues]
+            if mine and link is not None:
+                self._ready = deque(m for m in self._ready if m.queue not in queues)
+                self._settle(mine, lambda tag: link.channel.basic_reject(tag, False), count=False)
+                purged += len(mine)
+        for queue in queues:
+            try:
+                purged += int(self._with_channel(lambda ch, q=queue: ch.queue_purge(q)) or 0)
+            except amqp.exceptions.NotFound:
+                pass
+        return purged
+
+    def queue_size(self, queue: str) -> int:
+        import amqp
+
+        try:
+            _, count, _ = self._with_channel(lambda ch: ch.queue_declare(queue, passive=True))
+        except amqp.exceptions.NotFound:
+            count = 0
+        with self._consuming:
+            return int(count) + sum(1 for m in self._ready if m.queue == queue)
