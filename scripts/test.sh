@@ -2,9 +2,14 @@
 # Install everything the test suite needs on a fresh machine, then run all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The servers the suite starts on loopback (it never uses a system service).
-if ! command -v redis-server >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+# The servers the suite starts on loopback (it never uses a system service),
+# and openssl for the throwaway TLS certificates of rediss:// tests.
+missing=""
+command -v redis-server >/dev/null || missing="$missing redis-server"
+command -v rabbitmq-server >/dev/null || missing="$missing rabbitmq-server"
+command -v openssl >/dev/null || missing="$missing openssl"
+if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 # Builds the Cython hot path in place (editable install) and installs test tools.
 python3 -m pip install -q -e '.[test]' 2>&1 | { grep -v -e '^WARNING' -e 'notice' >&2 || true; }
