@@ -27,7 +27,7 @@ from corekit.config import DEFAULTS
 from corekit.plugins.amqp import topology
 from corekit.plugins.amqp.link import Link, explain, heartbeat_seconds
 from corekit.queues import Queues
-from corekit.transport import DeadLetter, Message, Transport
+from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: How often a waiting fetch wakes to send heartbeats and release due ETAs.
 TICK = 0.25
@@ -49,7 +49,7 @@ class AmqpTransport(Transport):
 
     scheme = "amqp"
     capabilities = frozenset({"delayed_delivery", "dead_letter", "lease", "multiprocess",
-                              "exchanges"})
+                              "exchanges", "broadcast"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
@@ -368,6 +368,17 @@ class AmqpTransport(Transport):
             return len(chosen)
 
         return int(self._with_channel(replay))
+
+    # -- broadcast ----------------------------------------------------------------------
+    def publish_broadcast(self, exchange: str, messages: Sequence[Message]) -> None:
+        from corekit.plugins.amqp import broadcast
+
+        broadcast.publish(self, exchange, messages)
+
+    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+        from corekit.plugins.amqp.broadcast import AmqpSubscription
+
+        return AmqpSubscription(self, exchanges)
 
     # -- management ---------------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:
