@@ -41,7 +41,7 @@ def redis_app(redis_url: str) -> Iterator[Corekit]:
     app.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "amqp"])
 def any_app(request: pytest.FixtureRequest) -> Corekit:
     """Each kernel behaviour on every transport with a fixture."""
     return request.getfixturevalue(f"{request.param}_app")

@@ -1,6 +1,6 @@
 """Worker processes against real brokers: several workers sharing one broker,
 kill -9 mid-task, tasks longer than any lease, thousands of ETA tasks across
-a restart, and (Redis) a broker restart under load."""
+a restart, and a broker restart under load (Redis, RabbitMQ)."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from servers import free_port, require_binary
+from servers import RabbitServer, free_port, require_binary
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,8 @@ PROJ = '''
 import os, time
 from corekit import Corekit
 BROKER = os.environ["TEST_BROKER"]
-app = Corekit("proj", broker=BROKER, backend=BROKER, broker_heartbeat=0.2,
+BACKEND = os.environ.get("TEST_BACKEND", BROKER)
+app = Corekit("proj", broker=BROKER, backend=BACKEND, broker_heartbeat=0.2,
               broker_lease_timeout=1.5, worker_prefetch_multiplier=16)
 LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runs.log")
 
@@ -51,6 +52,8 @@ class Project:
     def __init__(self, path: Path, broker: str) -> None:
         self.path = path
         self.env = {**os.environ, "TEST_BROKER": broker}
+        if broker.startswith("amqp"):  # results in SQLite: rpc:// results reach their sender only
+            self.env["TEST_BACKEND"] = f"sqlite://{path / 'results.db'}"
         self.procs: list[subprocess.Popen[str]] = []
         (path / "proj.py").write_text(PROJ)
 
@@ -84,10 +87,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "amqp"])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     broker = (f"sqlite://{tmp_path / 'broker.db'}" if request.param == "sqlite"
-              else request.getfixturevalue("redis_url"))
+              else request.getfixturevalue(f"{request.param}_url"))
     proj = Project(tmp_path, broker)
     yield proj
     for p in proj.procs:
@@ -181,6 +184,29 @@ def test_redis_restart_under_load_loses_nothing(tmp_path: Path) -> None:
                 p.kill()
         server.terminate()
         server.wait(20)
+
+
+def test_rabbitmq_restart_under_load_loses_nothing(rabbitmq_server: RabbitServer,
+                                                   tmp_path: Path) -> None:
+    project = Project(tmp_path, rabbitmq_server.fresh_url())
+    try:
+        project.client("for i in range(3000):\n    proj.work.delay(i)")
+        project.worker("-c", "4")
+        wait_until(lambda: len(project.runs()) > 300)
+        rabbitmq_server.stop()
+        rabbitmq_server.start()
+        wait_until(lambda: len({r[0] for r in project.runs()}) >= 3000, timeout=120)
+        assert len({r[0] for r in project.runs()}) == 3000
+        project.procs[0].send_signal(signal.SIGTERM)
+        log = project.procs[0].communicate(timeout=30)[0]
+        assert "Broker connection is back" in log
+        assert log.count("Broker error, will retry") == 1, log  # logged once, not per attempt
+    finally:
+        for p in project.procs:
+            if p.poll() is None:
+                p.kill()
+        if rabbitmq_server.process is None or rabbitmq_server.process.poll() is not None:
+            rabbitmq_server.start()
 
 
 def _pings(client: object) -> bool:
