@@ -10,10 +10,11 @@ from corekit import Corekit, PublishError
 from servers import free_port
 
 
-@pytest.fixture
-def dead_broker_app() -> Corekit:
-    """A Redis URL where nothing listens, with a password to be masked."""
-    return Corekit("proj", broker=f"redis://:secret@127.0.0.1:{free_port()}/0",
+@pytest.fixture(params=["redis://:secret@127.0.0.1:{port}/0",
+                        "amqp://guest:secret@127.0.0.1:{port}//"], ids=["redis", "amqp"])
+def dead_broker_app(request: pytest.FixtureRequest) -> Corekit:
+    """A broker URL where nothing listens, with a password to be masked."""
+    return Corekit("proj", broker=request.param.format(port=free_port()),
                    backend="memory://dead-broker")
 
 

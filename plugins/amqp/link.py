@@ -47,7 +47,7 @@ class Link:
                                       connect_timeout=float(options.get("connect_timeout", 4)),
                                       ssl=options.get("ssl", False),
                                       transport_options=dict(options.get("amqp_options") or {}))
-        self.kombu.connect()
+        self.kombu.ensure_connection(max_retries=0)  # retrying is the caller's policy
         self.connection = self.kombu.connection
         self.channel = self.connection.channel()
         self.channel.auto_decode = False
