@@ -1,0 +1,91 @@
+"""Celery and corekit on one RabbitMQ and one Redis: a Celery client's tasks
+run on a corekit worker, and Celery reads the results corekit stored (the
+wire is Celery's protocol v2; results are in Celery's Redis layout)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from corekit import Corekit
+from corekit.testing import start_worker
+
+celery = pytest.importorskip("celery", reason="celery is a test dependency (pip install -e '.[test]')")
+
+
+@pytest.fixture
+def shared(amqp_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[Corekit, object]]:
+    """A corekit app and a Celery app on the same broker and result store,
+    with Celery's default topology (no x-max-priority on the queue)."""
+    ours = Corekit("proj", broker=amqp_url, backend=redis_url)
+
+    @ours.task(name="proj.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @ours.task(name="proj.fail")
+    def fail() -> None:
+        raise KeyError("missing")
+
+    theirs = celery.Celery("proj", broker=amqp_url, backend=redis_url)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_a_celery_client_runs_tasks_on_a_corekit_worker(shared: tuple[Corekit, object]) -> None:
+    ours, theirs = shared
+    with start_worker(ours, pool="threads", concurrency=2):
+        result = theirs.send_task("proj.add", (2, 2))  # type: ignore[attr-defined]
+        assert result.get(timeout=10) == 4
+        results = [theirs.send_task("proj.add", (i, i), countdown=0.2)  # type: ignore[attr-defined]
+                   for i in range(5)]
+        assert [r.get(timeout=10) for r in results] == [0, 2, 4, 6, 8]
+        failed = theirs.send_task("proj.fail")  # type: ignore[attr-defined]
+        with pytest.raises(KeyError):
+            failed.get(timeout=10)
+
+
+def test_celery_reads_what_a_corekit_client_sent_and_stored(shared: tuple[Corekit, object]
+                                                            ) -> None:
+    ours, theirs = shared
+    with start_worker(ours, pool="threads", concurrency=1):
+        task_id = ours.tasks["proj.add"].delay(20, 22).id
+        assert theirs.AsyncResult(task_id).get(timeout=10) == 42  # type: ignore[attr-defined]
+
+
+CELERY_PROJ = '''
+import os
+from celery import Celery
+app = Celery("proj", broker=os.environ["BROKER"], backend=os.environ["BACKEND"])
+
+@app.task(name="proj.add")
+def add(x, y):
+    return x + y
+'''
+
+
+def test_a_celery_worker_runs_what_a_corekit_client_sends(shared: tuple[Corekit, object],
+                                                          amqp_url: str, redis_url: str,
+                                                          tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    ours, _ = shared
+    (tmp_path / "celery_proj.py").write_text(CELERY_PROJ)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "celery_proj", "worker", "--pool", "solo",
+         "-l", "info", "--without-mingle", "--without-gossip", "--without-heartbeat"],
+        cwd=tmp_path, env={**os.environ, "BROKER": amqp_url, "BACKEND": redis_url},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        add = ours.send_task
+        now, later = add("proj.add", (1, 2)), add("proj.add", (3, 4), countdown=0.5)
+        assert now.get(timeout=30) == 3  # corekit reads Celery's stored result too
+        assert later.get(timeout=30) == 7  # through corekit's delay ladder, then Celery
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0]
+    assert "succeeded" in output, output
