@@ -211,7 +211,8 @@ class Corekit:
                     # the configured result serializer is always trusted for results
                     "result_accept_content": (conf.result_accept_content
                                               or [*conf.accept_content, conf.result_serializer]),
-                    "result_expires": conf.result_expires})
+                    "result_expires": conf.result_expires,
+                    "broker_url": conf.broker})  # rpc:// replies through the broker
             return self._backend
 
     def close(self) -> None:
@@ -278,6 +279,8 @@ class Corekit:
         body, ctype, cenc, ztype = self.codecs.encode(
             task_body(args, kwargs), serializer or conf.task_serializer,
             compression or conf.task_compression)
+        if reply_to is None and not ignore_result:  # rpc://: the client's reply queue
+            reply_to = (self._backend or self.backend).reply_to
         message = build_message(hdrs, body, ctype, cenc, ztype,
                                 queue=queue, priority=priority,
                                 exchange=exchange or "", routing_key=routing_key,

@@ -77,6 +77,11 @@ class ResultBackend:
     """
 
     scheme: ClassVar[str] = ""
+    #: True for a backend that sends each result to its caller (``rpc://``):
+    #: the worker then adds the task message's ``reply_to`` to every meta it
+    #: passes to `store_many`, under the key ``"reply_to"``.  Other backends
+    #: never see that key.
+    needs_reply_to: ClassVar[bool] = False
 
     def __init__(self, url: str, codecs: Codecs, options: Mapping[str, Any] | None = None) -> None:
         self.url = url
@@ -85,6 +90,14 @@ class ResultBackend:
         self.serializer = self.options.get("result_serializer", "json")
         self.accept = codecs.accepted_types(self.options.get("result_accept_content", ["json"]))
         self.expires = self.options.get("result_expires", 86400)
+
+    @property
+    def reply_to(self) -> str | None:
+        """Where this client's results come back, or None (the default):
+        `Corekit.send_task` sends it as the task message's ``reply_to``
+        when the caller gave none and the task wants its result.  A backend
+        that returns a queue name here sets up that queue on first use."""
+        return None
 
     # -- storage primitives (subclasses) ----------------------------------
     def _get(self, task_id: str) -> bytes | None:

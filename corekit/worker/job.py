@@ -99,8 +99,8 @@ class Job:
             return self.keep(ResultBackend.make_meta(h.id, "expired", states.REVOKED))
         if self.track_started and self.store_results:
             # written at once, so callers see STARTED while the task runs
-            self.results.submit([ResultBackend.make_meta(h.id, None, states.STARTED,
-                                                         hostname=self.hostname)])
+            self.results.submit(self.keep(ResultBackend.make_meta(
+                h.id, None, states.STARTED, hostname=self.hostname)))
         started = time.perf_counter()
         outcome = trace(self.task, self.request(), self.args, self.kwargs)
         runtime = time.perf_counter() - started
@@ -117,5 +117,9 @@ class Job:
                                                  outcome.traceback))
 
     def keep(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
-        return [meta] if self.store_results else []
+        if not self.store_results:
+            return []
+        if self.results.backend.needs_reply_to:  # rpc://: the result goes to the caller
+            meta["reply_to"] = self.message.properties.get("reply_to")
+        return [meta]
 

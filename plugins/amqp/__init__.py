@@ -10,3 +10,10 @@ def corekit_register_transports() -> dict[str, type]:
     from corekit.plugins.amqp.transport import AmqpTransport
 
     return {"amqp": AmqpTransport, "amqps": AmqpTransport, "pyamqp": AmqpTransport}
+
+
+@hookimpl
+def corekit_register_result_backends() -> dict[str, type]:
+    from corekit.plugins.amqp.rpc import RpcBackend
+
+    return {"rpc": RpcBackend}
