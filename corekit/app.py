@@ -188,6 +188,7 @@ class Corekit:
         options = {"heartbeat": self.conf.broker_heartbeat,
                    "lease_timeout": self.conf.broker_lease_timeout,
                    "queues": self.queues,
+                   "ssl": self.conf.broker_use_ssl,
                    **self.conf.broker_transport_options}
         return factory(url, options)
 
@@ -212,7 +213,8 @@ class Corekit:
                     "result_accept_content": (conf.result_accept_content
                                               or [*conf.accept_content, conf.result_serializer]),
                     "result_expires": conf.result_expires,
-                    "broker_url": conf.broker})  # rpc:// replies through the broker
+                    # rpc:// replies through the broker
+                    "broker_url": conf.broker, "broker_use_ssl": conf.broker_use_ssl})
             return self._backend
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ DEFAULTS: dict[str, Any] = {
     "broker_url": None,                 # None -> "sqlite://" (corekit.sqlite3 in the cwd)
     "result_backend": None,             # None -> "sqlite://" as well
     "broker_transport_options": {},     # passed to the transport (e.g. lease_timeout)
+    "broker_use_ssl": None,             # TLS settings for amqps:// (py-amqp's ssl dict)
     "broker_heartbeat": 2.0,            # seconds between worker heartbeats to the broker
     "broker_lease_timeout": 15.0,       # a silent worker's messages come back after this
     "result_expires": 86400,            # seconds results are kept (None: forever)

@@ -170,12 +170,20 @@ class RabbitServer:
     nodename: str
     env: dict[str, str]
     directory: Path
+    tls_port: int
+    ca_path: Path
     process: subprocess.Popen[bytes] | None = None
     _vhosts_made: int = 0
     _vhosts_used: int = 0
 
     def url(self, vhost: str = "/") -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/{vhost.replace('/', '%2F')}"
+
+    def fresh_tls_url(self) -> str:
+        """``amqps://`` on a vhost of its own, the server's certificate verified."""
+        vhost = self.fresh_url().rpartition("/")[2]
+        return (f"amqps://guest:guest@127.0.0.1:{self.tls_port}/{vhost}"
+                f"?ssl_ca_certs={self.ca_path}")
 
     def fresh_url(self) -> str:
         """A URL on a vhost no other test has used."""
@@ -245,9 +253,18 @@ def start_rabbitmq() -> Iterator[RabbitServer]:
     # node runs as the rabbitmq user.
     directory = Path(tempfile.mkdtemp(prefix="corekit-rabbitmq-"))
     directory.chmod(0o755)
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        unavailable("openssl is not installed to make the test certificates: "
+                    "`apt-get install openssl` (scripts/test.sh does this)")
+    ca, cert, key = make_certificates(openssl, directory)
+    tls_port = free_port()
     (directory / "rabbitmq.conf").write_text(
         f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
-        "log.console = false\n")
+        "log.console = false\n"
+        f"listeners.ssl.default = 127.0.0.1:{tls_port}\nssl_options.cacertfile = {ca}\n"
+        f"ssl_options.certfile = {cert}\nssl_options.keyfile = {key}\n"
+        "ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n")
     (directory / "advanced.config").write_text(RABBITMQ_ADVANCED)
     nodename = f"corekit{port}@localhost"
     env = {**os.environ, "HOME": str(directory), "RABBITMQ_NODENAME": nodename,
@@ -262,7 +279,7 @@ def start_rabbitmq() -> Iterator[RabbitServer]:
            "RABBITMQ_PID_FILE": str(directory / "rabbitmq.pid")}
     # The Debian wrapper runs the node as the rabbitmq user: it must own the files.
     subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(directory)], check=False)
-    server = RabbitServer(port, nodename, env, directory)
+    server = RabbitServer(port, nodename, env, directory, tls_port, ca)
     server.start()
     try:
         server._make_vhosts(1, VHOSTS_PER_BATCH)

@@ -6,8 +6,10 @@ import itertools
 import logging
 import math
 import socket
+import ssl
 import time
 from typing import Any, Callable, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from corekit.plugins.amqp import topology
 from corekit.queues import QueueSpec
@@ -43,9 +45,10 @@ class Link:
         import kombu
 
         self.generation = next(_generations)
+        url, tls = tls_options(url, options.get("ssl"))
         self.kombu = kombu.Connection(url, heartbeat=heartbeat,
                                       connect_timeout=float(options.get("connect_timeout", 4)),
-                                      ssl=options.get("ssl", False),
+                                      ssl=tls,
                                       transport_options=dict(options.get("amqp_options") or {}))
         self.kombu.ensure_connection(max_retries=0)  # retrying is the caller's policy
         self.connection = self.kombu.connection
@@ -160,6 +163,30 @@ class Link:
             self.kombu.release()
         except Exception:  # a dead connection may fail to close; it is gone either way
             logger.debug("closing an AMQP connection failed", exc_info=True)
+
+
+def tls_options(url: str, given: Any) -> tuple[str, Any]:
+    """The URL without its ``ssl_*`` query options, and py-amqp's TLS
+    settings: ``given`` (``broker_use_ssl``) as it is, else from the query.
+
+    ``amqps://`` verifies the server's certificate against the system's CAs,
+    or ``?ssl_ca_certs=PATH``, and checks its host name;
+    ``?ssl_cert_reqs=none`` turns verification off (never in production)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    wanted = {key[4:]: value for key, value in query if key.startswith("ssl_")}
+    url = urlunsplit(parts._replace(query=urlencode(
+        [(key, value) for key, value in query if not key.startswith("ssl_")])))
+    if given:
+        if isinstance(given, Mapping) and "context" not in given:
+            given = {"server_hostname": parts.hostname, **given}
+        return url, given
+    if parts.scheme != "amqps" and not wanted:
+        return url, False
+    if wanted.get("cert_reqs", "required").lower() in ("none", "cert_none"):
+        return url, {"cert_reqs": ssl.CERT_NONE}
+    return url, {"context": {"cafile": wanted.get("ca_certs"), "check_hostname": True},
+                 "server_hostname": parts.hostname}
 
 
 def explain(exc: BaseException) -> str:

@@ -62,6 +62,7 @@ class RpcBackend(ResultBackend):
         super().__init__(url, codecs, options)
         self.broker_url = broker_url_for(url, self.options.get("broker_url"))
         self.confirm_timeout = float(self.options.get("confirm_timeout", 30.0))
+        self._link_options = {"ssl": self.options.get("broker_use_ssl")}
         self.oid = str(uuid.uuid4())
         self._unread: dict[str, dict[str, Any]] = {}
         self._read: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -106,7 +107,7 @@ class RpcBackend(ResultBackend):
         from corekit.plugins.amqp.link import Link
 
         if self._publisher is None or not self._publisher.alive:
-            self._publisher = Link(self.broker_url, {}, heartbeat=0)
+            self._publisher = Link(self.broker_url, self._link_options, heartbeat=0)
             self._publisher.confirm_select()
         return self._publisher
 
@@ -223,7 +224,7 @@ class RpcBackend(ResultBackend):
         from corekit.plugins.amqp.link import Link
 
         if self._listener is None or not self._listener.alive:
-            link = Link(self.broker_url, {}, heartbeat=0)
+            link = Link(self.broker_url, self._link_options, heartbeat=0)
             try:
                 ttl = int(float(self.expires) * 1000) if self.expires else 0
                 link.channel.queue_declare(

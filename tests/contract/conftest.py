@@ -48,11 +48,16 @@ def _amqp_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("amqp_url"))  # a vhost of its own
 
 
+def _amqps_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return str(request.getfixturevalue("rabbitmq_server").fresh_tls_url())
+
+
 #: How to make a fresh, private URL for each scheme (server-backed ones use
 #: the session's server, emptied for the test).
 URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "memory": _memory_url, "sqlite": _sqlite_url, "redis": _redis_url,
-    "redis+socket": _redis_socket_url, "rediss": _rediss_url, "amqp": _amqp_url}
+    "redis+socket": _redis_socket_url, "rediss": _rediss_url, "amqp": _amqp_url,
+    "amqps": _amqps_url}
 
 #: Schemes that name the same plugin as another one here: not run twice.
 ALIASES = {"pyamqp": "amqp"}
@@ -65,7 +70,8 @@ NOT_IN_CONTRACT = {
 
 #: Options each scheme's transports get in the contract suites (RabbitMQ
 #: queues have priorities only when declared with x-max-priority).
-OPTIONS: dict[str, dict[str, Any]] = {"amqp": {"max_priority": 9}}
+OPTIONS: dict[str, dict[str, Any]] = {"amqp": {"max_priority": 9},
+                                      "amqps": {"max_priority": 9}}
 
 
 def _schemes(kind: str) -> list[Any]:
