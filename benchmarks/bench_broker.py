@@ -3,7 +3,9 @@
     python benchmarks/bench_broker.py [--broker URL] [--tasks 10000] [--pool threads] [-c 4]
 
 ``--broker`` defaults to a fresh SQLite file; give ``redis://127.0.0.1:6379/15``
-(a database this run may empty) for Redis.  Bounded: one run of N no-op tasks
+(a database this run may empty) for Redis, ``amqp://guest:guest@127.0.0.1//``
+for RabbitMQ (its ``celery`` queue is purged before each run).  Results go to
+the broker URL, or ``rpc://`` on RabbitMQ; ``--backend`` chooses another.  Bounded: one run of N no-op tasks
 per repetition, medians of 3.  corekit alone for now: the side-by-side
 harness with Celery is issue 6.  Not a test: nothing asserts.
 """
@@ -22,7 +24,8 @@ PROJ = '''
 import os
 from corekit import Corekit
 BROKER = os.environ.get("BENCH_BROKER") or "sqlite://bench.db"
-app = Corekit("bench", broker=BROKER, backend=BROKER)
+BACKEND = os.environ.get("BENCH_BACKEND") or ("rpc://" if BROKER.startswith("amqp") else BROKER)
+app = Corekit("bench", broker=BROKER, backend=BACKEND)
 
 @app.task
 def noop():
@@ -44,6 +47,8 @@ def run_once(workdir: Path, tasks: int, pool: str, concurrency: int) -> tuple[fl
     bench = importlib.import_module("bench")
     importlib.reload(bench)
     noop = bench.noop
+    if bench.BROKER.startswith("amqp"):
+        bench.app.connection().purge(["celery"])
     start = time.perf_counter()
     results = [noop.delay() for _ in range(tasks)]
     publish = tasks / (time.perf_counter() - start)
@@ -71,6 +76,7 @@ def run_once(workdir: Path, tasks: int, pool: str, concurrency: int) -> tuple[fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", default="", help="default: a fresh SQLite file")
+    parser.add_argument("--backend", default="", help="default: the broker URL (rpc:// on amqp)")
     parser.add_argument("--tasks", type=int, default=10000)
     parser.add_argument("--pool", default="threads")
     parser.add_argument("-c", "--concurrency", type=int, default=4)
@@ -78,6 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.broker:
         os.environ["BENCH_BROKER"] = args.broker
+    if args.backend:
+        os.environ["BENCH_BACKEND"] = args.backend
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "bench.py").write_text(PROJ)

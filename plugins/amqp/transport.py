@@ -17,6 +17,7 @@ acks_late tasks that outlive it).  ETAs wait on the broker in the delay ladder
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -28,6 +29,8 @@ from corekit.plugins.amqp import topology
 from corekit.plugins.amqp.link import Link, explain, heartbeat_seconds
 from corekit.queues import Queues
 from corekit.transport import DeadLetter, Message, Subscription, Transport
+
+logger = logging.getLogger("corekit.amqp")
 
 #: How often a waiting fetch wakes to send heartbeats and release due ETAs.
 TICK = 0.25
@@ -300,7 +303,8 @@ class AmqpTransport(Transport):
                     send(tag)
                     if count:
                         self._held = max(0, self._held - 1)
-        except Exception:  # the connection died: the broker requeues them all
+        except Exception as exc:  # the connection died: the broker requeues them all
+            logger.warning("AMQP connection lost while acknowledging: %s", explain(exc))
             self._drop_consumer()
 
     # -- dead letters ------------------------------------------------------------------
