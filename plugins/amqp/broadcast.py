@@ -17,7 +17,8 @@ from collections import deque
 from typing import Any, Sequence
 
 from corekit.plugins.amqp.link import Link
-from corekit.plugins.amqp.transport import PROPERTIES, AmqpTransport
+from corekit.plugins.amqp.envelope import from_amqp, to_amqp
+from corekit.plugins.amqp.transport import AmqpTransport
 from corekit.transport import Message, Subscription
 
 #: The most messages one `get` returns; the rest wait for the next call.
@@ -38,8 +39,6 @@ def publish(transport: AmqpTransport, exchange: str, messages: Sequence[Message]
     """`Transport.publish_broadcast` on *transport*'s publisher link."""
     if not messages:
         return
-    import amqp
-
     with transport._publishing:
         link = transport._publisher_link()
         try:
@@ -48,7 +47,7 @@ def publish(transport: AmqpTransport, exchange: str, messages: Sequence[Message]
                 declare_exchange(link.channel, exchange)
                 declared.add(exchange)
             for m in messages:
-                link.channel.basic_publish(amqp.Message(bytes(m.body), **_properties(m)),
+                link.channel.basic_publish(to_amqp(m, dict(m.headers), persistent=False),
                                            exchange=exchange, routing_key=m.routing_key)
                 link.published += 1
             link.wait_for_confirms(transport.confirm_timeout)
@@ -57,22 +56,9 @@ def publish(transport: AmqpTransport, exchange: str, messages: Sequence[Message]
             raise
 
 
-def _properties(m: Message) -> dict[str, Any]:
-    """The message's own AMQP properties, nothing added (so transient)."""
-    props = {k: v for k, v in m.properties.items() if k in PROPERTIES and v is not None}
-    props.update(content_type=m.content_type, content_encoding=m.content_encoding,
-                 application_headers=dict(m.headers))
-    return props
-
-
 def _message(raw: Any) -> Message:
-    info, props = raw.delivery_info, raw.properties
-    body = raw.body if isinstance(raw.body, bytes) else str(raw.body).encode()
-    return Message(body=body, headers=dict(props.get("application_headers") or {}),
-                   properties={k: props[k] for k in PROPERTIES if k in props},
-                   content_type=props.get("content_type", ""),
-                   content_encoding=props.get("content_encoding", ""),
-                   exchange=info["exchange"], routing_key=info["routing_key"])
+    info = raw.delivery_info
+    return from_amqp(raw, exchange=info["exchange"], routing_key=info["routing_key"])[0]
 
 
 class AmqpSubscription(Subscription):

@@ -20,12 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from typing import Any, Mapping, Sequence
 
 from corekit.config import DEFAULTS
-from corekit.plugins.amqp import topology
+from corekit.plugins.amqp import deadletters, topology
+from corekit.plugins.amqp.envelope import (DEATH_HEADERS, ETA, EXCHANGE, ROUTING_KEY,
+                                           from_amqp, to_amqp)
 from corekit.plugins.amqp.link import Link, explain, heartbeat_seconds
 from corekit.queues import Queues
 from corekit.transport import DeadLetter, Message, Subscription, Transport
@@ -36,16 +37,6 @@ logger = logging.getLogger("corekit.amqp")
 TICK = 0.25
 #: A delivery this early is held here until due; an earlier one goes back to the ladder.
 EARLY_HORIZON = 1.0
-PROPERTIES = ("correlation_id", "reply_to", "delivery_mode", "priority", "expiration",
-              "message_id", "timestamp", "type", "user_id", "app_id")
-#: Headers corekit adds on the way and takes off again on delivery.
-ETA, EXCHANGE, ROUTING_KEY = "x-corekit-eta", "x-corekit-exchange", "x-corekit-routing-key"
-DEAD_ID, REASON, FAILED_AT, QUEUE = ("x-corekit-dead-id", "x-corekit-reason",
-                                     "x-corekit-failed-at", "x-corekit-queue")
-DEATH_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
-                 "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue",
-                 "x-last-death-reason")
-
 
 class AmqpTransport(Transport):
     """A RabbitMQ broker (see the module docstring)."""
@@ -115,17 +106,14 @@ class AmqpTransport(Transport):
     def publish(self, messages: Sequence[Message]) -> None:
         if not messages:
             return
-        import amqp
-
         with self._publishing:
             link = self._publisher_link()
             try:
                 now = time.time()
                 for m in messages:
                     exchange, routing_key, headers = self._destination(link, m, now)
-                    link.channel.basic_publish(
-                        amqp.Message(bytes(m.body), **self._properties(m, headers)),
-                        exchange=exchange, routing_key=routing_key, mandatory=True)
+                    link.channel.basic_publish(to_amqp(m, headers), exchange=exchange,
+                                               routing_key=routing_key, mandatory=True)
                     link.published += 1
                 link.wait_for_confirms(self.confirm_timeout)
             except Exception:
@@ -149,16 +137,6 @@ class AmqpTransport(Transport):
         if m.exchange:
             return m.exchange, m.routing_key or spec.routing_key, headers
         return "", spec.name, headers
-
-    @staticmethod
-    def _properties(m: Message, headers: dict[str, Any]) -> dict[str, Any]:
-        props: dict[str, Any] = {k: v for k, v in m.properties.items()
-                                 if k in PROPERTIES and v is not None}
-        props.setdefault("delivery_mode", 2)
-        props["priority"] = max(0, min(255, int(m.priority or 0)))
-        props.update(content_type=m.content_type, content_encoding=m.content_encoding,
-                     application_headers=headers)
-        return props
 
     # -- consuming ----------------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
@@ -222,25 +200,18 @@ class AmqpTransport(Transport):
             self._too_early.append(message)
 
     def _message(self, link: Link, raw: Any) -> Message:
-        info, props = raw.delivery_info, raw.properties
-        headers = dict(props.get("application_headers") or {})
-        eta = headers.pop(ETA, None)
-        exchange = headers.pop(EXCHANGE, info["exchange"])
-        routing_key = headers.pop(ROUTING_KEY, info["routing_key"])
-        if eta is not None:
+        info = raw.delivery_info
+        message, headers = from_amqp(raw, delivery_tag=(link.generation, info["delivery_tag"]),
+                                     redelivered=bool(info["redelivered"]))
+        message.eta = headers.pop(ETA, None)
+        message.exchange = headers.pop(EXCHANGE, info["exchange"])
+        message.routing_key = headers.pop(ROUTING_KEY, info["routing_key"])
+        if message.eta is not None:  # it came down the delay ladder
             for key in DEATH_HEADERS:
                 headers.pop(key, None)
-        queue = next((q for q, tag in link.consumers.items() if tag == info["consumer_tag"]),
-                     routing_key)
-        body = raw.body if isinstance(raw.body, bytes) else str(raw.body).encode()
-        return Message(body=body, headers=headers,
-                       properties={k: props[k] for k in PROPERTIES if k in props},
-                       content_type=props.get("content_type", ""),
-                       content_encoding=props.get("content_encoding", ""),
-                       queue=queue, exchange=exchange, routing_key=routing_key,
-                       eta=eta, priority=int(props.get("priority") or 0),
-                       delivery_tag=(link.generation, info["delivery_tag"]),
-                       redelivered=bool(info["redelivered"]))
+        message.queue = next((q for q, tag in link.consumers.items()
+                              if tag == info["consumer_tag"]), message.routing_key)
+        return message
 
     def _release_early(self) -> None:
         if self._early:
@@ -309,39 +280,9 @@ class AmqpTransport(Transport):
 
     # -- dead letters ------------------------------------------------------------------
     def dead_letter(self, message: Message, reason: str) -> None:
-        copy = Message(body=message.body, content_type=message.content_type,
-                       content_encoding=message.content_encoding,
-                       properties=dict(message.properties), priority=message.priority,
-                       headers={**message.headers, DEAD_ID: uuid.uuid4().hex, REASON: reason,
-                                FAILED_AT: time.time(), QUEUE: message.queue,
-                                EXCHANGE: message.exchange, ROUTING_KEY: message.routing_key},
-                       queue=topology.DEAD_LETTER_QUEUE)
-        self.publish([copy])
+        self.publish([deadletters.letter_for(message, reason)])
         if message.delivery_tag is not None:
             self.ack([message])
-
-    def _letters(self, channel: Any) -> list[tuple[int, DeadLetter]]:
-        """Every dead letter, taken unacknowledged on *channel*."""
-        topology.declare_queue(channel, topology.DEAD_LETTER_SPEC)
-        out = []
-        while True:
-            raw = channel.basic_get(topology.DEAD_LETTER_QUEUE, no_ack=False)
-            if raw is None:
-                return out
-            props = raw.properties
-            headers = dict(props.get("application_headers") or {})
-            dead_id, reason = headers.pop(DEAD_ID, ""), headers.pop(REASON, "")
-            failed_at = float(headers.pop(FAILED_AT, 0.0))
-            message = Message(body=bytes(raw.body), headers=headers,
-                              properties={k: props[k] for k in PROPERTIES if k in props},
-                              content_type=props.get("content_type", ""),
-                              content_encoding=props.get("content_encoding", ""),
-                              queue=headers.pop(QUEUE, "celery"),
-                              exchange=headers.pop(EXCHANGE, ""),
-                              routing_key=headers.pop(ROUTING_KEY, ""),
-                              priority=int(props.get("priority") or 0))
-            out.append((raw.delivery_info["delivery_tag"],
-                        DeadLetter(dead_id, message, reason, failed_at)))
 
     def _with_channel(self, work: Any) -> Any:
         """Run ``work(channel)`` on a fresh channel of the publisher's
@@ -359,11 +300,11 @@ class AmqpTransport(Transport):
                     self._drop_publisher()
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        return [letter for _, letter in self._with_channel(self._letters)][:limit]
+        return [letter for _, letter in self._with_channel(deadletters.take_letters)][:limit]
 
     def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
         def replay(channel: Any) -> int:
-            chosen = [(tag, letter) for tag, letter in self._letters(channel)
+            chosen = [(tag, letter) for tag, letter in deadletters.take_letters(channel)
                       if ids is None or letter.id in set(ids)]
             if chosen:
                 self.publish([letter.message for _, letter in chosen])
