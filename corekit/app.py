@@ -67,7 +67,7 @@ class Corekit:
         self._producer: Transport | None = None
         self._backend: ResultBackend | None = None
         self._router: tuple[Any, Router] | None = None
-        self._queues: tuple[tuple[Any, ...], Queues] | None = None
+        self._queues: tuple[int, Queues] | None = None
         global _latest
         _latest = weakref.ref(self)
 
@@ -118,12 +118,12 @@ class Corekit:
     def queues(self) -> Queues:
         """``task_queues`` and the defaults around it, prepared on first use
         and again when one of those settings changes."""
+        cached = self._queues
+        if cached is not None and cached[0] == self.conf.version:
+            return cached[1]
         from corekit.queues import Queues
 
-        conf = self.conf
-        key = tuple(conf[k] for k in QUEUE_SETTINGS)
-        if self._queues is None or any(a is not b for a, b in zip(self._queues[0], key)):
-            self._queues = (key, Queues(conf))
+        self._queues = (self.conf.version, Queues(self.conf))
         return self._queues[1]
 
     @functools.cached_property
@@ -353,12 +353,6 @@ class Corekit:
         from corekit.worker import Worker
 
         return Worker(self, **options)
-
-
-#: The settings `Corekit.queues` is built from.
-QUEUE_SETTINGS = ("task_queues", "task_default_queue", "task_default_exchange",
-                  "task_default_exchange_type", "task_default_routing_key",
-                  "task_create_missing_queues", "task_queue_max_priority")
 
 
 def _expires_at(expires: float | datetime | None) -> float | None:

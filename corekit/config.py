@@ -73,6 +73,7 @@ class Settings(MutableMapping[str, Any]):
 
     def __init__(self, **changes: Any) -> None:
         object.__setattr__(self, "_changes", {})
+        object.__setattr__(self, "version", 0)  # counts changes: caches key on it
         self.update(changes)
 
     def __getitem__(self, key: str) -> Any:
@@ -86,9 +87,11 @@ class Settings(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._changes[key] = value
+        object.__setattr__(self, "version", self.version + 1)
 
     def __delitem__(self, key: str) -> None:
         del self._changes[key]
+        object.__setattr__(self, "version", self.version + 1)
 
     def __iter__(self) -> Iterator[str]:
         yield from DEFAULTS
