@@ -65,6 +65,7 @@ class Link:
         self.refused: list[str] = []
         self.qos = 0
         self.consumers: dict[str, str] = {}   # queue -> consumer tag
+        self.unsettled: set[int] = set()      # delivery tags not yet acked or rejected
         self.alive = True
 
     # -- declarations ----------------------------------------------------------
@@ -134,6 +135,25 @@ class Link:
         if queue not in self.consumers:
             self.consumers[queue] = self.channel.basic_consume(
                 queue, callback=self.on_delivery, no_ack=False)
+
+    def ack(self, tags: list[int]) -> None:
+        """Ack deliveries: one ``multiple`` ack covers every tag below the
+        oldest delivery that stays unsettled, the rest go one by one."""
+        if not tags:
+            return
+        done = set(tags)
+        self.unsettled -= done
+        oldest_open = min(self.unsettled, default=None)
+        below = [t for t in done if oldest_open is None or t < oldest_open]
+        if below:
+            self.channel.basic_ack(max(below), multiple=True)
+        for tag in done.difference(below):
+            self.channel.basic_ack(tag)
+
+    def reject(self, tags: list[int], requeue: bool) -> None:
+        self.unsettled.difference_update(tags)
+        for tag in tags:
+            self.channel.basic_reject(tag, requeue)
 
     def cancel(self, queue: str) -> None:
         tag = self.consumers.pop(queue, None)

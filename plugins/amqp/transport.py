@@ -184,7 +184,7 @@ class AmqpTransport(Transport):
             if mine:
                 self._ready = deque(m for m in self._ready if m.queue != queue)
                 self._early = [m for m in self._early if m.queue != queue]
-                self._settle(mine, lambda tag: link.channel.basic_reject(tag, True), count=False)
+                self._settle(mine, True, count=False)
         for queue in queues:
             if queue not in link.consumers:
                 link.declare(self.queues.get(queue))
@@ -192,6 +192,7 @@ class AmqpTransport(Transport):
 
     def _on_delivery(self, link: Link, raw: Any) -> None:
         message = self._message(link, raw)
+        link.unsettled.add(message.delivery_tag[1])
         if message.eta is None or message.eta <= time.time():
             self._ready.append(message)
         elif message.eta - time.time() <= EARLY_HORIZON:
@@ -254,26 +255,28 @@ class AmqpTransport(Transport):
 
     def ack(self, messages: Sequence[Message]) -> None:
         with self._consuming:
-            self._settle(messages, lambda tag: self._consumer.channel.basic_ack(tag))  # type: ignore[union-attr]
+            self._settle(messages, None)
 
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
         with self._consuming:
-            self._settle(messages, lambda tag: self._consumer.channel.basic_reject(  # type: ignore[union-attr]
-                tag, requeue))
+            self._settle(messages, requeue)
 
-    def _settle(self, messages: Sequence[Message], send: Any, count: bool = True) -> None:
-        """Ack or reject deliveries of the current connection.  A delivery
+    def _settle(self, messages: Sequence[Message], requeue: bool | None, count: bool = True
+                ) -> None:
+        """Ack (``requeue=None``) or reject deliveries of the current
+        connection; *count*: they had been handed out by `fetch`.  A delivery
         of a connection that is gone was requeued by the broker already."""
         link = self._consumer
         if link is None or not link.alive:
             return
+        tags = [m.delivery_tag[1] for m in messages if m.delivery_tag[0] == link.generation]
+        if count:
+            self._held = max(0, self._held - len(tags))
         try:
-            for m in messages:
-                generation, tag = m.delivery_tag
-                if generation == link.generation:
-                    send(tag)
-                    if count:
-                        self._held = max(0, self._held - 1)
+            if requeue is None:
+                link.ack(tags)
+            else:
+                link.reject(tags, requeue)
         except Exception as exc:  # the connection died: the broker requeues them all
             logger.warning("AMQP connection lost while acknowledging: %s", explain(exc))
             self._drop_consumer()
@@ -335,7 +338,7 @@ class AmqpTransport(Transport):
             mine = [m for m in self._ready if m.queue in queues]
             if mine and link is not None:
                 self._ready = deque(m for m in self._ready if m.queue not in queues)
-                self._settle(mine, lambda tag: link.channel.basic_reject(tag, False), count=False)
+                self._settle(mine, False, count=False)
                 purged += len(mine)
         for queue in queues:
             try:

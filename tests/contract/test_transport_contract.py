@@ -129,6 +129,19 @@ def test_ack_removes_for_good(make_transport: MakeTransport) -> None:
     assert consumer.queue_size("q") == 0
 
 
+def test_acking_part_of_a_batch_leaves_the_rest_owned(make_transport: MakeTransport) -> None:
+    holder = make_transport(**LEASE)
+    requires(holder, "lease")
+    holder.publish([msg(i) for i in range(6)])
+    got = fetch_n(holder, ["q"], 6, 2.0)
+    holder.ack([got[1], got[4], got[5]])  # not the oldest: no shortcut may cover it
+    holder.reject([got[2]], requeue=False)
+    holder.ack([got[3]])
+    other = make_transport(**LEASE)
+    back = other.fetch(["q"], 10, 5.0)  # once holder's lease lapsed
+    assert ids(back + other.fetch(["q"], 10, 0.5)) == [0]
+
+
 def test_reject_requeue_and_drop(transport: Transport) -> None:
     transport.publish([msg(1), msg(2)])
     first = fetch_n(transport, ["q"], 2, 1.0)
