@@ -8,11 +8,15 @@ class Pool:
     """Runs jobs with bounded concurrency.  Subclasses are registered by name
     through ``corekit_register_pools``.
 
-    A job is a zero-argument callable that runs one task to its end (its
-    result stored, its completion reported); it never raises.  `apply` may
-    block while every slot is busy; the worker never submits more jobs than
-    `concurrency` at once unless prefetched, and `free_slots` tells it when
-    it may.
+    A job (`corekit.worker.job.Job`) is a zero-argument callable that runs
+    one task to its end in the calling thread (its result stored, its
+    completion reported); it never raises.  A pool that runs tasks in other
+    processes sends ``job.call()`` (a picklable `TaskCall`) there, runs
+    ``corekit.worker.job.execute(call, app.tasks[call.task], started)`` on
+    it, and hands the returned metas back to ``job.finish(metas)`` in the
+    worker process (``job.started(metas)`` for a STARTED state on the way).
+    `apply` may block while every slot is busy; the worker never submits more
+    jobs than `concurrency` at once unless prefetched.
     """
 
     name: ClassVar[str] = ""

@@ -1,8 +1,15 @@
-"""One received task call, ready to run in a pool."""
+"""One received task call, ready to run in a pool.
+
+A `Job` lives in the worker process.  What runs the task is `execute`, on
+a `TaskCall`: plain, picklable data, so that a pool may run it in this
+process (calling the job) or in another one (sending ``job.call()`` there,
+running `execute` on it, and handing the metas back to ``job.finish``).
+"""
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from corekit import states
@@ -30,9 +37,65 @@ class TaskOptions:
         self.ignore_result = bool(task.option("ignore_result", "task_ignore_result"))
 
 
+@dataclass(slots=True)
+class TaskCall:
+    """Everything needed to run one task call, anywhere the app is loaded."""
+
+    task: str
+    id: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    request: dict[str, Any]
+    hostname: str
+    expires: float | None = None
+    store_results: bool = True
+    track_started: bool = False
+    #: rpc:// results go to the caller: every meta carries its reply_to
+    reply_to: str | None = None
+    keep_reply_to: bool = False
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def execute(call: TaskCall, task: Task[Any, Any],
+            started: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    """Run *call* with *task*; return the metas to store (none with
+    ignore_result).  *started* gets the STARTED meta when the task tracks it,
+    before the task runs."""
+    if call.expires is not None and call.expires < time.time():
+        logger.info("Task %s[%s] expired before it started: revoked", call.task, call.id)
+        return _keep(call, ResultBackend.make_meta(call.id, "expired", states.REVOKED))
+    if call.track_started and call.store_results:
+        started(_keep(call, ResultBackend.make_meta(call.id, None, states.STARTED,
+                                                    hostname=call.hostname)))
+    began = time.perf_counter()
+    outcome = trace(task, Request(**call.request), call.args, call.kwargs)
+    runtime = time.perf_counter() - began
+    if outcome.state == states.SUCCESS:
+        logger.debug("Task %s[%s] succeeded in %.6fs: %r", call.task, call.id, runtime,
+                     outcome.retval)
+        return _keep(call, ResultBackend.make_meta(call.id, outcome.retval, states.SUCCESS))
+    if outcome.state == states.RETRY:
+        logger.info("Task %s[%s] retry: %s", call.task, call.id, outcome.retry)
+    else:
+        logger.error("Task %s[%s] raised unexpected: %r\n%s", call.task, call.id, outcome.exc,
+                     outcome.traceback)
+    return _keep(call, ResultBackend.make_meta(call.id, outcome.exc, outcome.state,
+                                               outcome.traceback))
+
+
+def _keep(call: TaskCall, meta: dict[str, Any]) -> list[dict[str, Any]]:
+    if not call.store_results:
+        return []
+    if call.keep_reply_to:
+        meta["reply_to"] = call.reply_to
+    return [meta]
+
+
 class Job:
-    """A task call decoded from a message: calling it runs the task, stores
-    its state and reports back through *on_done* (never raises)."""
+    """A task call decoded from a message, in the worker process: calling
+    it runs the task here; `finish` reports an outcome reached anywhere."""
 
     __slots__ = ("headers", "task", "args", "kwargs", "embed", "message", "acks_late",
                  "hostname", "results", "on_done", "store_results", "track_started")
@@ -58,11 +121,12 @@ class Job:
     def __repr__(self) -> str:
         return f"<Job {self.headers.task}[{self.headers.id}]>"
 
-    def request(self) -> Request:
+    def request_fields(self) -> dict[str, Any]:
+        """``self.request`` of the running task, as plain data."""
         h, msg = self.headers, self.message
         raw = msg.headers
         embed = self.embed if isinstance(self.embed, dict) else {}
-        return Request(
+        return dict(
             id=h.id, task=h.task, args=self.args, kwargs=self.kwargs, retries=h.retries,
             eta=raw.get("eta"), expires=raw.get("expires"), is_eager=False,
             called_directly=False, root_id=h.root_id, parent_id=h.parent_id, group=h.group,
@@ -76,50 +140,39 @@ class Job:
             errbacks=embed.get("errbacks"), chain=embed.get("chain"), chord=embed.get("chord"),
             redelivered=msg.redelivered)
 
+    def request(self) -> Request:
+        return Request(**self.request_fields())
+
+    def call(self) -> TaskCall:
+        """This job as plain data, for `execute` in this process or another."""
+        h = self.headers
+        return TaskCall(task=h.task, id=h.id, args=self.args, kwargs=self.kwargs,
+                        request=self.request_fields(), hostname=self.hostname,
+                        expires=h.expires, store_results=self.store_results,
+                        track_started=self.track_started,
+                        reply_to=self.message.properties.get("reply_to"),
+                        keep_reply_to=self.results.backend.needs_reply_to,
+                        time_limit=h.time_limit, soft_time_limit=h.soft_time_limit)
+
     def __call__(self) -> None:
-        """Run, free the pool slot, and leave the outcome to the result
-        writer; a late ack waits for the outcome to be stored."""
+        """Run here, then `finish`."""
         try:
-            metas = self.run()
+            metas = execute(self.call(), self.task, self.started)
         except Exception:  # a corekit bug: the message is still acked, not retried forever
             logger.exception("internal error running %r", self)
             metas = []
+        self.finish(metas)
+
+    def started(self, metas: list[dict[str, Any]]) -> None:
+        """The task began (STARTED, written at once so callers see it)."""
+        self.results.submit(metas)
+
+    def finish(self, metas: list[dict[str, Any]]) -> None:
+        """Free the pool slot and leave the outcome to the result writer; a
+        late ack waits for the outcome to be stored."""
         late_ack = self.message if self.acks_late else None
         if metas:
             self.results.submit(metas, late_ack)
             self.on_done(self, None)
         else:
             self.on_done(self, late_ack)
-
-    def run(self) -> list[dict[str, Any]]:
-        """Run the task; return the metas to store (none with ignore_result)."""
-        h = self.headers
-        if h.expires is not None and h.expires < time.time():
-            logger.info("Task %s[%s] expired before it started: revoked", h.task, h.id)
-            return self.keep(ResultBackend.make_meta(h.id, "expired", states.REVOKED))
-        if self.track_started and self.store_results:
-            # written at once, so callers see STARTED while the task runs
-            self.results.submit(self.keep(ResultBackend.make_meta(
-                h.id, None, states.STARTED, hostname=self.hostname)))
-        started = time.perf_counter()
-        outcome = trace(self.task, self.request(), self.args, self.kwargs)
-        runtime = time.perf_counter() - started
-        if outcome.state == states.SUCCESS:
-            logger.debug("Task %s[%s] succeeded in %.6fs: %r", h.task, h.id, runtime,
-                         outcome.retval)
-            return self.keep(ResultBackend.make_meta(h.id, outcome.retval, states.SUCCESS))
-        if outcome.state == states.RETRY:
-            logger.info("Task %s[%s] retry: %s", h.task, h.id, outcome.retry)
-        else:
-            logger.error("Task %s[%s] raised unexpected: %r\n%s", h.task, h.id, outcome.exc,
-                         outcome.traceback)
-        return self.keep(ResultBackend.make_meta(h.id, outcome.exc, outcome.state,
-                                                 outcome.traceback))
-
-    def keep(self, meta: dict[str, Any]) -> list[dict[str, Any]]:
-        if not self.store_results:
-            return []
-        if self.results.backend.needs_reply_to:  # rpc://: the result goes to the caller
-            meta["reply_to"] = self.message.properties.get("reply_to")
-        return [meta]
-
