@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "worker_concurrency": None,         # None -> number of CPUs
     "worker_prefetch_multiplier": 4,    # messages reserved per pool slot
     "worker_hostname": None,            # None -> corekit@<host>; -n name@%h
+    "worker_max_tasks_per_child": None, # prefork: recycle a child after this many tasks
+    "worker_max_memory_per_child": None,  # prefork: recycle a child past this RSS (KiB)
+    "worker_autoscale": None,           # prefork: (max, min) children
     # app
     "include": [],                      # task modules imported when the app finalizes
     "imports": [],                      # same, Celery's older name

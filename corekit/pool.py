@@ -3,6 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
 
+from corekit.exceptions import ImproperlyConfigured
+
+#: Options every pool gets from the worker and may ignore.
+COMMON_OPTIONS = frozenset({"app", "hostname"})
+
 
 class Pool:
     """Runs jobs with bounded concurrency.  Subclasses are registered by name
@@ -22,10 +27,20 @@ class Pool:
     name: ClassVar[str] = ""
     #: True when `apply` runs the job before returning (the solo pool).
     inline: ClassVar[bool] = False
+    #: Worker options this pool honours besides `COMMON_OPTIONS`
+    #: (``max_tasks_per_child``, ``max_memory_per_child``, ``autoscale``...);
+    #: any other option given a value is refused at start-up.
+    supports: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, concurrency: int, **options: Any) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        refused = sorted(k for k, v in options.items()
+                         if v is not None and k not in COMMON_OPTIONS | self.supports)
+        if refused:
+            raise ImproperlyConfigured(
+                f"the {self.name} pool cannot honour {', '.join(refused)}: "
+                f"use a pool that can (prefork), or leave it out")
         self.concurrency = concurrency
         self.options = options
 

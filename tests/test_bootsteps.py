@@ -267,3 +267,12 @@ def test_steps_reach_what_required_steps_expose() -> None:
     assert owner.blueprint[ConsumerStep].pool is owner.blueprint[PoolStep].pool
     assert vars(owner).keys() == {"blueprint"}  # nothing written onto the parent
     assert list(owner.blueprint.steps) == [PoolStep, ConsumerStep]
+
+
+def test_a_pool_refuses_options_it_cannot_honour(memory_app: Any) -> None:
+    from corekit.exceptions import ImproperlyConfigured
+
+    worker = memory_app.Worker(pool="threads", concurrency=2, max_tasks_per_child=10)
+    with pytest.raises(ImproperlyConfigured, match="threads pool cannot honour "
+                                                   "max_tasks_per_child"):
+        worker.setup()

@@ -28,6 +28,12 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="require an installed plugin by name (repeatable)")
     p.add_argument("--prefetch-multiplier", type=_positive_int, default=None,
                    help="messages reserved per pool slot (default: 4)")
+    p.add_argument("--max-tasks-per-child", type=_positive_int, default=None, metavar="N",
+                   help="prefork: replace a child process after N tasks")
+    p.add_argument("--max-memory-per-child", type=_positive_int, default=None, metavar="KIB",
+                   help="prefork: replace a child process once its RSS passes KIB kibibytes")
+    p.add_argument("--autoscale", type=_autoscale, default=None, metavar="MAX,MIN",
+                   help="prefork: grow to MAX child processes under load, shrink to MIN")
     p.add_argument("--no-banner", action="store_true", help="do not print the banner")
     p.set_defaults(func=run)
 
@@ -40,6 +46,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _autoscale(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    try:
+        high, low = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MAX,MIN, e.g. 10,3, not {text!r}") from None
+    if len(parts) > 2 or high < 1 or not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"expected MAX,MIN with MAX >= MIN >= 0 and MAX >= 1, "
+                                         f"not {text!r}")
+    return high, low
 
 
 def _loglevel(text: str) -> str:
@@ -60,7 +78,10 @@ def run(args: argparse.Namespace, app: Any) -> int:
     worker = app.Worker(queues=_csv(args.queues) or None,
                         exclude_queues=_csv(args.exclude_queues),
                         concurrency=args.concurrency, pool=args.pool,
-                        hostname=args.hostname, prefetch_multiplier=args.prefetch_multiplier)
+                        hostname=args.hostname, prefetch_multiplier=args.prefetch_multiplier,
+                        max_tasks_per_child=args.max_tasks_per_child,
+                        max_memory_per_child=args.max_memory_per_child,
+                        autoscale=args.autoscale)
     worker.setup()
     if not args.no_banner:
         print(banner(worker), flush=True)

@@ -31,7 +31,10 @@ class Worker:
     def __init__(self, app: Corekit, *, queues: Sequence[str] | None = None,
                  exclude_queues: Sequence[str] = (), concurrency: int | None = None,
                  pool: str | None = None, hostname: str | None = None,
-                 prefetch_multiplier: int | None = None) -> None:
+                 prefetch_multiplier: int | None = None,
+                 max_tasks_per_child: int | None = None,
+                 max_memory_per_child: int | None = None,
+                 autoscale: tuple[int, int] | None = None) -> None:
         conf = app.conf
         self.app = app
         self.pool_name = pool or conf.worker_pool
@@ -48,6 +51,13 @@ class Worker:
         name = hostname or conf.worker_hostname
         self.hostname = expand_hostname(name) if name else default_hostname()
         self.prefetch_multiplier = int(prefetch_multiplier or conf.worker_prefetch_multiplier)
+        #: what the pool plugin gets besides the concurrency (it ignores what
+        #: it cannot do, or refuses it at start-up with a clear error)
+        self.pool_options: dict[str, Any] = {
+            "app": app, "hostname": self.hostname,
+            "max_tasks_per_child": max_tasks_per_child or conf.worker_max_tasks_per_child,
+            "max_memory_per_child": max_memory_per_child or conf.worker_max_memory_per_child,
+            "autoscale": autoscale or conf.worker_autoscale}
         self.blueprint = Blueprint(DEFAULT_STEPS)
         self.ready = threading.Event()
         self._signals = 0

@@ -59,7 +59,7 @@ class PoolStep(Step):
 
     def create(self, worker: Worker) -> None:
         factory = worker.app.plugins.get("pools", worker.pool_name)
-        self.pool = factory(worker.concurrency)
+        self.pool = factory(worker.concurrency, **worker.pool_options)
 
     def start(self, worker: Worker) -> None:
         self.pool.start()
