@@ -1,7 +1,7 @@
 """The context of a running task: ``self.request`` inside a task."""
 from __future__ import annotations
 
-import threading
+from contextvars import ContextVar
 from typing import Any
 
 
@@ -48,21 +48,22 @@ class Request:
         return f"<Request {self.task}[{self.id}] retries={self.retries}>"
 
 
-_local = threading.local()
+#: The requests of the tasks running in this context, innermost last.  A
+#: context variable, not a thread-local: each thread, each asyncio task and
+#: each green thread has its own, so concurrent coroutines on one event loop
+#: each see their own ``self.request``.
+_stack: ContextVar[tuple[Request, ...]] = ContextVar("corekit_requests", default=())
 
 
 def current_request() -> Request | None:
-    """The request of the task running in this thread, if any."""
-    stack = getattr(_local, "stack", None)
+    """The request of the task running in this context, if any."""
+    stack = _stack.get()
     return stack[-1] if stack else None
 
 
 def push_request(request: Request) -> None:
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    stack.append(request)
+    _stack.set(_stack.get() + (request,))
 
 
 def pop_request() -> None:
-    _local.stack.pop()
+    _stack.set(_stack.get()[:-1])

@@ -1,6 +1,7 @@
 """Running one task call and turning its end into a state."""
 from __future__ import annotations
 
+import inspect
 import traceback as tb
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,23 +30,58 @@ class Outcome:
 
 def trace(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict[str, Any]
           ) -> Outcome:
-    """Run ``task`` with *request* as its context; never raises an Exception."""
+    """Run ``task`` with *request* as its context; never raises an Exception.
+    An ``async def`` task runs to its end on an event loop of its own here
+    (the asyncio pool awaits it on the worker's loop with `atrace`)."""
     push_request(request)
     try:
         try:
-            return Outcome(states.SUCCESS, task.run(*args, **kwargs))
-        except Retry as retry:
-            return _retry_outcome(retry)
+            retval = task.run(*args, **kwargs)
+            if inspect.isawaitable(retval):
+                retval = _run_coroutine(retval)
+            return Outcome(states.SUCCESS, retval)
         except Exception as exc:
-            try:
-                task.autoretry(exc)
-            except Retry as retry:
-                return _retry_outcome(retry)
-            except Exception as final:  # max retries reached: the task's error stands
-                exc = final
-            return Outcome(states.FAILURE, exc=exc, traceback=_format(exc))
+            return _failed(task, exc)
     finally:
         pop_request()
+
+
+async def atrace(task: Task[Any, Any], request: Request, args: list[Any],
+                 kwargs: dict[str, Any]) -> Outcome:
+    """`trace` for the running event loop: an ``async def`` task is awaited
+    here; a plain one runs in place (the caller decides where that is)."""
+    push_request(request)
+    try:
+        try:
+            retval = task.run(*args, **kwargs)
+            if inspect.isawaitable(retval):
+                retval = await retval
+            return Outcome(states.SUCCESS, retval)
+        except Exception as exc:
+            return _failed(task, exc)
+    finally:
+        pop_request()
+
+
+def _failed(task: Task[Any, Any], exc: Exception) -> Outcome:
+    if isinstance(exc, Retry):
+        return _retry_outcome(exc)
+    try:
+        task.autoretry(exc)
+    except Retry as retry:
+        return _retry_outcome(retry)
+    except Exception as final:  # max retries reached: the task's error stands
+        exc = final
+    return Outcome(states.FAILURE, exc=exc, traceback=_format(exc))
+
+
+def _run_coroutine(awaitable: Any) -> Any:
+    import asyncio
+
+    async def wait() -> Any:
+        return await awaitable
+
+    return asyncio.run(wait())
 
 
 def _retry_outcome(retry: Retry) -> Outcome:

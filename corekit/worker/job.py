@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from corekit import states
 from corekit.backend import ResultBackend
 from corekit.request import Request
-from corekit.trace import trace
+from corekit.trace import Outcome, atrace, trace
 
 if TYPE_CHECKING:
     from corekit.task import Task
@@ -63,15 +63,39 @@ def execute(call: TaskCall, task: Task[Any, Any],
     """Run *call* with *task*; return the metas to store (none with
     ignore_result).  *started* gets the STARTED meta when the task tracks it,
     before the task runs."""
+    early = _before(call, started)
+    if early is not None:
+        return early
+    began = time.perf_counter()
+    outcome = trace(task, Request(**call.request), call.args, call.kwargs)
+    return _after(call, outcome, time.perf_counter() - began)
+
+
+async def aexecute(call: TaskCall, task: Task[Any, Any],
+                   started: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    """`execute` on the running event loop: an ``async def`` task is awaited."""
+    early = _before(call, started)
+    if early is not None:
+        return early
+    began = time.perf_counter()
+    outcome = await atrace(task, Request(**call.request), call.args, call.kwargs)
+    return _after(call, outcome, time.perf_counter() - began)
+
+
+def _before(call: TaskCall, started: Callable[[list[dict[str, Any]]], None]
+            ) -> list[dict[str, Any]] | None:
+    """The metas of a call that must not run (expired), else None after
+    reporting STARTED when the task tracks it."""
     if call.expires is not None and call.expires < time.time():
         logger.info("Task %s[%s] expired before it started: revoked", call.task, call.id)
         return _keep(call, ResultBackend.make_meta(call.id, "expired", states.REVOKED))
     if call.track_started and call.store_results:
         started(_keep(call, ResultBackend.make_meta(call.id, None, states.STARTED,
                                                     hostname=call.hostname)))
-    began = time.perf_counter()
-    outcome = trace(task, Request(**call.request), call.args, call.kwargs)
-    runtime = time.perf_counter() - began
+    return None
+
+
+def _after(call: TaskCall, outcome: Outcome, runtime: float) -> list[dict[str, Any]]:
     if outcome.state == states.SUCCESS:
         logger.debug("Task %s[%s] succeeded in %.6fs: %r", call.task, call.id, runtime,
                      outcome.retval)
