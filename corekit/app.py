@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping, ParamSpec,
                     Sequence, TypeVar, overload)
 
+from corekit import signals
 from corekit.config import Settings
 from corekit.exceptions import ImproperlyConfigured, PublishError
 from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
@@ -287,7 +288,16 @@ class Corekit:
                                 queue=queue, priority=priority,
                                 exchange=exchange or "", routing_key=routing_key,
                                 reply_to=reply_to, eta=eta_at)
+        if signals.before_task_publish.receivers:
+            signals.before_task_publish.send(
+                name, body=body, exchange=message.exchange, routing_key=message.routing_key,
+                headers=message.headers, properties=message.properties,
+                declare=[message.queue], retry_policy=retry_policy)
         self.publish([message], retry=retry, retry_policy=retry_policy)
+        if signals.after_task_publish.receivers:
+            signals.after_task_publish.send(
+                name, body=body, exchange=message.exchange, routing_key=message.routing_key,
+                headers=message.headers)
         return AsyncResult(task_id, app=self)
 
     def publish(self, messages: Sequence[Message], retry: bool | None = None,

@@ -54,3 +54,55 @@ def setup_logging(level: str | int = "WARNING", stream: object = None) -> None:
     handler._corekit = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class LoggingProxy:
+    """A file-like object that sends what is written to it to a logger, one
+    record per line: what tasks print ends up in the worker's log."""
+
+    encoding = "utf-8"
+
+    def __init__(self, logger: logging.Logger, level: int) -> None:
+        self.logger = logger
+        self.level = level
+        self._partial = ""
+        self._busy = False  # a handler that writes back here must not recurse
+
+    def write(self, data: str) -> int:
+        if self._busy:
+            return len(data)
+        self._partial += data
+        *lines, self._partial = self._partial.split("\n")
+        self._busy = True
+        try:
+            for line in lines:
+                if line.strip():
+                    self.logger.log(self.level, line.rstrip())
+        finally:
+            self._busy = False
+        return len(data)
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._partial.strip():
+            self.write("\n")
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+def redirect_stdouts(level: str | int = "WARNING") -> None:
+    """Send ``sys.stdout`` and ``sys.stderr`` to the ``corekit.task.stdout``
+    logger (the worker's own handler keeps the real stream it was made with)."""
+    if isinstance(level, str):
+        level = logging.getLevelNamesMapping()[level.upper()]
+    logger = logging.getLogger("corekit.task.stdout")
+    sys.stdout = LoggingProxy(logger, level)  # type: ignore[assignment]
+    sys.stderr = LoggingProxy(logger, level)  # type: ignore[assignment]

@@ -6,7 +6,7 @@ import traceback as tb
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from corekit import states
+from corekit import signals, states
 from corekit.exceptions import Retry
 from corekit.request import Request, current_request, pop_request, push_request
 
@@ -35,13 +35,16 @@ def trace(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict[
     (the asyncio pool awaits it on the worker's loop with `atrace`)."""
     push_request(request)
     try:
+        _before(task, request, args, kwargs)
         try:
             retval = task.run(*args, **kwargs)
             if inspect.isawaitable(retval):
                 retval = _run_coroutine(retval)
-            return Outcome(states.SUCCESS, retval)
+            outcome = Outcome(states.SUCCESS, retval)
         except Exception as exc:
-            return _failed(task, exc)
+            outcome = _failed(task, exc)
+        _after(task, request, args, kwargs, outcome)
+        return outcome
     finally:
         pop_request()
 
@@ -52,15 +55,45 @@ async def atrace(task: Task[Any, Any], request: Request, args: list[Any],
     here; a plain one runs in place (the caller decides where that is)."""
     push_request(request)
     try:
+        _before(task, request, args, kwargs)
         try:
             retval = task.run(*args, **kwargs)
             if inspect.isawaitable(retval):
                 retval = await retval
-            return Outcome(states.SUCCESS, retval)
+            outcome = Outcome(states.SUCCESS, retval)
         except Exception as exc:
-            return _failed(task, exc)
+            outcome = _failed(task, exc)
+        _after(task, request, args, kwargs, outcome)
+        return outcome
     finally:
         pop_request()
+
+
+def _before(task: Task[Any, Any], request: Request, args: list[Any],
+            kwargs: dict[str, Any]) -> None:
+    if signals.task_prerun.receivers:
+        signals.task_prerun.send(task, task_id=request.id, task=task, args=args, kwargs=kwargs)
+
+
+def _after(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict[str, Any],
+           outcome: Outcome) -> None:
+    """The signals for how the call ended (a raising receiver is logged)."""
+    if outcome.state == states.SUCCESS:
+        if signals.task_success.receivers:
+            signals.task_success.send(task, result=outcome.retval)
+    elif outcome.state == states.RETRY:
+        if signals.task_retry.receivers:
+            signals.task_retry.send(task, request=request, reason=outcome.exc,
+                                    einfo=outcome.traceback)
+    elif signals.task_failure.receivers:
+        signals.task_failure.send(task, task_id=request.id, exception=outcome.exc, args=args,
+                                  kwargs=kwargs, traceback=outcome.traceback,
+                                  einfo=outcome.traceback)
+    if signals.task_postrun.receivers:
+        signals.task_postrun.send(task, task_id=request.id, task=task, args=args,
+                                  kwargs=kwargs, retval=(outcome.retval if outcome.exc is None
+                                                         else outcome.exc),
+                                  state=outcome.state)
 
 
 def _failed(task: Task[Any, Any], exc: Exception) -> Outcome:

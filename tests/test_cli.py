@@ -29,6 +29,12 @@ def sleepy(path, seconds):
     open(path, "w").write("started")
     time.sleep(seconds)
     return "slept"
+
+@app.task
+def shout(text):
+    import sys
+    print(text)
+    print("to stderr too", file=sys.stderr)
 '''
 
 
@@ -218,3 +224,16 @@ def test_call_follows_routes_and_routing_keys(proj: Path) -> None:
     run_cli("-A", "proj", "call", "proj.sleepy", "--routing-key", "other", cwd=proj)
     out = run_cli("-A", "proj", "purge", "-f", "-Q", "hipri,other", cwd=proj)
     assert out.stdout.strip() == "Purged 2 messages from 2 known task queues."
+
+
+def test_what_a_task_prints_goes_to_the_worker_log(proj: Path, worker: Any) -> None:
+    w = worker("-c", "1")
+    sent = run_cli("-A", "proj", "call", "proj.shout", "--args", '["hello from a task"]',
+                   cwd=proj)
+    out = run_cli("-A", "proj", "result", sent.stdout.strip(), "--wait", "10", cwd=proj)
+    assert out.stdout.strip() == "null", out.stderr
+    w.send_signal(signal.SIGTERM)
+    log = w.communicate(timeout=20)[0]
+    line = next(line for line in log.splitlines() if "hello from a task" in line)
+    assert "WARNING" in line and "proj.shout" in line  # a log record naming the task
+    assert "to stderr too" in log

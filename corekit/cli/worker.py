@@ -6,7 +6,7 @@ import platform
 from typing import Any
 
 from corekit import __version__
-from corekit.log import setup_logging
+from corekit.log import redirect_stdouts, setup_logging
 
 
 def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -85,6 +85,8 @@ def run(args: argparse.Namespace, app: Any) -> int:
     worker.setup()
     if not args.no_banner:
         print(banner(worker), flush=True)
+    if app.conf.worker_redirect_stdouts:
+        redirect_stdouts(app.conf.worker_redirect_stdouts_level)
     worker.start(install_signals=True)
     return 0
 

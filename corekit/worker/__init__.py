@@ -7,6 +7,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any, Sequence
 
+from corekit import signals
 from corekit.bootsteps import Blueprint
 from corekit.worker.steps import (DEFAULT_STEPS, BackendStep, ConsumerStep, PoolStep,
                                   TransportStep, default_hostname, expand_hostname)
@@ -91,16 +92,19 @@ class Worker:
         if install_signals:
             self.install_signal_handlers()
         hook = self.app.plugins.hook
+        signals.worker_init.send(self)
         self.blueprint.start(self)
         try:
             hook.corekit_worker_start(worker=self)
             logger.info("%s ready.", self.hostname)
             hook.corekit_worker_ready(worker=self)
+            signals.worker_ready.send(self)
             self.ready.set()
             self.consumer.run()
         finally:
             try:
                 hook.corekit_worker_shutdown(worker=self)
+                signals.worker_shutdown.send(self)
             finally:
                 self.blueprint.stop(self)
                 logger.info("%s stopped.", self.hostname)

@@ -6,6 +6,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
+from corekit import signals
 from corekit._speedups import Dispatcher, EtaHeap, decode_batch
 from corekit.exceptions import ContentDisallowed, DecodeError
 from corekit.worker.job import Job, TaskOptions
@@ -164,8 +165,11 @@ class Consumer:
         options = self._options.get(headers.task)
         if options is None:
             options = self._options[headers.task] = TaskOptions(task)
-        return Job(headers, task, options, (list(body[0]), body[1], body[2]), self.hostname,
-                   self.results, self._job_done)
+        job = Job(headers, task, options, (list(body[0]), body[1], body[2]), self.hostname,
+                  self.results, self._job_done)
+        if signals.task_received.receivers:
+            signals.task_received.send(self, request=job.request())
+        return job
 
     def dead_letter(self, message: Message, reason: str) -> None:
         logger.error("Moved message %s to the dead-letter queue: %s",

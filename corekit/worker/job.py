@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from corekit import states
+from corekit import signals, states
 from corekit.backend import ResultBackend
 from corekit.request import Request
 from corekit.trace import Outcome, atrace, trace
@@ -63,7 +63,7 @@ def execute(call: TaskCall, task: Task[Any, Any],
     """Run *call* with *task*; return the metas to store (none with
     ignore_result).  *started* gets the STARTED meta when the task tracks it,
     before the task runs."""
-    early = _before(call, started)
+    early = _before(call, task, started)
     if early is not None:
         return early
     began = time.perf_counter()
@@ -74,7 +74,7 @@ def execute(call: TaskCall, task: Task[Any, Any],
 async def aexecute(call: TaskCall, task: Task[Any, Any],
                    started: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
     """`execute` on the running event loop: an ``async def`` task is awaited."""
-    early = _before(call, started)
+    early = _before(call, task, started)
     if early is not None:
         return early
     began = time.perf_counter()
@@ -82,12 +82,15 @@ async def aexecute(call: TaskCall, task: Task[Any, Any],
     return _after(call, outcome, time.perf_counter() - began)
 
 
-def _before(call: TaskCall, started: Callable[[list[dict[str, Any]]], None]
-            ) -> list[dict[str, Any]] | None:
+def _before(call: TaskCall, task: Task[Any, Any],
+            started: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]] | None:
     """The metas of a call that must not run (expired), else None after
     reporting STARTED when the task tracks it."""
     if call.expires is not None and call.expires < time.time():
         logger.info("Task %s[%s] expired before it started: revoked", call.task, call.id)
+        if signals.task_revoked.receivers:
+            signals.task_revoked.send(task, request=Request(**call.request), terminated=False,
+                                      signum=None, expired=True)
         return _keep(call, ResultBackend.make_meta(call.id, "expired", states.REVOKED))
     if call.track_started and call.store_results:
         started(_keep(call, ResultBackend.make_meta(call.id, None, states.STARTED,
