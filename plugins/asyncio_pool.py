@@ -1,0 +1,174 @@
+"""The ``asyncio`` pool: ``async def`` tasks run natively on one event loop,
+up to ``concurrency`` at once; plain tasks run in a thread executor beside
+it, so a blocking task never stalls the coroutines."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Callable
+
+from corekit.hookspecs import hookimpl
+from corekit.pool import Pool
+from corekit.worker.job import Job, aexecute, execute
+
+logger = logging.getLogger("corekit.pool")
+
+#: Threads for plain (blocking) tasks: at most this many, at most `concurrency`.
+MAX_EXECUTOR_THREADS = 32
+#: stop(wait=False): how long to wait for cancelled coroutines to unwind.
+CANCEL_GRACE = 5.0
+
+
+class AsyncioPool(Pool):
+    """One event loop in a thread named ``corekit-asyncio``.  Each job gets
+    an asyncio task of its own (so its own ``self.request``, a context
+    variable); a semaphore of ``concurrency`` slots bounds how many run.
+    `apply` never blocks: the worker bounds submissions.  Jobs that are not
+    `Job`\\ s (plain callables) run in the executor."""
+
+    name = "asyncio"
+
+    def __init__(self, concurrency: int, **options: Any) -> None:
+        super().__init__(concurrency, **options)
+        self._loop = asyncio.new_event_loop()
+        self._slots = asyncio.Semaphore(concurrency)
+        self.executor_threads = min(MAX_EXECUTOR_THREADS, concurrency)
+        self._executor = ThreadPoolExecutor(self.executor_threads,
+                                            thread_name_prefix="corekit-asyncio-sync")
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._active = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- the loop thread --------------------------------------------------------
+    def start(self) -> None:
+        """Start the loop thread (once; a second call does nothing)."""
+        if self._closed:
+            raise RuntimeError("the asyncio pool was stopped and cannot start again")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run_loop, name="corekit-asyncio",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    @property
+    def loop_thread(self) -> threading.Thread | None:
+        return self._thread
+
+    # -- jobs ---------------------------------------------------------------------
+    def apply(self, job: Callable[[], Any]) -> None:
+        """Schedule *job* on the loop; never blocks.  Jobs applied before
+        `start` wait for it."""
+        if self._closed:
+            raise RuntimeError("the asyncio pool is stopped: it takes no new jobs")
+        self._loop.call_soon_threadsafe(self._spawn, job)
+
+    def _spawn(self, job: Callable[[], Any]) -> None:
+        task = self._loop.create_task(self._run(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Callable[[], Any]) -> None:
+        async with self._slots:
+            if not isinstance(job, Job):
+                try:
+                    await self._in_thread(job)
+                except Exception:  # a raising job must not cost the pool a slot
+                    logger.exception("pool job %r raised", job)
+                return
+            metas = await self._execute(job)
+        try:
+            job.finish(metas)
+        except Exception:
+            logger.exception("internal error finishing %r", job)
+
+    async def _execute(self, job: Job) -> list[dict[str, Any]]:
+        """The job's metas: awaited here when its task is ``async def``, else
+        run in the executor.  Never raises an Exception (cancellation yes)."""
+        try:
+            call = job.call()
+            if inspect.iscoroutinefunction(job.task.run):
+                self._count(1)
+                try:
+                    return await aexecute(call, job.task, job.started)
+                finally:
+                    self._count(-1)
+            return await self._in_thread(execute, call, job.task, job.started)
+        except Exception:  # a corekit bug: the message is still acked, not retried forever
+            logger.exception("internal error running %r", job)
+            return []
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await self._loop.run_in_executor(self._executor, self._counted, fn, *args)
+
+    def _counted(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self._count(1)
+        try:
+            return fn(*args)
+        finally:
+            self._count(-1)
+
+    def _count(self, delta: int) -> None:
+        with self._lock:
+            self._active += delta
+
+    def active(self) -> int:
+        """Jobs running now: coroutines under way plus executor threads busy."""
+        return self._active
+
+    # -- stopping -----------------------------------------------------------------
+    def stop(self, wait: bool = True) -> None:
+        """With *wait*, let every applied job finish, then stop the loop and
+        join its thread.  Without, cancel the coroutines and return; plain
+        tasks already in a thread run on (a later ``stop()`` waits for them)."""
+        first_call = not self._closed
+        self._closed = True
+        if self._thread is None:
+            if first_call:
+                self._loop.close()
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            return
+        if first_call:
+            done = asyncio.run_coroutine_threadsafe(self._shutdown(wait), self._loop)
+            try:
+                done.result(None if wait else CANCEL_GRACE)
+            except FutureTimeout:
+                logger.warning("asyncio pool: cancelled tasks still unwinding after %ss",
+                               CANCEL_GRACE)
+        if wait:
+            self._thread.join()
+            self._executor.shutdown(wait=True)
+
+    async def _shutdown(self, wait: bool) -> None:
+        """Runs after every `_spawn` already scheduled (callbacks run in order)."""
+        tasks = list(self._tasks)
+        if not wait:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                logger.warning("asyncio pool stopped without waiting: %d job(s) cancelled",
+                               len(tasks))
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=not wait)
+        self._loop.stop()
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "running": self._active,
+                "executor-threads": self.executor_threads}
+
+
+@hookimpl
+def corekit_register_pools() -> dict[str, type[Pool]]:
+    return {"asyncio": AsyncioPool}
