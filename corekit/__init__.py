@@ -1,6 +1,11 @@
 """corekit: a distributed task queue with Celery's API and wire format."""
 from __future__ import annotations
 
+# First of all: `corekit worker -P eventlet` monkey patches before any import.
+from corekit.early import patch_for_pool as _patch_for_pool  # noqa: E402
+
+_patch_for_pool()
+
 __version__ = "0.1.0"
 
 from corekit import states  # noqa: E402

@@ -33,6 +33,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _latest: weakref.ref[Corekit] | None = None
+#: connections a forked child inherited: kept referenced, never finalized
+#: (closing them would close the parent's session on the broker)
+_inherited: list[Any] = []
 
 
 def current_app() -> Corekit:
@@ -225,6 +228,15 @@ class Corekit:
             if self._backend is not None:
                 self._backend.close()
                 self._backend = None
+
+    def after_fork(self) -> None:
+        """In a forked child: forget the producer and backend inherited from
+        the parent without closing them (the parent still talks over those
+        sockets), so the child opens its own on first use."""
+        self._lock = threading.RLock()  # another thread may have held it at fork
+        _inherited.extend(x for x in (self._producer, self._backend) if x is not None)
+        self._producer = None
+        self._backend = None
 
     # -- sending -------------------------------------------------------------------
     def send_task(self, name: str, args: Sequence[Any] | None = None,

@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "task_track_started": False,
     "task_acks_late": False,
     "task_default_retry_delay": 180,
+    "task_time_limit": None,            # seconds; prefork kills the task (and its child) after
+    "task_soft_time_limit": None,       # seconds; SoftTimeLimitExceeded is raised in the task
+    "task_reject_on_worker_lost": False,  # acks_late: requeue, not fail, when the child dies
     # worker
     "worker_pool": "threads",           # solo or threads (more pools come as plugins)
     "worker_concurrency": None,         # None -> number of CPUs

@@ -69,6 +69,15 @@ class WorkerLostError(CorekitError):
     """The process running the task died."""
 
 
+class SoftTimeLimitExceeded(CorekitError):
+    """Raised inside a task that ran past its soft time limit, so it can
+    clean up before the hard limit kills it."""
+
+
+class TimeLimitExceeded(CorekitError):
+    """The task ran past its hard time limit and was killed."""
+
+
 class RemoteError(CorekitError):
     """A task failed with an exception whose type cannot be imported here."""
 

@@ -34,6 +34,10 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="prefork: replace a child process once its RSS passes KIB kibibytes")
     p.add_argument("--autoscale", type=_autoscale, default=None, metavar="MAX,MIN",
                    help="prefork: grow to MAX child processes under load, shrink to MIN")
+    p.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
+                   help="hard time limit: a task running longer is killed (prefork)")
+    p.add_argument("--soft-time-limit", type=_positive_float, default=None, metavar="SECONDS",
+                   help="soft time limit: SoftTimeLimitExceeded is raised inside the task")
     p.add_argument("--no-banner", action="store_true", help="do not print the banner")
     p.set_defaults(func=run)
 
@@ -45,6 +49,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
     return value
 
 
@@ -81,7 +95,8 @@ def run(args: argparse.Namespace, app: Any) -> int:
                         hostname=args.hostname, prefetch_multiplier=args.prefetch_multiplier,
                         max_tasks_per_child=args.max_tasks_per_child,
                         max_memory_per_child=args.max_memory_per_child,
-                        autoscale=args.autoscale)
+                        autoscale=args.autoscale, time_limit=args.time_limit,
+                        soft_time_limit=args.soft_time_limit)
     worker.setup()
     if not args.no_banner:
         print(banner(worker), flush=True)

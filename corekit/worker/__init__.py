@@ -115,10 +115,14 @@ class Worker:
             self.consumer.stop()
 
     def install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
+        # Asking signal.signal, not comparing current_thread() with
+        # main_thread(): under eventlet's monkey patching those two differ
+        # even in the main thread.
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
+            try:
+                signal.signal(signum, self._on_signal)
+            except ValueError:  # not the main thread: signals are its owner's
+                return
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals += 1

@@ -50,6 +50,9 @@ class Consumer:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self._early_acks: list[Message] = []
+        #: messages a pool handed back (worker lost) for this thread to requeue
+        self._requeues: list[Message] = []
+        self._requeue_lock = threading.Lock()
         self._trouble = 0
         self._options: dict[str, TaskOptions] = {}
 
@@ -166,7 +169,7 @@ class Consumer:
         if options is None:
             options = self._options[headers.task] = TaskOptions(task)
         job = Job(headers, task, options, (list(body[0]), body[1], body[2]), self.hostname,
-                  self.results, self._job_done)
+                  self.results, self._job_done, self._job_requeued)
         if signals.task_received.receivers:
             signals.task_received.send(self, request=job.request())
         return job
@@ -207,6 +210,14 @@ class Consumer:
         self.dispatcher.done(job, ack)
         self.wake.set()
 
+    def _job_requeued(self, job: Job) -> None:
+        """Any thread: *job*'s message goes back to the broker at the next
+        `flush_acks`, and its slot is free."""
+        with self._requeue_lock:
+            self._requeues.append(job.message)
+        self.dispatcher.done(job, None)
+        self.wake.set()
+
     def flush_acks(self) -> None:
         """Ack what is due in one call; acks that fail (the broker went away)
         are kept and sent again after the reconnect, never dropped."""
@@ -221,6 +232,18 @@ class Consumer:
             except Exception:
                 self._early_acks = acks + self._early_acks
                 raise
+        if self._requeues:
+            self.flush_requeues()
+
+    def flush_requeues(self) -> None:
+        with self._requeue_lock:
+            requeues, self._requeues = self._requeues, []
+        try:
+            self.transport.reject(requeues, requeue=True)
+        except Exception:
+            with self._requeue_lock:
+                self._requeues[:0] = requeues
+            raise
 
     def drain(self) -> None:
         """Requeue prefetched messages, wait for running tasks, ack them."""

@@ -125,11 +125,13 @@ class Job:
     it runs the task here; `finish` reports an outcome reached anywhere."""
 
     __slots__ = ("headers", "task", "args", "kwargs", "embed", "message", "acks_late",
-                 "hostname", "results", "on_done", "store_results", "track_started")
+                 "hostname", "results", "on_done", "on_requeue", "store_results",
+                 "track_started")
 
     def __init__(self, headers: Any, task: Task[Any, Any], options: TaskOptions, body: Any,
                  hostname: str, results: ResultWriter,
-                 on_done: Callable[[Job, Any], None]) -> None:
+                 on_done: Callable[[Job, Any], None],
+                 on_requeue: Callable[[Job], None] | None = None) -> None:
         self.headers = headers
         self.task = task
         self.args, self.kwargs, self.embed = body
@@ -140,6 +142,7 @@ class Job:
         self.hostname = hostname
         self.results = results
         self.on_done = on_done
+        self.on_requeue = on_requeue
 
     @property
     def id(self) -> str:
@@ -203,3 +206,17 @@ class Job:
             self.on_done(self, None)
         else:
             self.on_done(self, late_ack)
+
+    def fail(self, exc: BaseException, traceback: str | None = None) -> None:
+        """`finish` with FAILURE for an end the task's own code did not reach
+        (its process died, a hard time limit killed it)."""
+        self.finish(_keep(self.call(), ResultBackend.make_meta(self.id, exc, states.FAILURE,
+                                                               traceback)))
+
+    def requeue(self) -> None:
+        """Free the pool slot and hand the message back to the broker to run
+        again, storing no result (``reject_on_worker_lost``).  The consumer
+        rejects it from its own thread."""
+        if self.on_requeue is None:
+            raise RuntimeError(f"{self!r} cannot be requeued: its consumer gave no on_requeue")
+        self.on_requeue(self)

@@ -1,0 +1,145 @@
+"""What runs inside a prefork child: task calls read from the worker's pipe.
+
+The child answers ``("started", metas)`` and ``("done", metas, exiting)``,
+where *exiting* is why it leaves after this task (max tasks, memory) or
+None.  Every send is pickled first, then written with SIGALRM blocked, so
+neither an unpicklable result nor a soft time limit firing mid-write can
+leave half a message in the pipe.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
+from typing import TYPE_CHECKING, Any, Iterable
+
+from corekit import states
+from corekit.backend import ResultBackend
+from corekit.exceptions import SoftTimeLimitExceeded
+from corekit.worker.job import TaskCall, execute
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+
+logger = logging.getLogger("corekit.pool")
+
+#: the soft limit armed for the running task (None: no task is running)
+_soft_limit: float | None = None
+
+
+def child_main(conn: Connection, inherited: Iterable[Connection], inherited_fds: Iterable[int],
+               app: Corekit, max_tasks: int | None, max_memory: int | None) -> None:
+    """Serve task calls until told to stop (None), the worker goes away, or
+    a recycling limit is reached."""
+    for other in inherited:  # the worker's ends of the pipes: a sibling's death must show
+        other.close()
+    for fd in inherited_fds:
+        os.close(fd)
+    # Ctrl-C reaches the whole process group: the worker decides what happens
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, _soft_limit_reached)
+    app.after_fork()
+    served = 0
+    while True:
+        try:
+            call = conn.recv()
+        except (EOFError, OSError):  # the worker is gone
+            return
+        if call is None:
+            return
+        metas = run_call(call, app, conn)
+        served += 1
+        exiting = exit_reason(served, max_tasks, max_memory)
+        if not send(conn, ("done", metas, exiting), call) or exiting:
+            return
+
+
+def run_call(call: TaskCall, app: Corekit, conn: Connection) -> list[dict[str, Any]]:
+    """`execute` *call*, with its soft time limit armed while it runs."""
+    def started(metas: list[dict[str, Any]]) -> None:
+        send(conn, ("started", metas), call)
+
+    try:
+        task = app.tasks[call.task]
+        _arm(call.soft_time_limit)
+        try:
+            return execute(call, task, started)
+        finally:
+            _disarm()
+    except SoftTimeLimitExceeded as exc:  # fired just as the task returned
+        return failure(call, exc)
+    except Exception:  # a corekit bug: reported like Job.__call__ does
+        logger.exception("internal error running %s[%s]", call.task, call.id)
+        return []
+
+
+def send(conn: Connection, message: tuple[Any, ...], call: TaskCall) -> bool:
+    """Send *message*; False when the worker is gone.  A result that cannot
+    be pickled becomes the task's failure instead."""
+    try:
+        data = ForkingPickler.dumps(message)
+    except Exception as exc:
+        logger.error("Task %s[%s]: its result cannot be sent to the worker: %r",
+                     call.task, call.id, exc)
+        data = ForkingPickler.dumps((message[0], failure(call, exc), *message[2:]))
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        conn.send_bytes(data)
+    except OSError:
+        return False
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return True
+
+
+def failure(call: TaskCall, exc: BaseException) -> list[dict[str, Any]]:
+    if not call.store_results:
+        return []
+    meta = ResultBackend.make_meta(call.id, exc, states.FAILURE)
+    if call.keep_reply_to:
+        meta["reply_to"] = call.reply_to
+    return [meta]
+
+
+def exit_reason(served: int, max_tasks: int | None, max_memory: int | None) -> str | None:
+    if max_tasks and served >= max_tasks:
+        return f"max_tasks_per_child ({max_tasks}) reached"
+    if max_memory:
+        rss = rss_kib()
+        if rss > max_memory:
+            return f"resident memory {rss} KiB is over max_memory_per_child ({max_memory} KiB)"
+    return None
+
+
+def rss_kib() -> int:
+    """Current resident set size; the peak where /proc is missing."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError, IndexError):
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _arm(seconds: float | None) -> None:
+    global _soft_limit
+    if seconds:
+        _soft_limit = seconds
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _disarm() -> None:
+    global _soft_limit
+    if _soft_limit is not None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _soft_limit = None
+
+
+def _soft_limit_reached(signum: int, frame: Any) -> None:
+    """SIGALRM: raise in whatever the task is doing, so it can clean up."""
+    if _soft_limit is not None:
+        raise SoftTimeLimitExceeded(f"soft time limit ({_soft_limit}s) exceeded")
