@@ -1,0 +1,81 @@
+"""The ``eventlet`` pool: one green thread per running task, for I/O-bound
+work (``corekit worker -P eventlet -c 1000``).
+
+The process must be monkey patched before anything else is imported; the
+command line does it (`corekit.early`) when it names the pool with ``-P`` or
+``--pool``.  ``worker_pool = "eventlet"`` in the settings is read too late for
+that, so this pool refuses to start in an unpatched process rather than run
+green threads that block each other.  eventlet is imported only when the
+pool is built.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from corekit.exceptions import ImproperlyConfigured
+from corekit.hookspecs import hookimpl
+from corekit.pool import Pool
+
+logger = logging.getLogger("corekit.pool")
+
+NOT_PATCHED = ("the eventlet pool needs the process monkey patched before anything else "
+               "is imported: name it on the command line (corekit worker -P eventlet); "
+               "worker_pool = 'eventlet' in the settings is seen too late. An embedding "
+               "program calls eventlet.monkey_patch() first thing.")
+
+
+def _eventlet() -> Any:
+    try:
+        import eventlet
+    except ImportError:
+        raise ImproperlyConfigured("the eventlet pool needs eventlet: "
+                                   "pip install eventlet") from None
+    return eventlet
+
+
+class EventletPool(Pool):
+    """A `eventlet.GreenPool` of ``concurrency`` green threads.  `apply`
+    spawns the job in a green thread of its own; it waits for a free slot
+    only when the worker submits more than ``concurrency`` jobs."""
+
+    name = "eventlet"
+
+    def __init__(self, concurrency: int, **options: Any) -> None:
+        super().__init__(concurrency, **options)
+        eventlet = _eventlet()
+        if not eventlet.patcher.is_monkey_patched("socket"):
+            raise ImproperlyConfigured(NOT_PATCHED)
+        self._green = eventlet.GreenPool(concurrency)
+        self._closed = False
+
+    def apply(self, job: Callable[[], Any]) -> None:
+        if self._closed:
+            raise RuntimeError("the eventlet pool is stopped: it takes no new jobs")
+        # spawn, not spawn_n: a GreenThread is what threading.current_thread()
+        # reports inside the task, one per task, as with real threads
+        self._green.spawn(self._run, job)
+
+    @staticmethod
+    def _run(job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except Exception:  # jobs never raise; should one, it is logged, not lost
+            logger.exception("pool job %r failed", job)
+
+    def active(self) -> int:
+        return self._green.running()
+
+    def stop(self, wait: bool = True) -> None:
+        """Take no new jobs; with *wait*, return once running ones finished."""
+        self._closed = True
+        if wait:
+            self._green.waitall()
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "free": self._green.free()}
+
+
+@hookimpl
+def corekit_register_pools() -> dict[str, type[Pool]]:
+    return {"eventlet": EventletPool}
