@@ -13,7 +13,8 @@ from corekit.app import Corekit, current_app  # noqa: E402
 from corekit.exceptions import (CorekitError, ImproperlyConfigured,  # noqa: E402
                                 MaxRetriesExceededError, NotRegistered, PluginNotFound,
                                 PublishError,
-                                Retry, TaskRevokedError, TimeoutError)
+                                Retry, SoftTimeLimitExceeded, TaskRevokedError,
+                                TimeLimitExceeded, TimeoutError, WorkerLostError)
 from corekit.log import get_task_logger  # noqa: E402
 from corekit.result import AsyncResult, EagerResult  # noqa: E402
 from corekit.task import Task  # noqa: E402
@@ -22,4 +23,5 @@ __all__ = [
     "__version__", "Corekit", "current_app", "Task", "AsyncResult", "EagerResult", "states",
     "get_task_logger", "CorekitError", "ImproperlyConfigured", "PluginNotFound",
     "NotRegistered", "PublishError", "Retry", "MaxRetriesExceededError", "TaskRevokedError", "TimeoutError",
+    "SoftTimeLimitExceeded", "TimeLimitExceeded", "WorkerLostError",
 ]

@@ -35,7 +35,9 @@ class Worker:
                  prefetch_multiplier: int | None = None,
                  max_tasks_per_child: int | None = None,
                  max_memory_per_child: int | None = None,
-                 autoscale: tuple[int, int] | None = None) -> None:
+                 autoscale: tuple[int, int] | None = None,
+                 time_limit: float | None = None,
+                 soft_time_limit: float | None = None) -> None:
         conf = app.conf
         self.app = app
         self.pool_name = pool or conf.worker_pool
@@ -58,7 +60,9 @@ class Worker:
             "app": app, "hostname": self.hostname,
             "max_tasks_per_child": max_tasks_per_child or conf.worker_max_tasks_per_child,
             "max_memory_per_child": max_memory_per_child or conf.worker_max_memory_per_child,
-            "autoscale": autoscale or conf.worker_autoscale}
+            "autoscale": autoscale or conf.worker_autoscale,
+            "time_limit": time_limit or conf.task_time_limit,
+            "soft_time_limit": soft_time_limit or conf.task_soft_time_limit}
         self.blueprint = Blueprint(DEFAULT_STEPS)
         self.ready = threading.Event()
         self._signals = 0
