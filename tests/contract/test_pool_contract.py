@@ -21,8 +21,9 @@ from corekit.pool import Pool
 PM = default_manager()
 WAIT = 10.0  # upper bound for things that must happen; never reached when green
 
-#: Pools whose jobs may be plain in-process closures.
-CLOSURE_POOLS = {"solo", "threads"}
+#: Pools whose jobs may be plain in-process closures (asyncio runs them in
+#: its thread executor).
+CLOSURE_POOLS = {"solo", "threads", "asyncio"}
 POOLS = [pytest.param(name, marks=pytest.mark.skipif(
             name not in CLOSURE_POOLS,
             reason=f"pool {name!r} cannot run plain closures: it needs its own driver"))
