@@ -15,6 +15,7 @@ from corekit import signals
 from corekit.config import Settings
 from corekit.exceptions import ImproperlyConfigured, PublishError
 from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
+from corekit.ratelimit import parse_rate
 from corekit.registry import TaskRegistry
 from corekit.request import current_request
 from corekit.task import Task
@@ -166,6 +167,7 @@ class Corekit:
         unknown = [key for key in options if not hasattr(base, key)]
         if unknown:
             raise TypeError(f"unknown task option(s) for {name}: {', '.join(sorted(unknown))}")
+        parse_rate(options.get("rate_limit"))  # a bad rate fails here, not in the worker
         if options.get("autoretry_for") is not None:
             options["autoretry_for"] = tuple(options["autoretry_for"])
         bind = options.get("bind", base.bind)

@@ -55,6 +55,8 @@ class Task(Generic[P, R]):
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
     rate_limit: ClassVar[str | None] = None
+    #: the rate limit holds for all workers together (kept on the broker)
+    rate_limit_global: ClassVar[bool] = False
     expires: ClassVar[float | datetime | None] = None
     queue: ClassVar[str | None] = None
     priority: ClassVar[int | None] = None

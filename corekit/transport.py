@@ -124,6 +124,8 @@ class Transport:
       is shared by all queues, so there it does not).
     - ``"queue_order"``: `fetch` from several queues takes earlier queues
       first (a push-based broker such as AMQP interleaves them).
+    - ``"rate_limit"``: `take_tokens` keeps token buckets on the broker, for
+      rate limits shared by every worker.
     - ``"exchanges"``: the broker routes by ``exchange`` and ``routing_key``
       itself; elsewhere the kernel picks the queue (`corekit.queues`).
     - ``"broadcast"``: `publish_broadcast` and `subscribe_broadcast` work.
@@ -215,6 +217,15 @@ class Transport:
         and lives until its own `Subscription.close`, whatever happens to
         this transport."""
         raise NotImplementedError(f"{self.scheme}:// has no broadcast")
+
+    # -- rate limits ------------------------------------------------------
+    def take_tokens(self, key: str, rate: float, capacity: float, wanted: int
+                    ) -> tuple[int, float]:
+        """Take up to *wanted* tokens from the broker's bucket *key*, which
+        refills at *rate* tokens a second up to *capacity* (full when new),
+        atomically for every worker: ``(granted, seconds until the next
+        token)``."""
+        raise NotImplementedError(f"{self.scheme}:// keeps no rate limits")
 
     # -- management -------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from corekit import signals
 from corekit._speedups import Dispatcher, EtaHeap, decode_batch
-from corekit.exceptions import ContentDisallowed, DecodeError
+from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigured
+from corekit.ratelimit import BrokerBucket, TokenBucket, parse_rate
 from corekit.worker.job import Job, TaskOptions
 
 if TYPE_CHECKING:
@@ -55,6 +56,12 @@ class Consumer:
         self._requeue_lock = threading.Lock()
         self._trouble = 0
         self._options: dict[str, TaskOptions] = {}
+        #: task name -> its rate limiter (None: unlimited); None when the
+        #: worker runs with rate limits off
+        self._limiters: dict[str, Any] | None = (
+            None if app.conf.worker_disable_rate_limits else {})
+        if self._limiters is not None:
+            self._check_global_limits()
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> None:
@@ -78,7 +85,8 @@ class Consumer:
         self.flush_acks()
         self.release_due()
         dispatcher = self.dispatcher
-        want = dispatcher.wants(self.prefetch_limit)
+        # rate-limited jobs waiting in the timer count against the prefetch
+        want = dispatcher.wants(max(0, self.prefetch_limit - len(self.timer)))
         idle_broker = dispatcher.ready_count == 0
         got: list[Message] = []
         if want:
@@ -139,6 +147,8 @@ class Consumer:
                     self.timer.push(headers.eta, job)
             else:
                 ready.append(job)
+        if ready and self._limiters is not None:
+            ready = self.admit(ready)
         if ready:
             self.dispatcher.add(ready)
         if to_broker:
@@ -197,8 +207,53 @@ class Consumer:
     def release_due(self) -> None:
         if self.timer:
             due = self.timer.pop_due(time.time())
+            if due and self._limiters is not None:
+                due = self.admit(due)
             if due:
                 self.dispatcher.add(due)
+
+    def admit(self, jobs: list[Job]) -> list[Job]:
+        """The jobs their task's rate limit lets run now; the others wait in
+        the timer until their token is due (their messages stay unacked)."""
+        admitted: list[Job] = []
+        limited: dict[str, list[Job]] = {}
+        for job in jobs:
+            if self._limiter(job.task) is None:
+                admitted.append(job)
+            else:
+                limited.setdefault(job.task.name, []).append(job)
+        now = time.time()
+        for name, group in limited.items():
+            limiter = self._limiters[name]  # type: ignore[index]
+            granted, wait = limiter.take(len(group))
+            admitted += group[:granted]
+            for i, job in enumerate(group[granted:]):
+                self.timer.push(now + wait + i / limiter.rate, job)
+        return admitted
+
+    def _check_global_limits(self) -> None:
+        """Refuse to start when a task wants a global rate limit this broker cannot keep."""
+        for task in self.tasks.values():
+            if task.rate_limit and task.rate_limit_global and (
+                    "rate_limit" not in self.transport.capabilities):
+                raise ImproperlyConfigured(
+                    f"task {task.name} has a global rate limit, which needs a broker that "
+                    f"keeps it (redis://, sqlite://), not {self.transport.scheme}://")
+
+    def _limiter(self, task: Any) -> Any:
+        limiters = self._limiters
+        assert limiters is not None
+        try:
+            return limiters[task.name]
+        except KeyError:
+            pass
+        rate = parse_rate(task.rate_limit)
+        limiter: Any = None
+        if rate is not None:
+            limiter = (BrokerBucket(self.transport, f"rate:{task.name}", rate)
+                       if task.rate_limit_global else TokenBucket(rate))
+        limiters[task.name] = limiter
+        return limiter
 
     # -- dispatching and acking ----------------------------------------------------
     def _hand_to_pool(self, job: Job) -> None:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 from corekit.plugins.memory.broadcast import Hub
+from corekit.ratelimit import TokenBucket
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: A waiting message: ``(-priority, seq, message)`` in ``ready``, ``(eta, seq,
@@ -48,6 +49,7 @@ class MemoryBroker:
             self.unacked: dict[int, tuple[str, Message]] = {}  # tag -> (owner, message)
             self.last_seen: dict[str, float] = {}
             self.dead: dict[int, DeadLetter] = {}
+            self.buckets: dict[str, TokenBucket] = {}
             self.cond.notify_all()
 
     def put(self, seq: int, m: Message, now: float) -> None:
@@ -121,7 +123,8 @@ class MemoryTransport(Transport):
 
     scheme = "memory"
     capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
-                              "queue_order", "dead_letter", "lease", "broadcast"})
+                              "queue_order", "dead_letter", "lease", "broadcast",
+                              "rate_limit"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
@@ -215,6 +218,15 @@ class MemoryTransport(Transport):
 
     def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
         return self.broker.hub.subscribe(exchanges)
+
+    # -- rate limits --------------------------------------------------------------
+    def take_tokens(self, key: str, rate: float, capacity: float, wanted: int
+                    ) -> tuple[int, float]:
+        with self.broker.cond:
+            bucket = self.broker.buckets.get(key)
+            if bucket is None or (bucket.rate, bucket.capacity) != (rate, capacity):
+                bucket = self.broker.buckets[key] = TokenBucket(rate, capacity)
+            return bucket.take(wanted)
 
     # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

@@ -57,7 +57,7 @@ class RedisTransport(Transport):
     scheme = "redis"
     capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
                               "queue_order", "dead_letter", "lease", "multiprocess",
-                              "broadcast"})
+                              "broadcast", "rate_limit"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
@@ -78,7 +78,7 @@ class RedisTransport(Transport):
                 client = connect(self.url)
                 self._scripts = {name: script(client, name)
                                  for name in ("publish", "fetch", "reclaim", "settle", "recover",
-                                              "purge")}
+                                              "purge", "ratelimit")}
                 self._client = client
             return self._client
 
@@ -212,6 +212,12 @@ class RedisTransport(Transport):
         from corekit.plugins.redis.broadcast import RedisSubscription
 
         return RedisSubscription(self.client, self.prefix, exchanges)
+
+    # -- rate limits --------------------------------------------------------------
+    def take_tokens(self, key: str, rate: float, capacity: float, wanted: int
+                    ) -> tuple[int, float]:
+        granted, wait = self._run("ratelimit", [key, repr(rate), repr(capacity), wanted])
+        return int(granted), float(wait)
 
     # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

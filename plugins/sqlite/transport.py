@@ -27,6 +27,8 @@ import time
 from typing import Any, Mapping, Sequence
 
 from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path_from_url
+from corekit.plugins.sqlite.ratelimit import SCHEMA as RATE_SCHEMA
+from corekit.plugins.sqlite.ratelimit import take_tokens
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: AUTOINCREMENT: an id (the delivery tag, the dead-letter id) is never reused,
@@ -71,8 +73,8 @@ CREATE TABLE IF NOT EXISTS broadcasts (
     exchange TEXT NOT NULL,
     data BLOB NOT NULL,
     created REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS broadcasts_exchange ON broadcasts (exchange, id)
-"""
+CREATE INDEX IF NOT EXISTS broadcasts_exchange ON broadcasts (exchange, id);
+""" + RATE_SCHEMA
 
 #: The message columns, in the order `_message` reads them after ``id, redelivered``.
 COLUMNS = ("queue, priority, headers, properties, content_type, content_encoding, exchange,"
@@ -118,7 +120,7 @@ class SQLiteTransport(Transport):
     scheme = "sqlite"
     capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
                               "queue_order", "dead_letter", "lease", "multiprocess",
-                              "broadcast"})
+                              "broadcast", "rate_limit"})
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
@@ -316,6 +318,12 @@ class SQLiteTransport(Transport):
         from corekit.plugins.sqlite.broadcast import SQLiteSubscription
 
         return SQLiteSubscription(self.path, SCHEMA, exchanges)
+
+    # -- rate limits --------------------------------------------------------------
+    def take_tokens(self, key: str, rate: float, capacity: float, wanted: int
+                    ) -> tuple[int, float]:
+        with Transaction(self.db.conn()) as conn:
+            return take_tokens(conn, key, rate, capacity, wanted)
 
     # -- management ---------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

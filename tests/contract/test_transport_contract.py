@@ -309,3 +309,20 @@ def test_a_consumer_busy_fetching_keeps_its_messages(make_transport: MakeTranspo
     assert other.fetch(["q"], 1, 1.1) == []  # two lease periods
     waiting.join(5)
     holder.ack([held])
+
+
+def test_token_buckets_are_shared_by_every_consumer(make_transport: MakeTransport) -> None:
+    one, two = make_transport(), make_transport()
+    requires(one, "rate_limit")
+    assert one.take_tokens("t.x", 10.0, 3.0, 2) == (2, 0.0)  # full when new: 3 tokens
+    granted, wait = two.take_tokens("t.x", 10.0, 3.0, 5)
+    assert granted == 1 and 0.05 < wait <= 0.1 + 1e-6  # one left; the next in 0.1 s
+    assert two.take_tokens("t.other", 10.0, 1.0, 1)[0] == 1  # buckets are per key
+    start = time.monotonic()
+    got = 0
+    while got < 5:  # refills at 10/s: five more tokens take about half a second
+        granted, wait = one.take_tokens("t.x", 10.0, 3.0, 5 - got)
+        got += granted
+        assert time.monotonic() - start < 5
+        time.sleep(wait)  # the passing of time is what is under test
+    assert 0.35 < time.monotonic() - start < 5  # never faster than the rate
