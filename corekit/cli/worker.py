@@ -17,7 +17,9 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("-c", "--concurrency", type=_positive_int, default=None,
                    help="number of pool slots (default: number of CPUs)")
     p.add_argument("-P", "--pool", default=None,
-                   help="pool implementation: solo, threads, or any pool a plugin provides")
+                   help="pool implementation: solo, threads, or any pool a plugin provides "
+                        "(eventlet must be named here, not only in worker_pool: the "
+                        "process is monkey patched before the app is imported)")
     p.add_argument("-Q", "--queues", default=None,
                    help="comma-separated queues to consume (default: task_default_queue)")
     p.add_argument("-X", "--exclude-queues", default="",

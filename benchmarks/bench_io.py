@@ -1,0 +1,132 @@
+"""I/O-bound tasks on a green-thread or event-loop pool: wall time for N
+tasks that each sleep.
+
+    python benchmarks/bench_io.py --broker redis://127.0.0.1:6379/15 \\
+        [--tasks 1000] [--sleep 1.0] [--pool eventlet] [-c 1000]
+
+The broker database is emptied first: give one this run may own.  One worker
+(``python -m corekit ... worker -P POOL -c C``) is started and waited for;
+then the N tasks are published in one batch and the clock runs until every
+result is back.  With ``-P eventlet`` each task calls ``time.sleep`` (green
+once patched); with ``-P asyncio`` it is an ``async def`` awaiting
+``asyncio.sleep``; any other pool runs the plain one.  The ideal is
+``ceil(N / C) * sleep`` seconds.  Bounded: ``--timeout`` (default 120 s)
+for the whole run.  Not a test: nothing asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PROJ = '''
+import asyncio, os, time
+from corekit import Corekit
+BROKER = os.environ["BENCH_BROKER"]
+app = Corekit("bench", broker=BROKER, backend=BROKER)
+
+@app.task
+def nap(seconds):
+    time.sleep(seconds)
+
+@app.task
+async def anap(seconds):
+    await asyncio.sleep(seconds)
+'''
+
+
+def start_worker(workdir: Path, pool: str, concurrency: int, timeout: float) -> Any:
+    log = (workdir / "worker.log").open("w")
+    worker = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "bench", "worker",
+                               "--no-banner", "-l", "info", "-P", pool, "-c", str(concurrency)],
+                              cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while "ready." not in (workdir / "worker.log").read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            sys.exit(f"worker did not start:\n{(workdir / 'worker.log').read_text()}")
+        time.sleep(0.05)
+    return worker
+
+
+def send_batch(app: Any, task: Any, n: int, seconds: float) -> list[Any]:
+    """n calls published in one broker round trip."""
+    messages: list[Any] = []
+    app.publish = lambda batch, **kw: messages.extend(batch)
+    try:
+        results = [task.delay(seconds) for _ in range(n)]
+    finally:
+        del app.publish
+    app.publish(messages)
+    return results
+
+
+def wait_all(results: list[Any], deadline: float) -> None:
+    """Until every result is stored: one look per pending result per pass
+    (``get()`` on each would open a subscription per result and measure the
+    client, not the pool)."""
+    pending = results
+    while pending:
+        pending = [r for r in pending if not r.ready()]
+        if pending and time.perf_counter() > deadline:
+            sys.exit(f"timed out: {len(pending)} of {len(results)} task(s) still pending")
+        time.sleep(0.01)
+
+
+def run(broker: str, tasks: int, seconds: float, pool: str, concurrency: int,
+        timeout: float) -> float:
+    if broker.startswith("redis"):
+        import redis
+
+        redis.Redis.from_url(broker).flushdb()
+    os.environ["BENCH_BROKER"] = broker
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        (workdir / "bench.py").write_text(PROJ)
+        sys.path.insert(0, tmp)
+        import bench
+
+        worker = start_worker(workdir, pool, concurrency, timeout)
+        try:
+            task = bench.anap if pool == "asyncio" else bench.nap
+            start = time.perf_counter()
+            results = send_batch(bench.app, task, tasks, seconds)
+            wait_all(results, start + timeout)
+            wall = time.perf_counter() - start
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        bench.app.close()
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/15",
+                        help="Redis URL of a database this run may empty")
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--sleep", type=float, default=1.0, help="seconds each task sleeps")
+    parser.add_argument("--pool", default="eventlet")
+    parser.add_argument("-c", "--concurrency", type=int, default=None,
+                        help="pool slots (default: --tasks)")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args()
+    concurrency = args.concurrency or args.tasks
+    wall = run(args.broker, args.tasks, args.sleep, args.pool, concurrency, args.timeout)
+    ideal = math.ceil(args.tasks / concurrency) * args.sleep
+    print(f"{args.tasks} tasks sleeping {args.sleep:g} s, -P {args.pool} -c {concurrency}: "
+          f"{wall:.2f} s wall (ideal {ideal:g} s), {args.tasks / wall:.0f} tasks/s")
+
+
+if __name__ == "__main__":
+    main()
