@@ -270,3 +270,58 @@ def test_the_pool_needs_the_app() -> None:
 
     with pytest.raises(ImproperlyConfigured, match="needs the app"):
         prefork_pool.PreforkPool(2)
+
+
+PROJ = '''
+import os, time
+from corekit import Corekit
+app = Corekit("proj", broker=os.environ["TEST_BROKER"], broker_heartbeat=0.2,
+              broker_lease_timeout=2.0)
+
+@app.task
+def whoami():
+    return os.getpid()
+
+@app.task
+def nap(seconds):
+    time.sleep(seconds)
+'''
+
+
+@pytest.mark.slow
+def test_worker_process_with_prefork_cli_options(tmp_path: Path) -> None:
+    """``corekit worker -P prefork --time-limit``: a hard limit kills one
+    child, not the worker; SIGTERM stops the worker and all its children."""
+    import subprocess
+    import sys
+
+    (tmp_path / "proj.py").write_text(PROJ)
+    env = {**os.environ, "TEST_BROKER": f"sqlite://{tmp_path / 'broker.db'}"}
+    worker = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "proj", "worker", "-l",
+                               "info", "--no-banner", "-P", "prefork", "-c", "2",
+                               "--time-limit", "0.5"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert worker.stdout is not None
+        for line in worker.stdout:
+            if "ready." in line:
+                break
+        client = subprocess.run(
+            [sys.executable, "-c", "import proj\n"
+             "try:\n    proj.nap.delay(60).get(timeout=30)\n"
+             "except Exception as e:\n    print(type(e).__name__)\n"
+             "print(proj.whoami.delay().get(timeout=30))"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert client.returncode == 0, client.stderr
+        outcome, child = client.stdout.split()
+        assert outcome == "TimeLimitExceeded" and int(child) != worker.pid
+        worker.send_signal(signal.SIGTERM)
+        log = worker.communicate(timeout=30)[0]
+        assert worker.returncode == 0, log
+        assert log.count("Hard time limit (0.5s) exceeded") == 1, log
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(child), 0)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

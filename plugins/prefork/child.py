@@ -72,9 +72,9 @@ def run_call(call: TaskCall, app: Corekit, conn: Connection) -> list[dict[str, A
             _disarm()
     except SoftTimeLimitExceeded as exc:  # fired just as the task returned
         return failure(call, exc)
-    except Exception:  # a corekit bug: reported like Job.__call__ does
+    except Exception as exc:  # a corekit bug, or a task registered after the fork
         logger.exception("internal error running %s[%s]", call.task, call.id)
-        return []
+        return failure(call, exc)
 
 
 def send(conn: Connection, message: tuple[Any, ...], call: TaskCall) -> bool:
