@@ -95,6 +95,20 @@ def test_a_child_killed_mid_task_fails_the_task_and_is_replaced(app: Corekit,
         assert survivor != victim and worker.pool.info()["processes"] == [survivor]
 
 
+def test_an_idle_child_that_dies_is_replaced(app: Corekit) -> None:
+    @app.task
+    def whoami() -> int:
+        return os.getpid()
+
+    with start_worker(app, pool="prefork", concurrency=2) as worker:
+        victim, other = worker.pool.info()["processes"]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: victim not in worker.pool.info()["processes"]
+                   and len(worker.pool.info()["processes"]) == 2)
+        assert other in worker.pool.info()["processes"]
+        assert whoami.delay().get(timeout=WAIT) != victim
+
+
 def test_acks_late_reject_on_worker_lost_requeues_and_runs_once_more(app: Corekit,
                                                                       tmp_path: Path) -> None:
     marker, log = tmp_path / "marker", tmp_path / "runs.log"

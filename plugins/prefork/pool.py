@@ -261,8 +261,9 @@ class PreforkPool(Pool):
     def _scale(self) -> None:
         """Keep the children the load needs: always `min_children` serving;
         with autoscale, one more per waiting job up to `concurrency`, and a
-        surplus child idle for `SHRINK_AFTER` seconds is let go."""
-        if self._closing:
+        surplus child idle for `SHRINK_AFTER` seconds is let go.  While
+        stopping, children are only replaced to run what is still queued."""
+        if self._closing and not self._pending:
             return
         serving = [c for c in self._children.values() if c.serving]
         busy = sum(c.job is not None for c in serving)
@@ -272,7 +273,7 @@ class PreforkPool(Pool):
                         len(self._pending), wanted)
         for _ in range(wanted - len(serving)):
             self._spawn()
-        if len(serving) <= self.min_children or self._pending:
+        if len(serving) <= self.min_children or self._pending or self._closing:
             return
         now = time.monotonic()
         for child in sorted(serving, key=lambda c: c.idle_since):
