@@ -23,6 +23,7 @@ from corekit.transport import mask_url
 
 if TYPE_CHECKING:
     from corekit.backend import ResultBackend
+    from corekit.control import Control
     from corekit.pluginmanager import PluginManager
     from corekit.queues import Queues
     from corekit.result import AsyncResult
@@ -130,6 +131,13 @@ class Corekit:
 
         self._queues = (self.conf.version, Queues(self.conf))
         return self._queues[1]
+
+    @functools.cached_property
+    def control(self) -> Control:
+        """Revoke tasks and broadcast commands to the workers (`corekit.control`)."""
+        from corekit.control import Control
+
+        return Control(self)
 
     @functools.cached_property
     def codecs(self) -> Codecs:

@@ -197,6 +197,19 @@ class ResultBackend:
         """Drop the counter (a later incr starts again from 0); absent is fine."""
         raise NotImplementedError(self._no_counters())
 
+    # -- revocations -------------------------------------------------------
+    def add_revocations(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Keep revocations (``{"task_id"|"headers": ..., "terminate", "signal",
+        "at"}``) for workers that start later, for ``revokes_expire`` seconds
+        (the option, default three hours, as Celery keeps revokes)."""
+        raise NotImplementedError(f"the {self.url.partition('://')[0]}:// result backend "
+                                  f"keeps no revocations")
+
+    def revocations(self, since: float) -> list[dict[str, Any]]:
+        """The revocations added at or after the epoch time *since*, oldest first."""
+        raise NotImplementedError(f"the {self.url.partition('://')[0]}:// result backend "
+                                  f"keeps no revocations")
+
     def _no_counters(self) -> str:
         return f"the {self.url.partition('://')[0]}:// result backend keeps no counters"
 

@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "worker_prefetch_multiplier": 4,    # messages reserved per pool slot
     "worker_hostname": None,            # None -> corekit@<host>; -n name@%h
     "worker_disable_rate_limits": False,  # ignore every task's rate_limit
+    "worker_revokes_expire": 10800,     # seconds a revocation is honoured (as Celery)
     "worker_redirect_stdouts": True,    # `corekit worker`: what tasks print goes to the log
     "worker_redirect_stdouts_level": "WARNING",
     "worker_max_tasks_per_child": None, # prefork: recycle a child after this many tasks

@@ -54,6 +54,12 @@ class Pool:
         """Run *job* in the pool."""
         raise NotImplementedError
 
+    def terminate(self, job: Any, signum: int) -> bool:
+        """Kill *job* where it runs and report it REVOKED (``job.revoke(
+        "terminated", terminated=True, signum=signum)``); False when this pool
+        cannot stop a running task (threads, solo)."""
+        return False
+
     def active(self) -> int:
         """How many jobs are running now."""
         raise NotImplementedError

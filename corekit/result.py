@@ -105,6 +105,11 @@ class AsyncResult(Generic[R]):
             raise exc
         return exc
 
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Never run this task; with *terminate*, kill it where it runs
+        (see `corekit.control.Control.revoke`)."""
+        self.app.control.revoke(self.id, terminate=terminate, signal=signal)
+
     def forget(self) -> None:
         """Remove the result from the backend."""
         self._cache = None

@@ -41,6 +41,8 @@ class AsyncioPool(Pool):
                                             thread_name_prefix="corekit-asyncio-sync")
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._by_job: dict[int, asyncio.Task[None]] = {}  # id(job) -> its task, on the loop
+        self._terminated: dict[int, int] = {}  # id(job) -> signal, for cancelled jobs
         self._active = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -79,6 +81,24 @@ class AsyncioPool(Pool):
         task = self._loop.create_task(self._run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if isinstance(job, Job):
+            self._by_job[id(job)] = task
+            task.add_done_callback(lambda _: self._by_job.pop(id(job), None))
+
+    def terminate(self, job: Any, signum: int) -> bool:
+        """Cancel *job*'s coroutine (an ``async def`` task); a plain task
+        running in the executor cannot be stopped."""
+        if not inspect.iscoroutinefunction(job.task.run):
+            return False
+
+        def cancel() -> None:
+            task = self._by_job.get(id(job))
+            if task is not None and not task.done():
+                self._terminated[id(job)] = signum
+                task.cancel()
+
+        self._loop.call_soon_threadsafe(cancel)
+        return True
 
     async def _run(self, job: Callable[[], Any]) -> None:
         async with self._slots:
@@ -88,7 +108,14 @@ class AsyncioPool(Pool):
                 except Exception:  # a raising job must not cost the pool a slot
                     logger.exception("pool job %r raised", job)
                 return
-            metas = await self._execute(job)
+            try:
+                metas = await self._execute(job)
+            except asyncio.CancelledError:
+                signum = self._terminated.pop(id(job), None)
+                if signum is None:
+                    raise  # the pool is stopping without waiting
+                job.revoke("terminated", terminated=True, signum=signum)
+                return
         try:
             job.finish(metas)
         except Exception:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from corekit import signals
 from corekit.bootsteps import Blueprint
-from corekit.worker.steps import (DEFAULT_STEPS, BackendStep, ConsumerStep, PoolStep,
+from corekit.worker.control import ControlStep
+from corekit.worker.steps import (CORE_STEPS, BackendStep, ConsumerStep, PoolStep,
                                   TransportStep, default_hostname, expand_hostname)
 
 if TYPE_CHECKING:
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from corekit.worker.consumer import Consumer
 
 logger = logging.getLogger("corekit.worker")
+
+DEFAULT_STEPS = (*CORE_STEPS, ControlStep)
 
 __all__ = ["Worker"]
 

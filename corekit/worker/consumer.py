@@ -11,6 +11,7 @@ from corekit._speedups import Dispatcher, EtaHeap, decode_batch
 from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigured
 from corekit.ratelimit import BrokerBucket, TokenBucket, parse_rate
 from corekit.worker.job import Job, TaskOptions
+from corekit.worker.revoked import Revoked
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -47,6 +48,10 @@ class Consumer:
         self.prefetch_limit = max(1, prefetch_multiplier) * pool.concurrency
         self.dispatcher = Dispatcher(self._hand_to_pool, pool.concurrency)
         self.timer = EtaHeap()
+        #: revocations this worker knows (fed by the control step)
+        self.revoked = Revoked(float(app.conf.worker_revokes_expire))
+        #: task id -> the job the pool runs now (for revoke with terminate)
+        self.running: dict[str, Job] = {}
         self.delayed_by_broker = "delayed_delivery" in transport.capabilities
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -136,17 +141,22 @@ class Consumer:
         now = time.time()
         ready: list[Job] = []
         to_broker: list[Job] = []
+        doomed: list[Job] = []  # revoked or expired: stored as REVOKED, never run
         for headers in good:
             job = self.make_job(headers, dead)
             if job is None:
                 continue
-            if headers.eta is not None and headers.eta > now + ETA_SLACK:
+            if self.stop_reason(job, now) is not None:
+                doomed.append(job)
+            elif headers.eta is not None and headers.eta > now + ETA_SLACK:
                 if self.delayed_by_broker:
                     to_broker.append(job)
                 else:
                     self.timer.push(headers.eta, job)
             else:
                 ready.append(job)
+        if doomed:
+            self.dispatcher.add(doomed)
         if ready and self._limiters is not None:
             ready = self.admit(ready)
         if ready:
@@ -256,12 +266,39 @@ class Consumer:
         return limiter
 
     # -- dispatching and acking ----------------------------------------------------
+    def stop_reason(self, job: Job, now: float) -> str | None:
+        """Why *job* must not run (``expired``, ``revoked``), or None; asked
+        on receipt and again just before the pool gets it."""
+        expires = job.headers.expires
+        if expires is not None and expires < now:
+            return "expired"
+        if self.revoked:
+            return self.revoked.reason(job.id, job.message.headers)
+        return None
+
     def _hand_to_pool(self, job: Job) -> None:
         if not job.acks_late:
             self._early_acks.append(job.message)
+        reason = self.stop_reason(job, time.time())
+        if reason is not None:
+            logger.info("Task %s[%s] %s: not run", job.headers.task, job.id, reason)
+            job.revoke(reason)
+            return
+        self.running[job.id] = job
         self.pool.apply(job)
 
+    def terminate(self, task_id: str, signum: int) -> None:
+        """Any thread: kill *task_id* where it runs, if it runs here and the
+        pool can (a revoke with ``terminate=True``)."""
+        job = self.running.get(task_id)
+        if job is None:
+            return
+        if not self.pool.terminate(job, signum):
+            logger.warning("Task %s[%s] is revoked, but the %s pool cannot stop it: it runs "
+                           "to its end", job.headers.task, task_id, self.pool.name)
+
     def _job_done(self, job: Job, ack: Message | None) -> None:
+        self.running.pop(job.id, None)
         self.dispatcher.done(job, ack)
         self.wake.set()
 
@@ -270,6 +307,7 @@ class Consumer:
         `flush_acks`, and its slot is free."""
         with self._requeue_lock:
             self._requeues.append(job.message)
+        self.running.pop(job.id, None)
         self.dispatcher.done(job, None)
         self.wake.set()
 

@@ -213,6 +213,15 @@ class Job:
         self.finish(_keep(self.call(), ResultBackend.make_meta(self.id, exc, states.FAILURE,
                                                                traceback)))
 
+    def revoke(self, reason: str, terminated: bool = False, signum: int | None = None) -> None:
+        """`finish` as REVOKED (*reason*: ``revoked``, ``expired``,
+        ``terminated``) without running, or after being killed."""
+        if signals.task_revoked.receivers:
+            signals.task_revoked.send(self.task, request=self.request(), terminated=terminated,
+                                      signum=signum, expired=reason == "expired")
+        self.finish(_keep(self.call(), ResultBackend.make_meta(self.id, reason,
+                                                               states.REVOKED)))
+
     def requeue(self) -> None:
         """Free the pool slot and hand the message back to the broker to run
         again, storing no result (``reject_on_worker_lost``).  The consumer

@@ -114,7 +114,9 @@ class ConsumerStep(Step):
         self.consumer.stop()
 
 
-DEFAULT_STEPS: tuple[type[Step], ...] = (
+#: The worker's steps but remote control (`corekit.worker.control`, which
+#: builds on these; `corekit.worker.DEFAULT_STEPS` has them all).
+CORE_STEPS: tuple[type[Step], ...] = (
     TransportStep, BackendStep, ResultWriterStep, PoolStep, HeartbeatStep, ConsumerStep)
 
 

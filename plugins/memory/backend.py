@@ -25,11 +25,13 @@ class ResultStore:
         self.cond = threading.Condition()
         self.data: dict[str, tuple[bytes, str]] = {}
         self.counters: dict[str, int] = {}
+        self.revocations: list[dict[str, Any]] = []
 
     def reset(self) -> None:
         with self.cond:
             self.data.clear()
             self.counters.clear()
+            self.revocations.clear()
 
 
 _stores: dict[str, ResultStore] = {}
@@ -89,6 +91,16 @@ class MemoryBackend(ResultBackend):
     def delete_counter(self, key: str) -> None:
         with self.store.cond:
             self.store.counters.pop(key, None)
+
+    def add_revocations(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        oldest = time.time() - float(self.options.get("revokes_expire", 10800.0))
+        with self.store.cond:
+            self.store.revocations = [e for e in self.store.revocations if e["at"] >= oldest]
+            self.store.revocations.extend(dict(e) for e in entries if e["at"] >= oldest)
+
+    def revocations(self, since: float) -> list[dict[str, Any]]:
+        with self.store.cond:
+            return [dict(e) for e in self.store.revocations if e["at"] >= since]
 
     def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
                  ) -> dict[str, Any]:

@@ -91,6 +91,7 @@ class PreforkPool(Pool):
         self.soft_time_limit: float | None = options.get("soft_time_limit")
         self._context = multiprocessing.get_context("fork")
         self._pending: deque[Job] = deque()
+        self._terminations: deque[tuple[Job, int]] = deque()  # revoke(terminate=True)
         self._children: dict[int, Child] = {}  # by pid; touched by the supervisor only
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -116,6 +117,13 @@ class PreforkPool(Pool):
             raise RuntimeError("the prefork pool is stopped: it takes no new jobs")
         self._pending.append(job)  # type: ignore[arg-type]
         self._wake()
+
+    def terminate(self, job: Any, signum: int) -> bool:
+        """Kill the child running *job* with *signum* (from any thread: the
+        supervisor does it)."""
+        self._terminations.append((job, signum))
+        self._wake()
+        return True
 
     def active(self) -> int:
         return sum(1 for c in list(self._children.values()) if c.job is not None)
@@ -156,6 +164,7 @@ class PreforkPool(Pool):
                     break
                 self._wait_and_read()
                 self._enforce_time_limits()
+                self._terminate_revoked()
             except Exception:
                 logger.exception("prefork pool supervisor error (carrying on)")
                 time.sleep(0.1)  # no hot loop if the error repeats
@@ -243,6 +252,21 @@ class PreforkPool(Pool):
             logger.error("Hard time limit (%ss) exceeded for %r: child process %d killed",
                          child.hard_limit, job, child.pid)
             job.fail(TimeLimitExceeded(f"hard time limit ({child.hard_limit}s) exceeded"))
+
+    def _terminate_revoked(self) -> None:
+        while self._terminations:
+            job, signum = self._terminations.popleft()
+            child = next((c for c in self._children.values() if c.job is job), None)
+            if child is None:
+                continue  # it finished meanwhile
+            child.job, child.deadline, child.retiring = None, None, True
+            try:
+                os.kill(child.pid, signum)
+            except ProcessLookupError:
+                pass
+            logger.warning("Terminated %r (signal %d): child process %d replaced", job, signum,
+                           child.pid)
+            job.revoke("terminated", terminated=True, signum=signum)
 
     # -- children ------------------------------------------------------------------------
     def _spawn(self) -> Child:

@@ -11,6 +11,7 @@ results at ``celery-taskset-meta-<group>.j``), so sharing the name alone
 does not let a Celery worker and a corekit worker join one chord together."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any, Mapping, Sequence
@@ -21,6 +22,9 @@ from corekit.exceptions import TimeoutError as CorekitTimeoutError
 from corekit.plugins.redis.client import connect
 
 KEY_PREFIX = "celery-task-meta-"
+#: A sorted set of revocations (JSON) scored by when they were made.
+REVOKED_KEY = "corekit-revoked"
+REVOKES_EXPIRE = 10800.0
 COUNTER_PREFIX = "chord-unlock-"
 
 
@@ -83,6 +87,17 @@ class RedisBackend(ResultBackend):
 
     def delete_counter(self, key: str) -> None:
         self.client.delete(COUNTER_PREFIX + key)
+
+    def add_revocations(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        keep = float(self.options.get("revokes_expire", REVOKES_EXPIRE))
+        pipe = self.client.pipeline(transaction=True)
+        for entry in entries:
+            pipe.zadd(REVOKED_KEY, {json.dumps(dict(entry), sort_keys=True): entry["at"]})
+        pipe.zremrangebyscore(REVOKED_KEY, "-inf", time.time() - keep)
+        pipe.execute()
+
+    def revocations(self, since: float) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.client.zrangebyscore(REVOKED_KEY, since, "+inf")]
 
     def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
                  ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ primary-key row is cheap and there is nothing to subscribe to in SQLite.
 """
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from typing import Any, Mapping, Sequence
@@ -27,8 +28,14 @@ CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at) WHERE expires_
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL,
-    expires_at REAL)
+    expires_at REAL);
+CREATE TABLE IF NOT EXISTS revocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    entry TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS revocations_at ON revocations (at)
 """
+REVOKES_EXPIRE = 10800.0
 #: Expired rows are invisible at once; `_set_many` deletes them this often.
 CLEANUP_EVERY = 60.0
 
@@ -100,6 +107,18 @@ class SQLiteBackend(ResultBackend):
     def delete_counter(self, key: str) -> None:
         with Transaction(self.db.conn()) as conn:
             conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    def add_revocations(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        keep = float(self.options.get("revokes_expire", REVOKES_EXPIRE))
+        with Transaction(self.db.conn()) as conn:
+            conn.executemany("INSERT INTO revocations (at, entry) VALUES (?, ?)",
+                             [(e["at"], json.dumps(dict(e), sort_keys=True)) for e in entries])
+            conn.execute("DELETE FROM revocations WHERE at < ?", (time.time() - keep,))
+
+    def revocations(self, since: float) -> list[dict[str, Any]]:
+        rows = self.db.conn().execute(
+            "SELECT entry FROM revocations WHERE at >= ? ORDER BY id", (since,)).fetchall()
+        return [json.loads(row[0]) for row in rows]
 
     def cleanup(self) -> int:
         now = time.time()

@@ -178,3 +178,23 @@ def test_a_backend_without_counters_names_its_scheme(codecs: Codecs) -> None:
                  lambda: bare.delete_counter("k")):
         with pytest.raises(NotImplementedError, match="couch://"):
             call()
+
+
+def test_revocations_are_kept_for_later_workers(make_backend: Callable[..., ResultBackend]
+                                                ) -> None:
+    backend = make_backend()
+    try:
+        backend.revocations(0.0)
+    except NotImplementedError as exc:
+        pytest.skip(str(exc))
+    now = time.time()
+    backend.add_revocations([{"task_id": "a", "terminate": False, "signal": None, "at": now},
+                             {"headers": {"stamp": "x"}, "terminate": True,
+                              "signal": "SIGKILL", "at": now + 0.001}])
+    later = make_backend()  # another client, as a worker starting later
+    got = later.revocations(now - 60)
+    assert [e.get("task_id") for e in got] == ["a", None]
+    assert got[1]["headers"] == {"stamp": "x"} and got[1]["signal"] == "SIGKILL"
+    assert later.revocations(now + 0.0005) == got[1:]
+    backend.add_revocations([{"task_id": "old", "at": now - 10_000_000}])  # long expired
+    assert "old" not in [e.get("task_id") for e in later.revocations(0.0)]
