@@ -48,6 +48,8 @@ class EventletPool(Pool):
             raise ImproperlyConfigured(NOT_PATCHED)
         self._green = eventlet.GreenPool(concurrency)
         self._closed = False
+        self._running: dict[int, Any] = {}  # id(job) -> its green thread
+        self._terminated: dict[int, int] = {}  # id(job) -> signal, for killed jobs
 
     def apply(self, job: Callable[[], Any]) -> None:
         if self._closed:
@@ -56,12 +58,29 @@ class EventletPool(Pool):
         # reports inside the task, one per task, as with real threads
         self._green.spawn(self._run, job)
 
-    @staticmethod
-    def _run(job: Callable[[], Any]) -> None:
+    def _run(self, job: Callable[[], Any]) -> None:
+        import greenlet
+
+        self._running[id(job)] = greenlet.getcurrent()
         try:
             job()
+        except greenlet.GreenletExit:  # killed by `terminate`
+            signum = self._terminated.pop(id(job), None)
+            if signum is not None:
+                job.revoke("terminated", terminated=True, signum=signum)  # type: ignore[attr-defined]
         except Exception:  # jobs never raise; should one, it is logged, not lost
             logger.exception("pool job %r failed", job)
+        finally:
+            self._running.pop(id(job), None)
+
+    def terminate(self, job: Any, signum: int) -> bool:
+        """Kill *job*'s green thread: ``GreenletExit`` is raised where it waits."""
+        thread = self._running.get(id(job))
+        if thread is None:
+            return True  # it has finished already
+        self._terminated[id(job)] = signum
+        thread.kill()
+        return True
 
     def active(self) -> int:
         return self._green.running()

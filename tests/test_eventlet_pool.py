@@ -235,3 +235,23 @@ def test_worker_pool_setting_alone_is_refused(redis_project: Project) -> None:
 ])
 def test_the_pool_flag_is_read_from_argv(argv: list[str], pool: str | None) -> None:
     assert requested_pool(argv) == pool
+
+
+TERMINATE = """
+import os, time
+r = proj.nap.delay(120)
+deadline = time.monotonic() + 30
+while not (os.path.exists(proj.LOG) and "start " + r.id in open(proj.LOG).read()):
+    assert time.monotonic() < deadline
+    time.sleep(0.02)
+r.revoke(terminate=True)
+e = r.get(timeout=30, propagate=False)
+print(r.state, type(e).__name__, e)
+print(proj.nap.delay(0).get(timeout=30)["patched_at_import"])
+"""
+
+
+def test_terminate_kills_a_running_green_thread(redis_project: Project) -> None:
+    redis_project.worker("-P", "eventlet", "-c", "5")
+    out = redis_project.client(TERMINATE)
+    assert out.splitlines() == ["REVOKED TaskRevokedError terminated", "True"]
