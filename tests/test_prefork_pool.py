@@ -339,3 +339,26 @@ def test_worker_process_with_prefork_cli_options(tmp_path: Path) -> None:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_worker_process_init_runs_in_each_child(sqlite_app: Corekit, tmp_path: Path) -> None:
+    from corekit import signals
+
+    marks = tmp_path / "inits"
+
+    def on_init(**kwargs: Any) -> None:
+        with open(marks, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    signals.worker_process_init.connect(on_init, weak=False)
+    try:
+        @sqlite_app.task(name="proj.pid")
+        def pid() -> int:
+            return os.getpid()
+
+        with start_worker(sqlite_app, pool="prefork", concurrency=2):
+            child_pid = pid.delay().get(timeout=15)
+    finally:
+        signals.worker_process_init.disconnect(on_init)
+    inits = [int(line) for line in marks.read_text().split()]
+    assert child_pid in inits and os.getpid() not in inits and len(inits) >= 2

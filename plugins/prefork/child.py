@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, Iterable
 
-from corekit import states
+from corekit import signals, states
 from corekit.backend import ResultBackend
 from corekit.exceptions import SoftTimeLimitExceeded
 from corekit.worker.job import TaskCall, execute
@@ -43,6 +43,7 @@ def child_main(conn: Connection, inherited: Iterable[Connection], inherited_fds:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, _soft_limit_reached)
     app.after_fork()
+    signals.worker_process_init.send(None)  # user code may set up per-process state
     served = 0
     while True:
         try:
