@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "task_time_limit": None,            # seconds; prefork kills the task (and its child) after
     "task_soft_time_limit": None,       # seconds; SoftTimeLimitExceeded is raised in the task
     "task_reject_on_worker_lost": False,  # acks_late: requeue, not fail, when the child dies
+    "task_acks_on_failure_or_timeout": True,  # acks_late: False dead-letters a failed task
     # worker
     "worker_pool": "threads",           # solo or threads (more pools come as plugins)
     "worker_concurrency": None,         # None -> number of CPUs

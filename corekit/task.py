@@ -42,6 +42,7 @@ class Task(Generic[P, R]):
     track_started: ClassVar[bool | None] = None
     acks_late: ClassVar[bool | None] = None
     reject_on_worker_lost: ClassVar[bool | None] = None
+    acks_on_failure_or_timeout: ClassVar[bool | None] = None
     serializer: ClassVar[str | None] = None
     compression: ClassVar[str | None] = None
     max_retries: ClassVar[int | None] = 3

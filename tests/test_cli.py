@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -30,6 +31,15 @@ def sleepy(path, seconds):
     time.sleep(seconds)
     return "slept"
 
+@app.task(acks_late=True)
+def hold(directory):
+    import os
+    open(os.path.join(directory, "running-%d" % threading.get_ident()), "w").close()
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(directory, "release")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
 @app.task
 def shout(text):
     import sys
@@ -50,7 +60,8 @@ def test_version_and_help(cli: Callable[..., Any]) -> None:
 
 @pytest.mark.parametrize("args", [["worker", "--bogus"], ["worker", "-c", "zero"],
                                   ["worker", "-l", "loud"],
-                                  ["worker", "-c", "0"], ["frobnicate"], [],
+                                  ["worker", "-c", "0"], ["worker", "-O", "unfair"],
+                                  ["frobnicate"], [],
                                   ["call"], ["call", "t", "--args", "{not json"],
                                   ["call", "t", "--args", '{"a": 1}']])
 def test_bad_flags_print_usage_and_exit_2(cli: Callable[..., Any], args: list[str]) -> None:
@@ -182,6 +193,32 @@ def test_dlq_list_and_replay(proj: Path, worker: Any) -> None:
     out = run_cli("-A", "proj", "dlq", "replay", "--all", cwd=proj)
     assert out.stdout.strip() == "Replayed 1 message."
     assert "empty" in run_cli("-A", "proj", "dlq", "list", cwd=proj).stdout
+
+
+def test_prefetch_multiplier_bounds_what_a_worker_holds(proj: Path, worker: Any) -> None:
+    """``-c 2 --prefetch-multiplier 3``: two running and four reserved, six
+    unacked (acks_late) in all; the other 44 stay on the broker."""
+    client = corekit.Corekit("client", broker=f"sqlite://{proj / 'broker.db'}")
+    runs = proj / "runs"
+    runs.mkdir()
+    try:
+        for _ in range(50):
+            client.send_task("proj.hold", [str(runs)])
+        w = worker("-c", "2", "--prefetch-multiplier", "3", "-O", "fair", "-P", "threads")
+        deadline = time.monotonic() + 20
+        while len(list(runs.glob("running-*"))) < 2:
+            assert time.monotonic() < deadline, "two tasks never started"
+            time.sleep(0.02)
+        db = sqlite3.connect(proj / "broker.db")
+        owned = db.execute("SELECT COUNT(*) FROM messages WHERE owner IS NOT NULL")
+        assert owned.fetchone()[0] == 6
+        assert client.connection().queue_size("celery") == 50 - 6
+        db.close()
+        (runs / "release").touch()
+        w.send_signal(signal.SIGTERM)
+        assert w.wait(20) == 0
+    finally:
+        client.close()
 
 
 def test_passwords_never_printed(tmp_path: Path) -> None:

@@ -179,6 +179,21 @@ def test_hard_time_limit_kills_the_task_and_the_pool_goes_on(app: Corekit) -> No
         assert before not in worker.pool.info()["processes"]
 
 
+def test_acks_late_hard_time_limit_without_acks_on_failure_is_dead_lettered(
+        app: Corekit) -> None:
+    @app.task(acks_late=True, acks_on_failure_or_timeout=False)
+    def nap(seconds: float) -> None:
+        time.sleep(seconds)
+
+    with start_worker(app, pool="prefork", concurrency=1):
+        result = nap.apply_async((60,), time_limit=0.5)
+        with pytest.raises(TimeLimitExceeded):
+            result.get(timeout=WAIT)
+    [letter] = app.producer.dead_letters()
+    assert letter.reason == "task failed: TimeLimitExceeded: hard time limit (0.5s) exceeded"
+    assert letter.message.headers["id"] == result.id
+
+
 def test_soft_time_limit_raises_inside_the_task(app: Corekit) -> None:
     @app.task(soft_time_limit=0.3)
     def patient() -> str:

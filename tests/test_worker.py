@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -288,3 +290,108 @@ def test_results_are_stored_once_the_backend_is_back(memory_app: Corekit,
     with start_worker(memory_app):
         assert two.delay().get(timeout=10) == 2
     assert failures[0] == 0
+
+
+WAIT = 30.0  # upper bound for what must happen; never reached when green
+
+
+def wait_for_file(path: Path, timeout: float = WAIT) -> None:
+    """Poll for *path* (a task in a child process cannot wait on an Event)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_no_task_waits_behind_a_long_one_while_a_slot_is_idle(sqlite_app: Corekit,
+                                                               tmp_path: Path,
+                                                               pool: str) -> None:
+    """``-O fair``, which corekit always is: a pool slot takes a task only
+    once it is free, so the short tasks sent after a blocked one all run on
+    the other slot meanwhile."""
+    started, release = tmp_path / "started", tmp_path / "release"
+
+    @sqlite_app.task
+    def long() -> str:
+        started.touch()
+        wait_for_file(release)
+        return "released"
+
+    @sqlite_app.task
+    def short(i: int) -> int:
+        return i
+
+    with start_worker(sqlite_app, pool=pool, concurrency=2):
+        blocked = long.delay()
+        shorts = [short.delay(i) for i in range(10)]
+        assert [r.get(timeout=WAIT) for r in shorts] == list(range(10))
+        wait_for_file(started)
+        assert not blocked.ready()
+        release.touch()
+        assert blocked.get(timeout=WAIT) == "released"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def leased_app(request: pytest.FixtureRequest) -> Corekit:
+    """A broker that gives an unacked message back once its lease lapses."""
+    return request.getfixturevalue(f"{request.param}_app")
+
+
+def redelivered(app: Corekit) -> list[Any]:
+    """What the broker hands out once a stopped worker's leases have lapsed."""
+    return app.connection().fetch(["celery"], 10, 2 * app.conf.broker_lease_timeout)
+
+
+def test_acks_late_failure_is_dead_lettered_without_acks_on_failure(leased_app: Corekit
+                                                                    ) -> None:
+    app = leased_app
+    app.conf.task_acks_on_failure_or_timeout = False
+
+    @app.task(acks_late=True)
+    def late() -> None:
+        raise CustomError("late", 1)
+
+    @app.task
+    def early() -> None:
+        raise CustomError("early")
+
+    @app.task(bind=True, acks_late=True)
+    def retried(self: Any) -> int:
+        if not self.request.retries:
+            raise self.retry(countdown=0)
+        return self.request.retries
+
+    with start_worker(app, concurrency=2):
+        failed, plain = late.delay(), early.delay()
+        assert retried.delay().get(timeout=10) == 1
+        for result in (failed, plain):
+            with pytest.raises(CustomError):
+                result.get(timeout=10)
+    assert failed.state == states.FAILURE
+    [letter] = app.producer.dead_letters()
+    assert letter.reason == "task failed: CustomError: ('late', 1)"
+    assert letter.message.headers["id"] == failed.id
+    assert redelivered(app) == []
+    assert app.producer.replay_dead_letters() == 1  # `corekit dlq replay`
+    assert app.connection().queue_size("celery") == 1
+
+
+def test_acks_late_failure_is_acked_by_default(leased_app: Corekit) -> None:
+    app = leased_app
+
+    @app.task(acks_late=True)
+    def late() -> None:
+        raise CustomError("late")
+
+    @app.task(acks_late=True, acks_on_failure_or_timeout=False)
+    def kept() -> None:
+        raise KeyError("kept")
+
+    with start_worker(app):
+        for result in (late.delay(), kept.delay()):
+            with pytest.raises((CustomError, KeyError)):
+                result.get(timeout=10)
+    [letter] = app.producer.dead_letters()  # the task's own option beats the setting
+    assert letter.reason == "task failed: KeyError: kept"
+    assert redelivered(app) == []

@@ -30,6 +30,10 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="require an installed plugin by name (repeatable)")
     p.add_argument("--prefetch-multiplier", type=_positive_int, default=None,
                    help="messages reserved per pool slot (default: 4)")
+    p.add_argument("-O", dest="optimization", choices=("fair", "default"), default=None,
+                   help="scheduling, for Celery compatibility: corekit is always fair on "
+                        "every pool (a task goes to a pool slot only once the slot is "
+                        "free, so none waits behind a long task while another slot is idle)")
     p.add_argument("--max-tasks-per-child", type=_positive_int, default=None, metavar="N",
                    help="prefork: replace a child process after N tasks")
     p.add_argument("--max-memory-per-child", type=_positive_int, default=None, metavar="KIB",

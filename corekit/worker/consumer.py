@@ -10,7 +10,7 @@ from corekit import signals
 from corekit._speedups import Dispatcher, EtaHeap, decode_batch
 from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigured
 from corekit.ratelimit import BrokerBucket, TokenBucket, parse_rate
-from corekit.worker.job import Job, TaskOptions
+from corekit.worker.job import FailedMessage, Job, TaskOptions
 from corekit.worker.revoked import Revoked
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class Consumer:
         #: messages a pool handed back (worker lost) for this thread to requeue
         self._requeues: list[Message] = []
         self._requeue_lock = threading.Lock()
+        #: late-acked messages of failed tasks, to dead-letter rather than ack
+        self._failed: list[FailedMessage] = []
         self._trouble = 0
         self._options: dict[str, TaskOptions] = {}
         #: task name -> its rate limiter (None: unlimited); None when the
@@ -315,7 +317,8 @@ class Consumer:
         """Ack what is due in one call; acks that fail (the broker went away)
         are kept and sent again after the reconnect, never dropped."""
         acks = self.dispatcher.take_acks()
-        acks.extend(self.results.take_acks())
+        for stored in self.results.take_acks():
+            (self._failed if type(stored) is FailedMessage else acks).append(stored)
         if self._early_acks:
             acks.extend(self._early_acks)
             self._early_acks = []
@@ -327,6 +330,8 @@ class Consumer:
                 raise
         if self._requeues:
             self.flush_requeues()
+        if self._failed:
+            self.flush_failed()
 
     def flush_requeues(self) -> None:
         with self._requeue_lock:
@@ -337,6 +342,15 @@ class Consumer:
             with self._requeue_lock:
                 self._requeues[:0] = requeues
             raise
+
+    def flush_failed(self) -> None:
+        """Dead-letter, one by one, the messages of late-acked tasks that
+        failed (``acks_on_failure_or_timeout=False``); what the broker
+        refuses stays for the next flush."""
+        while self._failed:
+            failed = self._failed[0]
+            self.dead_letter(failed.message, failed.reason)
+            del self._failed[0]
 
     def drain(self) -> None:
         """Requeue prefetched messages, wait for running tasks, ack them."""

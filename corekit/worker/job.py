@@ -29,10 +29,12 @@ class TaskOptions:
     """A task's options resolved against the app's settings, once per task
     type rather than once per message."""
 
-    __slots__ = ("acks_late", "track_started", "ignore_result")
+    __slots__ = ("acks_late", "acks_on_failure_or_timeout", "track_started", "ignore_result")
 
     def __init__(self, task: Task[Any, Any]) -> None:
         self.acks_late = bool(task.option("acks_late", "task_acks_late"))
+        self.acks_on_failure_or_timeout = bool(task.option(
+            "acks_on_failure_or_timeout", "task_acks_on_failure_or_timeout"))
         self.track_started = bool(task.option("track_started", "task_track_started"))
         self.ignore_result = bool(task.option("ignore_result", "task_ignore_result"))
 
@@ -112,6 +114,34 @@ def _after(call: TaskCall, outcome: Outcome, runtime: float) -> list[dict[str, A
                                                outcome.traceback))
 
 
+@dataclass(slots=True)
+class FailedMessage:
+    """Handed back instead of a late-acked message whose task failed, when
+    it must not be acked (``acks_on_failure_or_timeout=False``): the
+    consumer moves it to the dead-letter queue, saying why."""
+
+    message: Message
+    reason: str
+
+
+def failed_message(message: Message, metas: list[dict[str, Any]]) -> FailedMessage | None:
+    """*message* to dead-letter when *metas* report FAILURE, else None."""
+    for meta in metas:
+        if meta["status"] == states.FAILURE:
+            return FailedMessage(message, f"task failed: {describe_failure(meta['result'])}")
+    return None
+
+
+def describe_failure(result: Any) -> str:
+    """``Type: message`` of an encoded exception: its one argument, or the
+    tuple of them."""
+    if not isinstance(result, dict):
+        return repr(result)
+    args = result.get("exc_message") or []
+    text = "" if not args else str(args[0]) if len(args) == 1 else str(tuple(args))
+    return f"{result.get('exc_type')}: {text}"
+
+
 def _keep(call: TaskCall, meta: dict[str, Any]) -> list[dict[str, Any]]:
     if not call.store_results:
         return []
@@ -125,6 +155,7 @@ class Job:
     it runs the task here; `finish` reports an outcome reached anywhere."""
 
     __slots__ = ("headers", "task", "args", "kwargs", "embed", "message", "acks_late",
+                 "acks_on_failure_or_timeout",
                  "hostname", "results", "on_done", "on_requeue", "store_results",
                  "track_started")
 
@@ -137,6 +168,7 @@ class Job:
         self.args, self.kwargs, self.embed = body
         self.message: Message = headers.message
         self.acks_late = options.acks_late
+        self.acks_on_failure_or_timeout = options.acks_on_failure_or_timeout
         self.track_started = options.track_started
         self.store_results = not (headers.ignore_result or options.ignore_result)
         self.hostname = hostname
@@ -199,9 +231,12 @@ class Job:
 
     def finish(self, metas: list[dict[str, Any]]) -> None:
         """Free the pool slot and leave the outcome to the result writer; a
-        late ack waits for the outcome to be stored."""
-        late_ack = self.message if self.acks_late else None
+        late ack waits for the outcome to be stored (a FAILURE without
+        ``acks_on_failure_or_timeout`` is dead-lettered instead)."""
+        late_ack: Message | FailedMessage | None = self.message if self.acks_late else None
         if metas:
+            if late_ack is not None and not self.acks_on_failure_or_timeout:
+                late_ack = failed_message(self.message, metas) or late_ack
             self.results.submit(metas, late_ack)
             self.on_done(self, None)
         else:
