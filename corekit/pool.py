@@ -54,6 +54,14 @@ class Pool:
         """Run *job* in the pool."""
         raise NotImplementedError
 
+    def time_limits(self, job: Any) -> tuple[float | None, float | None]:
+        """``(hard, soft)`` seconds for *job*: the call's own, else its task's,
+        else the worker's (``time_limit`` / ``soft_time_limit`` options)."""
+        call, task = job.headers, job.task
+        return (_first(call.time_limit, task.time_limit, self.options.get("time_limit")),
+                _first(call.soft_time_limit, task.soft_time_limit,
+                       self.options.get("soft_time_limit")))
+
     def terminate(self, job: Any, signum: int) -> bool:
         """Kill *job* where it runs and report it REVOKED (``job.revoke(
         "terminated", terminated=True, signum=signum)``); False when this pool
@@ -66,3 +74,7 @@ class Pool:
 
     def info(self) -> dict[str, Any]:
         return {"implementation": self.name, "max-concurrency": self.concurrency}
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)

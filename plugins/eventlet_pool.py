@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from corekit.exceptions import ImproperlyConfigured
+from corekit.exceptions import ImproperlyConfigured, SoftTimeLimitExceeded, TimeLimitExceeded
 from corekit.hookspecs import hookimpl
 from corekit.pool import Pool
+from corekit.worker.job import Job
 
 logger = logging.getLogger("corekit.pool")
 
@@ -40,6 +41,7 @@ class EventletPool(Pool):
     only when the worker submits more than ``concurrency`` jobs."""
 
     name = "eventlet"
+    supports = frozenset({"time_limit", "soft_time_limit"})
 
     def __init__(self, concurrency: int, **options: Any) -> None:
         super().__init__(concurrency, **options)
@@ -50,6 +52,7 @@ class EventletPool(Pool):
         self._closed = False
         self._running: dict[int, Any] = {}  # id(job) -> its green thread
         self._terminated: dict[int, int] = {}  # id(job) -> signal, for killed jobs
+        self._timed_out: dict[int, float] = {}  # id(job) -> hard limit, for killed jobs
 
     def apply(self, job: Callable[[], Any]) -> None:
         if self._closed:
@@ -62,16 +65,45 @@ class EventletPool(Pool):
         import greenlet
 
         self._running[id(job)] = greenlet.getcurrent()
+        timers = self._start_timers(job) if isinstance(job, Job) else []
         try:
             job()
-        except greenlet.GreenletExit:  # killed by `terminate`
-            signum = self._terminated.pop(id(job), None)
-            if signum is not None:
-                job.revoke("terminated", terminated=True, signum=signum)  # type: ignore[attr-defined]
+        except greenlet.GreenletExit:  # killed: by `terminate` or a hard time limit
+            self._killed(job)
         except Exception:  # jobs never raise; should one, it is logged, not lost
             logger.exception("pool job %r failed", job)
         finally:
+            for timer in timers:
+                timer.cancel()
             self._running.pop(id(job), None)
+
+    def _start_timers(self, job: Job) -> list[Any]:
+        """Soft limit: `SoftTimeLimitExceeded` is raised where the task
+        waits; hard limit: its green thread is killed."""
+        eventlet = _eventlet()
+        hard, soft = self.time_limits(job)
+        thread = self._running[id(job)]
+        timers = []
+        if soft:
+            timers.append(eventlet.spawn_after(soft, eventlet.kill, thread, SoftTimeLimitExceeded,
+                                               SoftTimeLimitExceeded(
+                                                   f"soft time limit ({soft}s) exceeded")))
+        if hard:
+            def kill() -> None:
+                self._timed_out[id(job)] = hard
+                thread.kill()
+
+            timers.append(eventlet.spawn_after(hard, kill))
+        return timers
+
+    def _killed(self, job: Any) -> None:
+        signum = self._terminated.pop(id(job), None)
+        hard = self._timed_out.pop(id(job), None)
+        if signum is not None:
+            job.revoke("terminated", terminated=True, signum=signum)
+        elif hard is not None:
+            logger.error("Hard time limit (%ss) exceeded for %r: green thread killed", hard, job)
+            job.fail(TimeLimitExceeded(f"hard time limit ({hard}s) exceeded"))
 
     def terminate(self, job: Any, signum: int) -> bool:
         """Kill *job*'s green thread: ``GreenletExit`` is raised where it waits."""

@@ -276,3 +276,15 @@ def test_a_pool_refuses_options_it_cannot_honour(memory_app: Any) -> None:
     with pytest.raises(ImproperlyConfigured, match="threads pool cannot honour "
                                                    "max_tasks_per_child"):
         worker.setup()
+
+
+def test_a_task_time_limit_the_pool_cannot_enforce_fails_at_start(memory_app: Any) -> None:
+    from corekit.exceptions import ImproperlyConfigured
+
+    @memory_app.task(name="proj.bounded", soft_time_limit=5)
+    def bounded() -> None:
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="proj.bounded has a soft_time_limit, "
+                                                   "which the threads pool cannot enforce"):
+        memory_app.Worker(pool="threads", concurrency=1).setup()

@@ -255,3 +255,27 @@ def test_terminate_kills_a_running_green_thread(redis_project: Project) -> None:
     redis_project.worker("-P", "eventlet", "-c", "5")
     out = redis_project.client(TERMINATE)
     assert out.splitlines() == ["REVOKED TaskRevokedError terminated", "True"]
+
+
+
+def test_time_limits_on_green_threads(redis_project: Project) -> None:
+    (redis_project.path / "limits.py").write_text(
+        "import proj, time\nfrom corekit import SoftTimeLimitExceeded\n\n"
+        "@proj.app.task(name='proj.polite', soft_time_limit=0.3)\n"
+        "def polite():\n"
+        "    try:\n"
+        "        time.sleep(30)\n"
+        "    except SoftTimeLimitExceeded:\n"
+        "        return 'soft'\n\n"
+        "@proj.app.task(name='proj.stubborn', time_limit=0.3)\n"
+        "def stubborn():\n"
+        "    time.sleep(30)\n")
+    redis_project.worker("-P", "eventlet", "-c", "5", settings={"include": ["limits"]})
+    out = redis_project.client(
+        "import limits\n"
+        "print(limits.polite.delay().get(timeout=30))\n"
+        "r = limits.stubborn.delay()\n"
+        "e = r.get(timeout=30, propagate=False)\n"
+        "print(r.state, type(e).__name__)\n"
+        "print(proj.nap.delay(0).get(timeout=30)['patched_at_import'])")
+    assert out.splitlines() == ["soft", "FAILURE TimeLimitExceeded", "True"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from corekit.bootsteps import Step
+from corekit.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from corekit.worker import Worker
@@ -60,12 +61,23 @@ class PoolStep(Step):
     def create(self, worker: Worker) -> None:
         factory = worker.app.plugins.get("pools", worker.pool_name)
         self.pool = factory(worker.concurrency, **worker.pool_options)
+        check_time_limits(self.pool, worker.app.tasks.values())
 
     def start(self, worker: Worker) -> None:
         self.pool.start()
 
     def stop(self, worker: Worker) -> None:
         self.pool.stop(wait=True)
+
+
+def check_time_limits(pool: Any, tasks: Any) -> None:
+    """Refuse to start when a task has a time limit this pool cannot enforce."""
+    for task in tasks:
+        for limit in ("time_limit", "soft_time_limit"):
+            if getattr(task, limit, None) and limit not in pool.supports:
+                raise ImproperlyConfigured(
+                    f"task {task.name} has a {limit}, which the {pool.name} pool cannot "
+                    f"enforce: use a pool that can (prefork, eventlet), or drop the limit")
 
 
 class HeartbeatStep(Step):
