@@ -20,6 +20,9 @@ class Pool:
     ``corekit.worker.job.execute(call, app.tasks[call.task], started)`` on
     it, and hands the returned metas back to ``job.finish(metas)`` in the
     worker process (``job.started(metas)`` for a STARTED state on the way).
+    ``job.task`` is the task and ``job.headers`` its decoded headers
+    (``time_limit``, ``soft_time_limit``: see `time_limits`); ``job.fail``,
+    ``job.revoke`` and ``job.requeue`` end a job the task's code did not end.
     `apply` may block while every slot is busy; the worker never submits more
     jobs than `concurrency` at once unless prefetched.
     """

@@ -332,14 +332,15 @@ class PreforkPool(Pool):
             logger.exception("Cannot send %r to a child process", job)
             job.fail(exc)
             return
+        # the child owns the job before it can answer: `active()` never misses it
+        child.job, child.hard_limit = job, call.time_limit
+        child.deadline = time.monotonic() + call.time_limit if call.time_limit else None
         try:
             child.conn.send_bytes(data)
         except OSError:  # it died since its last answer: the sentinel will tell
+            child.job, child.deadline = None, None
             child.eof = True
             self._pending.appendleft(job)
-            return
-        child.job, child.hard_limit = job, call.time_limit
-        child.deadline = time.monotonic() + call.time_limit if call.time_limit else None
 
     def _limits(self, call: TaskCall, task: Task[Any, Any]) -> tuple[float | None, float | None]:
         """(hard, soft): the call's own, else the task's, else the worker's."""
