@@ -65,6 +65,11 @@ class Pool:
                 _first(call.soft_time_limit, task.soft_time_limit,
                        self.options.get("soft_time_limit")))
 
+    def enforces(self, task: Any, limit: str) -> bool:
+        """Whether this pool enforces *task*'s ``time_limit`` or
+        ``soft_time_limit`` (a worker refuses to start when not)."""
+        return limit in self.supports
+
     def terminate(self, job: Any, signum: int) -> bool:
         """Kill *job* where it runs and report it REVOKED (``job.revoke(
         "terminated", terminated=True, signum=signum)``); False when this pool

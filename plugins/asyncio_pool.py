@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 
+from corekit.exceptions import TimeLimitExceeded
 from corekit.hookspecs import hookimpl
 from corekit.pool import Pool
 from corekit.worker.job import Job, aexecute, execute
@@ -31,6 +32,9 @@ class AsyncioPool(Pool):
     `Job`\\ s (plain callables) run in the executor."""
 
     name = "asyncio"
+    #: a hard limit cancels an ``async def`` task; nothing can interrupt a
+    #: coroutine with SoftTimeLimitExceeded, nor stop a thread
+    supports = frozenset({"time_limit"})
 
     def __init__(self, concurrency: int, **options: Any) -> None:
         super().__init__(concurrency, **options)
@@ -85,6 +89,9 @@ class AsyncioPool(Pool):
             self._by_job[id(job)] = task
             task.add_done_callback(lambda _: self._by_job.pop(id(job), None))
 
+    def enforces(self, task: Any, limit: str) -> bool:
+        return limit == "time_limit" and inspect.iscoroutinefunction(task.run)
+
     def terminate(self, job: Any, signum: int) -> bool:
         """Cancel *job*'s coroutine (an ``async def`` task); a plain task
         running in the executor cannot be stopped."""
@@ -128,8 +135,13 @@ class AsyncioPool(Pool):
             call = job.call()
             if inspect.iscoroutinefunction(job.task.run):
                 self._count(1)
+                hard = self.time_limits(job)[0]
                 try:
-                    return await aexecute(call, job.task, job.started)
+                    return await asyncio.wait_for(aexecute(call, job.task, job.started), hard)
+                except asyncio.TimeoutError:
+                    logger.error("Hard time limit (%ss) exceeded for %r: cancelled", hard, job)
+                    return job.failure_metas(TimeLimitExceeded(
+                        f"hard time limit ({hard}s) exceeded"))
                 finally:
                     self._count(-1)
             return await self._in_thread(execute, call, job.task, job.started)

@@ -344,3 +344,40 @@ def test_a_worker_process_runs_1000_coroutines_at_once(redis_url: str, tmp_path:
     finally:
         worker.terminate()
         worker.wait(60)
+
+
+def test_a_hard_time_limit_cancels_a_coroutine(redis_app: Corekit) -> None:
+    from corekit import TimeLimitExceeded
+
+    @redis_app.task(name="proj.dawdle", time_limit=0.3)
+    async def dawdle() -> None:
+        await asyncio.sleep(60)
+
+    @redis_app.task(name="proj.quick")
+    async def quick() -> str:
+        return "quick"
+
+    with start_worker(redis_app, pool="asyncio", concurrency=4):
+        with pytest.raises(TimeLimitExceeded, match="hard time limit"):
+            dawdle.delay().get(timeout=15)
+        assert quick.delay().get(timeout=15) == "quick"
+
+
+def test_limits_the_pool_cannot_enforce_fail_at_start(memory_app: Corekit) -> None:
+    from corekit.exceptions import ImproperlyConfigured
+
+    @memory_app.task(name="proj.soft", soft_time_limit=1)
+    async def soft() -> None:
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="soft_time_limit"):
+        memory_app.Worker(pool="asyncio", concurrency=2).setup()
+
+    del memory_app.tasks["proj.soft"]
+
+    @memory_app.task(name="proj.blocking", time_limit=1)
+    def blocking() -> None:  # a thread in the executor cannot be stopped
+        pass
+
+    with pytest.raises(ImproperlyConfigured, match="proj.blocking has a time_limit"):
+        memory_app.Worker(pool="asyncio", concurrency=2).setup()

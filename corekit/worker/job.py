@@ -242,11 +242,16 @@ class Job:
         else:
             self.on_done(self, late_ack)
 
+    def failure_metas(self, exc: BaseException, traceback: str | None = None
+                      ) -> list[dict[str, Any]]:
+        """The metas of a FAILURE the task's own code did not reach."""
+        return _keep(self.call(), ResultBackend.make_meta(self.id, exc, states.FAILURE,
+                                                          traceback))
+
     def fail(self, exc: BaseException, traceback: str | None = None) -> None:
         """`finish` with FAILURE for an end the task's own code did not reach
         (its process died, a hard time limit killed it)."""
-        self.finish(_keep(self.call(), ResultBackend.make_meta(self.id, exc, states.FAILURE,
-                                                               traceback)))
+        self.finish(self.failure_metas(exc, traceback))
 
     def revoke(self, reason: str, terminated: bool = False, signum: int | None = None) -> None:
         """`finish` as REVOKED (*reason*: ``revoked``, ``expired``,

@@ -74,10 +74,11 @@ def check_time_limits(pool: Any, tasks: Any) -> None:
     """Refuse to start when a task has a time limit this pool cannot enforce."""
     for task in tasks:
         for limit in ("time_limit", "soft_time_limit"):
-            if getattr(task, limit, None) and limit not in pool.supports:
+            if getattr(task, limit, None) and not pool.enforces(task, limit):
                 raise ImproperlyConfigured(
                     f"task {task.name} has a {limit}, which the {pool.name} pool cannot "
-                    f"enforce: use a pool that can (prefork, eventlet), or drop the limit")
+                    f"enforce: use a pool that can (prefork, eventlet; asyncio: a hard limit "
+                    f"on an async def task), or drop the limit")
 
 
 class HeartbeatStep(Step):
