@@ -17,6 +17,10 @@ MakeTransport = Callable[..., Transport]
 LEASE = {"lease_timeout": 0.5, "heartbeat": 0.1}
 #: Long enough for a lapsed lease to be noticed and its messages to come back.
 PAST_LEASE = 1.0
+#: The longest a lapsed lease may take to show: AMQP's is a missed broker
+#: heartbeat (whole seconds), later still on a loaded machine.  Waits this
+#: long return as soon as the message is back.
+LAPSE = 10.0
 
 
 def msg(n: int, queue: str = "q", priority: int = 0, eta: float | None = None) -> Message:
@@ -138,7 +142,7 @@ def test_acking_part_of_a_batch_leaves_the_rest_owned(make_transport: MakeTransp
     holder.reject([got[2]], requeue=False)
     holder.ack([got[3]])
     other = make_transport(**LEASE)
-    back = other.fetch(["q"], 10, 5.0)  # once holder's lease lapsed
+    back = other.fetch(["q"], 10, LAPSE)  # once holder's lease lapsed
     assert ids(back + other.fetch(["q"], 10, 0.5)) == [0]
 
 
@@ -159,7 +163,7 @@ def test_a_late_reject_cannot_steal_a_redelivered_message(make_transport: MakeTr
     stale, taker, third = (make_transport(**LEASE) for _ in range(3))
     stale.publish([msg(1)])
     [old] = stale.fetch(["q"], 1, 1.0)
-    [new] = taker.fetch(["q"], 1, 3.0)  # after stale's lease lapsed
+    [new] = taker.fetch(["q"], 1, LAPSE)  # after stale's lease lapsed
     assert new.redelivered is True
     stale.reject([old], requeue=True)  # stale wakes up and gives back what is not its own
     taker.heartbeat()
@@ -279,7 +283,7 @@ def test_a_lapsed_lease_is_redelivered(make_transport: MakeTransport) -> None:
     taken = fetch_n(silent, ["q"], 2, 1.0)  # ... and then this consumer goes silent
     assert ids(taken) == [1, 2]
     assert other.fetch(["q"], 10, 0.1) == []  # the lease still holds
-    back = fetch_n(other, ["q"], 2, 5.0)
+    back = fetch_n(other, ["q"], 2, LAPSE)
     assert ids(back) == [1, 2] and all(m.redelivered for m in back)
     other.ack(back)
 
