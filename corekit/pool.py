@@ -20,9 +20,9 @@ class Pool:
     ``corekit.worker.job.execute(call, app.tasks[call.task], started)`` on
     it, and hands the returned metas back to ``job.finish(metas)`` in the
     worker process (``job.started(metas)`` for a STARTED state on the way).
-    ``job.task`` is the task and ``job.headers`` its decoded headers
-    (``time_limit``, ``soft_time_limit``: see `time_limits`); ``job.fail``,
-    ``job.revoke`` and ``job.requeue`` end a job the task's code did not end.
+    ``job.task`` is the task (`time_limits` resolves a call's limits);
+    ``job.fail``, ``job.revoke`` and ``job.requeue`` end a job the task's
+    code did not end.
     `apply` may block while every slot is busy; the worker never submits more
     jobs than `concurrency` at once unless prefetched.
     """
@@ -57,10 +57,10 @@ class Pool:
         """Run *job* in the pool."""
         raise NotImplementedError
 
-    def time_limits(self, job: Any) -> tuple[float | None, float | None]:
-        """``(hard, soft)`` seconds for *job*: the call's own, else its task's,
-        else the worker's (``time_limit`` / ``soft_time_limit`` options)."""
-        call, task = job.headers, job.task
+    def time_limits(self, call: Any, task: Any) -> tuple[float | None, float | None]:
+        """``(hard, soft)`` seconds for a `TaskCall` of *task*: the call's
+        own, else the task's, else the worker's (``time_limit`` /
+        ``soft_time_limit`` options)."""
         return (_first(call.time_limit, task.time_limit, self.options.get("time_limit")),
                 _first(call.soft_time_limit, task.soft_time_limit,
                        self.options.get("soft_time_limit")))

@@ -135,7 +135,7 @@ class AsyncioPool(Pool):
             call = job.call()
             if inspect.iscoroutinefunction(job.task.run):
                 self._count(1)
-                hard = self.time_limits(job)[0]
+                hard = self.time_limits(call, job.task)[0]
                 try:
                     return await asyncio.wait_for(aexecute(call, job.task, job.started), hard)
                 except asyncio.TimeoutError:

@@ -81,7 +81,7 @@ class EventletPool(Pool):
         """Soft limit: `SoftTimeLimitExceeded` is raised where the task
         waits; hard limit: its green thread is killed."""
         eventlet = _eventlet()
-        hard, soft = self.time_limits(job)
+        hard, soft = self.time_limits(job.call(), job.task)
         thread = self._running[id(job)]
         timers = []
         if soft:
