@@ -149,6 +149,7 @@ class Queues:
         self.create_missing = bool(conf["task_create_missing_queues"])
         self.max_priority = conf["task_queue_max_priority"]
         self.declared: dict[str, QueueSpec] = {}
+        self._made: dict[str, QueueSpec] = {}  # queues created on demand, made once
         if conf["task_queues"] is None:
             self.declared[self.default_queue] = QueueSpec(
                 self.default_queue, exchange=conf["task_default_exchange"] or self.default_queue,
@@ -176,14 +177,16 @@ class Queues:
 
     def get(self, name: str) -> QueueSpec:
         """The declared queue, or a new one when missing queues may be created."""
-        spec = self.declared.get(name)
+        spec = self.declared.get(name) or self._made.get(name)
         if spec is not None:
             return spec
         if not self.create_missing:
             raise QueueNotFound(f"queue {name!r} is not in task_queues and "
                                 f"task_create_missing_queues is off")
-        return QueueSpec(name, exchange=name, exchange_type=self.default_exchange_type,
-                         routing_key=name, max_priority=self.max_priority)
+        spec = self._made[name] = QueueSpec(
+            name, exchange=name, exchange_type=self.default_exchange_type, routing_key=name,
+            max_priority=self.max_priority)
+        return spec
 
     def route_to(self, exchange: str, routing_key: str) -> QueueSpec | None:
         """The first declared queue that *exchange* and *routing_key* lead to."""

@@ -65,6 +65,7 @@ class Link:
         self.refused: list[str] = []
         self.qos = 0
         self.consumers: dict[str, str] = {}   # queue -> consumer tag
+        self.queue_of: dict[str, str] = {}    # consumer tag -> queue
         self.unsettled: set[int] = set()      # delivery tags not yet acked or rejected
         self.alive = True
 
@@ -133,8 +134,8 @@ class Link:
 
     def consume(self, queue: str) -> None:
         if queue not in self.consumers:
-            self.consumers[queue] = self.channel.basic_consume(
-                queue, callback=self.on_delivery, no_ack=False)
+            tag = self.channel.basic_consume(queue, callback=self.on_delivery, no_ack=False)
+            self.consumers[queue], self.queue_of[tag] = tag, queue
 
     def ack(self, tags: list[int]) -> None:
         """Ack deliveries: one ``multiple`` ack covers every tag below the
@@ -158,7 +159,9 @@ class Link:
     def cancel(self, queue: str) -> None:
         tag = self.consumers.pop(queue, None)
         if tag is not None:
+            # synchronous: deliveries sent before the cancel-ok are handled on the way
             self.channel.basic_cancel(tag)
+            self.queue_of.pop(tag, None)
 
     def drain(self, timeout: float) -> bool:
         """Read frames for up to *timeout* seconds; True if any arrived."""

@@ -210,8 +210,7 @@ class AmqpTransport(Transport):
         if message.eta is not None:  # it came down the delay ladder
             for key in DEATH_HEADERS:
                 headers.pop(key, None)
-        message.queue = next((q for q, tag in link.consumers.items()
-                              if tag == info["consumer_tag"]), message.routing_key)
+        message.queue = link.queue_of.get(info["consumer_tag"], message.routing_key)
         return message
 
     def _release_early(self) -> None:
