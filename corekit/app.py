@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from corekit.control import Control
     from corekit.pluginmanager import PluginManager
     from corekit.queues import Queues
-    from corekit.result import AsyncResult
+    from corekit.result import AsyncResult, GroupResult
     from corekit.routing import Router
     from corekit.serialization import Codecs
     from corekit.transport import Message, Transport
@@ -74,6 +74,9 @@ class Corekit:
         self._backend: ResultBackend | None = None
         self._router: tuple[Any, Router] | None = None
         self._queues: tuple[int, Queues] | None = None
+        from corekit.workflow import register_builtins
+
+        register_builtins(self)
         global _latest
         _latest = weakref.ref(self)
 
@@ -262,7 +265,7 @@ class Corekit:
                   group_id: str | None = None, shadow: str | None = None,
                   headers: Mapping[str, Any] | None = None, retry: bool | None = None,
                   retry_policy: Mapping[str, Any] | None = None,
-                  **unknown: Any) -> AsyncResult[Any]:
+                  **options: Any) -> AsyncResult[Any]:
         """Send a task by name (it need not be registered here).
 
         ``countdown`` (seconds) or ``eta`` (datetime; naive means UTC) delay
@@ -271,10 +274,40 @@ class Corekit:
         `corekit.routing`); a bare ``routing_key`` on the default exchange
         names the queue.  A publish that fails is retried per
         ``retry_policy`` (``task_publish_retry_policy``); ``retry=False``
-        fails at once.  Returns an `AsyncResult`.
+        fails at once.  ``link``/``link_error`` (signatures, one or a list)
+        run after it succeeds/fails; ``chain`` and ``chord`` are the canvas's
+        own (`corekit.canvas`).  Returns an `AsyncResult`.
         """
         from corekit.result import AsyncResult
 
+        message = self.prepare_task(
+            name, args, kwargs, task_id=task_id, countdown=countdown, eta=eta,
+            expires=expires, queue=queue, serializer=serializer, compression=compression,
+            priority=priority, routing_key=routing_key, exchange=exchange, retries=retries,
+            time_limit=time_limit, soft_time_limit=soft_time_limit,
+            ignore_result=ignore_result, reply_to=reply_to, root_id=root_id,
+            parent_id=parent_id, group_id=group_id, shadow=shadow, headers=headers, **options)
+        self.publish_tasks([message], retry=retry, retry_policy=retry_policy)
+        result = AsyncResult(message.headers["id"], app=self)
+        add_to_parent(result)
+        return result
+
+    def prepare_task(self, name: str, args: Sequence[Any] | None = None,
+                     kwargs: Mapping[str, Any] | None = None, *, task_id: str | None = None,
+                     countdown: float | None = None, eta: datetime | float | None = None,
+                     expires: float | datetime | None = None, queue: str | None = None,
+                     serializer: str | None = None, compression: str | None = None,
+                     priority: int | None = None, routing_key: str | None = None,
+                     exchange: str | None = None, retries: int = 0,
+                     time_limit: float | None = None, soft_time_limit: float | None = None,
+                     ignore_result: bool | None = None, reply_to: str | None = None,
+                     root_id: str | None = None, parent_id: str | None = None,
+                     group_id: str | None = None, group_index: int | None = None,
+                     shadow: str | None = None, headers: Mapping[str, Any] | None = None,
+                     link: Any = None, link_error: Any = None, chain: Any = None,
+                     chord: Any = None, **unknown: Any) -> Message:
+        """The message `send_task` would publish, not yet published (a group
+        publishes all of its messages at once with `publish_tasks`)."""
         if unknown:
             raise TypeError(f"send_task() got unknown option(s): {', '.join(sorted(unknown))}")
         self.finalize()
@@ -299,28 +332,40 @@ class Corekit:
         hdrs = task_headers(name, task_id, args, kwargs, eta=eta_at, expires=expires_at,
                             retries=retries, time_limit=time_limit,
                             soft_time_limit=soft_time_limit, root_id=root_id,
-                            parent_id=parent_id, group_id=group_id, shadow=shadow,
-                            ignore_result=bool(ignore_result), extra=headers)
+                            parent_id=parent_id, group_id=group_id, group_index=group_index,
+                            shadow=shadow, ignore_result=bool(ignore_result), extra=headers)
         body, ctype, cenc, ztype = self.codecs.encode(
-            task_body(args, kwargs), serializer or conf.task_serializer,
-            compression or conf.task_compression)
+            task_body(args, kwargs, callbacks=_signature_list(link),
+                      errbacks=_signature_list(link_error), chain=chain or None,
+                      chord=chord or None),
+            serializer or conf.task_serializer, compression or conf.task_compression)
         if reply_to is None and not ignore_result:  # rpc://: the client's reply queue
             reply_to = (self._backend or self.backend).reply_to
         message = build_message(hdrs, body, ctype, cenc, ztype,
                                 queue=queue, priority=priority,
                                 exchange=exchange or "", routing_key=routing_key,
                                 reply_to=reply_to, eta=eta_at)
+        return message
+
+    def publish_tasks(self, messages: Sequence[Message], retry: bool | None = None,
+                      retry_policy: Mapping[str, Any] | None = None) -> None:
+        """Publish task messages made by `prepare_task` in one batch (one
+        broker round trip where the transport allows), with the publish
+        signals around each."""
+        if not messages:
+            return
         if signals.before_task_publish.receivers:
-            signals.before_task_publish.send(
-                name, body=body, exchange=message.exchange, routing_key=message.routing_key,
-                headers=message.headers, properties=message.properties,
-                declare=[message.queue], retry_policy=retry_policy)
-        self.publish([message], retry=retry, retry_policy=retry_policy)
+            for m in messages:
+                signals.before_task_publish.send(
+                    m.headers["task"], body=m.body, exchange=m.exchange,
+                    routing_key=m.routing_key, headers=m.headers, properties=m.properties,
+                    declare=[m.queue], retry_policy=retry_policy)
+        self.publish(messages, retry=retry, retry_policy=retry_policy)
         if signals.after_task_publish.receivers:
-            signals.after_task_publish.send(
-                name, body=body, exchange=message.exchange, routing_key=message.routing_key,
-                headers=message.headers)
-        return AsyncResult(task_id, app=self)
+            for m in messages:
+                signals.after_task_publish.send(
+                    m.headers["task"], body=m.body, exchange=m.exchange,
+                    routing_key=m.routing_key, headers=m.headers)
 
     def publish(self, messages: Sequence[Message], retry: bool | None = None,
                 retry_policy: Mapping[str, Any] | None = None) -> None:
@@ -380,11 +425,43 @@ class Corekit:
 
         return AsyncResult(task_id, app=self)
 
+    def GroupResult(self, group_id: str, results: Sequence[Any] | None = None  # noqa: N802
+                    ) -> GroupResult:
+        """A group's results: the given ones, or those saved under *group_id*."""
+        from corekit.result import GroupResult
+
+        if results is None:
+            return GroupResult.restore(group_id, app=self)
+        return GroupResult(group_id, list(results), app=self)
+
+    def signature(self, *args: Any, **kwargs: Any) -> Any:
+        """`corekit.canvas.signature` for this app."""
+        from corekit.canvas import signature
+
+        return signature(*args, app=self, **kwargs)
+
     # -- worker --------------------------------------------------------------------
     def Worker(self, **options: Any) -> Any:  # noqa: N802 - Celery's name
         from corekit.worker import Worker
 
         return Worker(self, **options)
+
+
+def add_to_parent(result: Any) -> None:
+    """Count *result* among the children of the task running here (its meta
+    lists them, and ``collect()`` walks them)."""
+    parent = current_request()
+    if (parent is not None and parent.id and not parent.called_directly
+            and getattr(result, "id", None) != parent.id):  # a retry is not a child
+        parent.children.append(result)
+
+
+def _signature_list(value: Any) -> list[dict[str, Any]] | None:
+    """``link``/``link_error`` as a list of plain signature dicts (or None)."""
+    if not value:
+        return None
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [dict(item) for item in items]
 
 
 def _expires_at(expires: float | datetime | None) -> float | None:

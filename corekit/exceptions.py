@@ -78,6 +78,15 @@ class TimeLimitExceeded(CorekitError):
     """The task ran past its hard time limit and was killed."""
 
 
+class Ignore(CorekitError):
+    """Raised by a task to end without a state of its own: the worker
+    stores nothing and runs no callbacks (`Task.replace` raises it)."""
+
+
+class ChordError(CorekitError):
+    """A chord's body did not run: a task of its header failed."""
+
+
 class RemoteError(CorekitError):
     """A task failed with an exception whose type cannot be imported here."""
 

@@ -46,11 +46,14 @@ class Request:
     chain: Any
     chord: Any
     redelivered: bool
+    #: results of the tasks this run sent (stored in its meta's children)
+    children: list[Any]
 
     def __init__(self, **fields: Any) -> None:
         state = self.__dict__
         state.update(_DEFAULTS)
-        state.update(args=[], kwargs={}, delivery_info={}, timelimit=[None, None], headers={})
+        state.update(args=[], kwargs={}, delivery_info={}, timelimit=[None, None], headers={},
+                     children=[])
         state.update(fields)
 
     def __repr__(self) -> str:

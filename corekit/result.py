@@ -1,7 +1,9 @@
 """`AsyncResult`: the handle a caller keeps on a sent task."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Generic, Iterator, Sequence, TypeVar
 
 from corekit import states
 from corekit.backend import decode_exception
@@ -19,13 +21,16 @@ class AsyncResult(Generic[R]):
     A ready result's meta is cached; an unknown id is PENDING.
     """
 
-    def __init__(self, id: str, app: Corekit | None = None, backend: Any = None) -> None:
+    def __init__(self, id: str, app: Corekit | None = None, backend: Any = None,
+                 parent: ResultBase | None = None) -> None:
         from corekit.app import current_app
 
         self.id = id
         self.app = app or current_app()
         self._backend = backend
         self._cache: dict[str, Any] | None = None
+        #: the result of the task before this one in a chain
+        self.parent = parent
 
     @property
     def backend(self) -> Any:
@@ -68,8 +73,34 @@ class AsyncResult(Generic[R]):
         return self._meta().get("date_done")
 
     @property
-    def children(self) -> list[Any]:
-        return self._meta().get("children") or []
+    def children(self) -> list[ResultBase]:
+        """The results of the tasks this task sent while it ran (its chain's
+        next task and its callbacks among them), once it is ready."""
+        return [result_from_tuple(child, self.app) for child in
+                self._meta().get("children") or []]
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        """Celery's portable form: ``((id, parent), None)``."""
+        return ((self.id, self.parent.as_tuple() if self.parent is not None else None), None)
+
+    def iterdeps(self, intermediate: bool = False) -> Iterator[tuple[Any, ResultBase]]:
+        """``(parent, node)`` over this result and its children's trees,
+        breadth first; an unready node's children are not known yet: it
+        raises `IncompleteStream` unless *intermediate*."""
+        queue: deque[tuple[Any, ResultBase]] = deque([(None, self)])
+        while queue:
+            parent, node = queue.popleft()
+            yield parent, node
+            if node.ready():
+                queue.extend((node, child) for child in node.children)
+            elif not intermediate:
+                raise IncompleteStream(f"{node!r} is not ready: its children are not known")
+
+    def collect(self, intermediate: bool = False, **get: Any) -> Iterator[tuple[ResultBase, Any]]:
+        """``(result, value)`` for this result and every result below it
+        (the tasks it sent, theirs, and so on), waiting for each."""
+        for _, node in self.iterdeps(intermediate=intermediate):
+            yield node, node.get(**get)
 
     def ready(self) -> bool:
         return self.state in states.READY_STATES
@@ -132,16 +163,187 @@ class AsyncResult(Generic[R]):
         return hash(self.id)
 
 
+class IncompleteStream(Exception):
+    """`collect` reached a result that is not ready."""
+
+
+ResultBase = AsyncResult  # the common ground of results (Celery's name)
+
+
+class ResultSet:
+    """Several results, waited for together: ``join()`` lists their values
+    in order."""
+
+    def __init__(self, results: Sequence[Any], app: Corekit | None = None) -> None:
+        from corekit.app import current_app
+
+        self.results = list(results)
+        self.app = app or (self.results[0].app if self.results
+                           and getattr(self.results[0], "app", None) else current_app())
+        self.parent: Any = None
+
+    @property
+    def backend(self) -> Any:
+        return self.app.backend
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.results[index]
+
+    def add(self, result: Any) -> None:
+        if result not in self.results:
+            self.results.append(result)
+
+    @property
+    def children(self) -> list[Any]:
+        return self.results
+
+    def ready(self) -> bool:
+        self._refresh()
+        return all(r.ready() for r in self.results)
+
+    def waiting(self) -> bool:
+        return not self.ready()
+
+    def successful(self) -> bool:
+        self._refresh()
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        self._refresh()
+        return any(r.failed() for r in self.results)
+
+    def completed_count(self) -> int:
+        """How many of the tasks have succeeded."""
+        self._refresh()
+        return sum(1 for r in self.results if r.successful())
+
+    @property
+    def state(self) -> str:
+        return states.SUCCESS if self.successful() else (
+            states.FAILURE if self.failed() else states.PENDING)
+
+    def join(self, timeout: float | None = None, propagate: bool = True,
+             interval: float = 0.5) -> list[Any]:
+        """The values of the results in order, once all are ready; a
+        failure is raised (or, without *propagate*, put in its place);
+        `corekit.exceptions.TimeoutError` after *timeout* seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            self._refresh()
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if isinstance(result, ResultSet):
+                values.append(result.join(timeout=left, propagate=propagate, interval=interval))
+            else:
+                values.append(result.get(timeout=left, propagate=propagate, interval=interval))
+        return values
+
+    get = join
+
+    def _refresh(self) -> None:
+        """Read the states of all unready results in one backend call
+        (``get_many``), so that waiting for N results is not N round trips."""
+        pending = [r for r in self.results
+                   if type(r) is AsyncResult and r._cache is None]
+        if len(pending) < 2:
+            return
+        backend = pending[0].backend
+        for result, meta in zip(pending, backend.get_many([r.id for r in pending])):
+            if meta["status"] in states.READY_STATES:
+                result._cache = meta
+
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        for result in self.results:
+            result.revoke(terminate=terminate, signal=signal)
+
+    def forget(self) -> None:
+        for result in self.results:
+            result.forget()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: [{', '.join(str(r.id) for r in self.results)}]>"
+
+
+class GroupResult(ResultSet):
+    """A group's results, under the group's id: ``save()`` keeps it in the
+    result backend, ``GroupResult.restore(id)`` gets it back."""
+
+    def __init__(self, id: str | None = None, results: Sequence[Any] | None = None,
+                 parent: Any = None, app: Corekit | None = None) -> None:
+        super().__init__(results or [], app=app)
+        self.id = id
+        self.parent = parent
+
+    def save(self, backend: Any = None) -> None:
+        (backend or self.backend).save_group(self.id, self)
+
+    def delete(self, backend: Any = None) -> None:
+        (backend or self.backend).delete_group(self.id)
+
+    @classmethod
+    def restore(cls, id: str, backend: Any = None, app: Corekit | None = None
+                ) -> GroupResult | None:
+        """The group saved under *id*, or None."""
+        from corekit.app import current_app
+
+        app = app or current_app()
+        return (backend or app.backend).restore_group(id, app=app)
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        return ((self.id, self.parent.as_tuple() if self.parent is not None else None),
+                [r.as_tuple() for r in self.results])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, GroupResult):
+            return other.id == self.id and other.results == self.results
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"<GroupResult: {self.id} [{', '.join(str(r.id) for r in self.results)}]>"
+
+
+def result_from_tuple(value: Any, app: Corekit | None = None) -> Any:
+    """A result from its `as_tuple` form (as stored in a meta's children)."""
+    if isinstance(value, (AsyncResult, ResultSet)):
+        return value
+    node, members = value
+    if isinstance(node, (list, tuple)):
+        id, parent = node
+    else:
+        id, parent = node, None
+    parent_result = result_from_tuple(parent, app) if parent else None
+    if members is not None:
+        return GroupResult(id, [result_from_tuple(m, app) for m in members],
+                           parent=parent_result, app=app)
+    return AsyncResult(id, app=app, parent=parent_result)
+
+
 class EagerResult(AsyncResult[R]):
     """The result of a call run in this process (`Task.apply`)."""
 
-    def __init__(self, id: str, value: Any, state: str, traceback: str | None = None) -> None:
+    def __init__(self, id: str, value: Any, state: str, traceback: str | None = None,
+                 children: list[Any] | None = None) -> None:
         self.id = id
         self._value = value
         self._state = state
         self._traceback = traceback
+        self._children = children or []
         self._cache = None
         self._backend = None
+        self.parent = None
+
+    @property
+    def children(self) -> list[Any]:
+        return self._children
 
     def _meta(self) -> dict[str, Any]:
         return {"status": self._state, "result": self._value, "traceback": self._traceback,

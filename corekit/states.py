@@ -9,6 +9,8 @@ FAILURE = "FAILURE"
 RETRY = "RETRY"
 REVOKED = "REVOKED"
 REJECTED = "REJECTED"
+#: a task that raised `Ignore`: no state is stored for it
+IGNORED = "IGNORED"
 
 READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
 UNREADY_STATES = frozenset({PENDING, RECEIVED, STARTED, RETRY, REJECTED})

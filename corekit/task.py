@@ -4,13 +4,15 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Mapping, ParamSpec, Sequence, TypeVar
+from typing import (TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Mapping, NoReturn, ParamSpec,
+                    Sequence, TypeVar)
 
 from corekit.exceptions import MaxRetriesExceededError, Retry
 from corekit.request import Request, current_request
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
+    from corekit.canvas import Signature
     from corekit.result import AsyncResult, EagerResult
 
 P = ParamSpec("P")
@@ -24,6 +26,14 @@ def exponential_backoff(factor: float, retries: int, maximum: float, full_jitter
     if full_jitter:
         countdown = random.uniform(0, countdown)
     return max(0.0, countdown)
+
+
+_EAGER_OPTIONS = ("link", "link_error", "chain", "chord", "group_id", "group_index")
+
+
+def _eager_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options an eager call keeps: where it goes does not matter."""
+    return {k: options[k] for k in _EAGER_OPTIONS if options.get(k) is not None}
 
 
 class Task(Generic[P, R]):
@@ -102,29 +112,84 @@ class Task(Generic[P, R]):
                     compression: str | None = None, priority: int | None = None,
                     **options: Any) -> AsyncResult[R]:
         """Send the task to a worker.  See `Corekit.send_task` for options."""
+        options.update(task_id=task_id, countdown=countdown, eta=eta, expires=expires,
+                       queue=queue, serializer=serializer, compression=compression,
+                       priority=priority)
         if self.app.conf.task_always_eager:
-            return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
-        return self.app.send_task(
-            self.name, args, kwargs, task_id=task_id, countdown=countdown, eta=eta,
-            expires=expires if expires is not None else self.expires,
-            queue=queue or self.queue, serializer=serializer or self.serializer,
-            compression=compression or self.compression,
-            priority=priority if priority is not None else self.priority,
-            time_limit=options.pop("time_limit", self.time_limit),
-            soft_time_limit=options.pop("soft_time_limit", self.soft_time_limit),
-            ignore_result=options.pop("ignore_result", self.ignore_result),
-            **options)
+            return self.apply(args, kwargs, task_id=task_id,  # type: ignore[return-value]
+                              **_eager_options(options))
+        return self.app.send_task(self.name, args, kwargs, **self.send_options(options))
+
+    def send_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """*options* for `Corekit.send_task`, with this task's own defaults
+        (queue, serializer, expires, time limits...) where they say nothing."""
+        opts = dict(options)
+        for name in ("queue", "serializer", "compression"):
+            opts[name] = opts.get(name) or getattr(self, name)
+        for name in ("expires", "priority", "time_limit", "soft_time_limit", "ignore_result"):
+            if opts.get(name) is None:
+                opts[name] = getattr(self, name)
+        return opts
 
     def apply(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
               task_id: str | None = None, throw: bool | None = None, retries: int = 0,
               **options: Any) -> EagerResult[R]:
-        """Run the task here and now (eagerly), with retries run inline."""
+        """Run the task here and now (eagerly), with retries run inline;
+        ``link``/``link_error`` and the rest of a chain are applied as a
+        worker would."""
         from corekit.trace import apply_eagerly
 
         if throw is None:
             throw = self.app.conf.task_eager_propagates
         return apply_eagerly(self, list(args or ()), dict(kwargs or {}),
-                             task_id or str(uuid.uuid4()), throw, retries)
+                             task_id or str(uuid.uuid4()), throw, retries,
+                             embed=_eager_options(options))
+
+    # -- signatures (`corekit.canvas`) ----------------------------------------
+    def signature(self, args: Sequence[Any] | None = None,
+                  kwargs: Mapping[str, Any] | None = None, **options: Any) -> Signature:
+        """This task with *args*, *kwargs* and *options*, as a `Signature`
+        (``immutable=True`` ignores the arguments a callback would add)."""
+        from corekit.canvas import Signature
+
+        return Signature(self, args, kwargs, app=self.app, **options)
+
+    subtask = signature
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """``signature(args, kwargs)``: ``add.s(2, 2)``."""
+        return self.signature(args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: ``add.si(2, 2)``."""
+        return self.signature(args, kwargs, immutable=True)
+
+    def map(self, it: Iterable[Any]) -> Signature:
+        """One task message running this task on each item, in a worker."""
+        from corekit.canvas import xmap
+
+        return xmap(self.s(), it, app=self.app)
+
+    def starmap(self, it: Iterable[Any]) -> Signature:
+        """`map`, with each item spread as the arguments."""
+        from corekit.canvas import xstarmap
+
+        return xstarmap(self.s(), it, app=self.app)
+
+    def chunks(self, it: Iterable[Any], n: int) -> Signature:
+        """*it* split into starmap tasks of *n* items each."""
+        from corekit.canvas import chunks
+
+        return chunks(self.s(), it, n, app=self.app)
+
+    def replace(self, sig: Signature) -> NoReturn:
+        """End this run and let *sig* take its place: *sig*'s result is
+        stored under this task's id, and this task's callbacks, errbacks,
+        chain, group and chord carry over to it.  Raises `Ignore` (in an
+        eager call, *sig* runs at once and its value is this task's)."""
+        from corekit.workflow import replace_task
+
+        return replace_task(self, sig)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[R]:  # noqa: N802 - Celery's name
         from corekit.result import AsyncResult
@@ -164,7 +229,9 @@ class Task(Generic[P, R]):
             task_id=request.id, countdown=countdown if eta is None else None, eta=eta,
             retries=request.retries + 1, queue=options.pop("queue", delivery.get("queue")),
             expires=request.expires, root_id=request.root_id, parent_id=request.parent_id,
-            group_id=request.group, time_limit=request.timelimit[0],
+            group_id=request.group, group_index=request.group_index,
+            link=request.callbacks, link_error=request.errbacks, chain=request.chain,
+            chord=request.chord, time_limit=request.timelimit[0],
             soft_time_limit=request.timelimit[1], reply_to=request.reply_to,
             ignore_result=request.ignore_result, **options)
         if throw:

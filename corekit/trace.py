@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import inspect
 import traceback as tb
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from corekit import signals, states
-from corekit.exceptions import Retry
+from corekit.exceptions import Ignore, Retry
 from corekit.request import Request, current_request, pop_request, push_request
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ class Outcome:
     exc: BaseException | None = None
     traceback: str | None = None
     retry: Retry | None = None
+    #: results of the tasks the run sent (its meta's children)
+    children: list[Any] = field(default_factory=list)
 
 
 def trace(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict[str, Any]
@@ -40,7 +42,9 @@ def trace(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict[
             retval = task.run(*args, **kwargs)
             if inspect.isawaitable(retval):
                 retval = _run_coroutine(retval)
-            outcome = Outcome(states.SUCCESS, retval)
+            outcome = _succeeded(task, request, retval)
+        except Ignore as exc:
+            outcome = _ignored(exc)
         except Exception as exc:
             outcome = _failed(task, exc)
         _after(task, request, args, kwargs, outcome)
@@ -60,7 +64,9 @@ async def atrace(task: Task[Any, Any], request: Request, args: list[Any],
             retval = task.run(*args, **kwargs)
             if inspect.isawaitable(retval):
                 retval = await retval
-            outcome = Outcome(states.SUCCESS, retval)
+            outcome = _succeeded(task, request, retval)
+        except Ignore as exc:
+            outcome = _ignored(exc)
         except Exception as exc:
             outcome = _failed(task, exc)
         _after(task, request, args, kwargs, outcome)
@@ -75,9 +81,33 @@ def _before(task: Task[Any, Any], request: Request, args: list[Any],
         signals.task_prerun.send(task, task_id=request.id, task=task, args=args, kwargs=kwargs)
 
 
+def _succeeded(task: Task[Any, Any], request: Request, retval: Any) -> Outcome:
+    """SUCCESS, once the chain's next task and the callbacks are sent (a
+    failure to send them is raised: the task fails with it)."""
+    if request.callbacks or request.chain:
+        from corekit.workflow import after_success
+
+        after_success(task.app, request, retval)
+    return Outcome(states.SUCCESS, retval)
+
+
+def _ignored(exc: Ignore) -> Outcome:
+    from corekit.workflow import _EagerReplace
+
+    if isinstance(exc, _EagerReplace):
+        return Outcome(states.SUCCESS, exc.value)
+    return Outcome(states.IGNORED)
+
+
 def _after(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict[str, Any],
            outcome: Outcome) -> None:
-    """The signals for how the call ended (a raising receiver is logged)."""
+    """Errbacks and the signals for how the call ended (a raising receiver
+    is logged)."""
+    outcome.children = request.children
+    if outcome.state == states.FAILURE and request.errbacks and outcome.exc is not None:
+        from corekit.workflow import call_errbacks
+
+        call_errbacks(task.app, request, outcome.exc, outcome.traceback)
     if outcome.state == states.SUCCESS:
         if signals.task_success.receivers:
             signals.task_success.send(task, result=outcome.retval)
@@ -85,6 +115,8 @@ def _after(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict
         if signals.task_retry.receivers:
             signals.task_retry.send(task, request=request, reason=outcome.exc,
                                     einfo=outcome.traceback)
+    elif outcome.state == states.IGNORED:
+        pass
     elif signals.task_failure.receivers:
         signals.task_failure.send(task, task_id=request.id, exception=outcome.exc, args=args,
                                   kwargs=kwargs, traceback=outcome.traceback,
@@ -122,21 +154,33 @@ def _retry_outcome(retry: Retry) -> Outcome:
                    traceback=_format(retry.exc) if retry.exc else None)
 
 
+def _listed(value: Any) -> list[Any] | None:
+    if not value:
+        return None
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _format(exc: BaseException) -> str:
     return "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def apply_eagerly(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], task_id: str,
-                  throw: bool, retries: int = 0) -> EagerResult[Any]:
-    """Run the task in this thread; a retry runs again at once."""
+                  throw: bool, retries: int = 0, embed: dict[str, Any] | None = None
+                  ) -> EagerResult[Any]:
+    """Run the task in this thread; a retry runs again at once.  *embed*
+    holds the canvas options (``link``, ``link_error``, ``chain``...)."""
     from corekit.result import EagerResult
 
     parent = current_request()
+    embed = embed or {}
+    canvas = {"callbacks": _listed(embed.get("link")), "errbacks": _listed(embed.get("link_error")),
+              "chain": embed.get("chain"), "chord": embed.get("chord"),
+              "group": embed.get("group_id"), "group_index": embed.get("group_index")}
     for _ in range(MAX_EAGER_RETRIES):
         request = Request(id=task_id, task=task.name, args=args, kwargs=kwargs, retries=retries,
                           is_eager=True, called_directly=False,
                           root_id=parent.root_id if parent else task_id,
-                          parent_id=parent.id if parent else None)
+                          parent_id=parent.id if parent else None, **canvas)
         outcome = trace(task, request, args, kwargs)
         if outcome.state != states.RETRY:
             break
@@ -144,11 +188,12 @@ def apply_eagerly(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any],
         args = list(new_args) if new_args is not None else args
         kwargs = dict(new_kwargs) if new_kwargs is not None else kwargs
         retries += 1
-    if task.app.conf.task_store_eager_result:
+    if task.app.conf.task_store_eager_result and outcome.state != states.IGNORED:
         task.app.backend.store_result(task_id, outcome.exc if outcome.exc else outcome.retval,
                                       outcome.state, outcome.traceback)
     if throw and outcome.state == states.FAILURE and outcome.exc is not None:
         raise outcome.exc
     result = outcome.exc if outcome.state == states.FAILURE else outcome.retval
-    return EagerResult(task_id, result, outcome.state, outcome.traceback)
+    return EagerResult(task_id, result, outcome.state, outcome.traceback,
+                       children=outcome.children)
 

@@ -7,6 +7,7 @@ running `execute` on it, and handing the metas back to ``job.finish``).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -101,17 +102,22 @@ def _before(call: TaskCall, task: Task[Any, Any],
 
 
 def _after(call: TaskCall, outcome: Outcome, runtime: float) -> list[dict[str, Any]]:
+    children = [child.as_tuple() for child in outcome.children] or None
     if outcome.state == states.SUCCESS:
         logger.debug("Task %s[%s] succeeded in %.6fs: %r", call.task, call.id, runtime,
                      outcome.retval)
-        return _keep(call, ResultBackend.make_meta(call.id, outcome.retval, states.SUCCESS))
+        return _keep(call, ResultBackend.make_meta(call.id, outcome.retval, states.SUCCESS,
+                                                   children=children))
+    if outcome.state == states.IGNORED:
+        logger.info("Task %s[%s] ignored (replaced, or raised Ignore)", call.task, call.id)
+        return []
     if outcome.state == states.RETRY:
         logger.info("Task %s[%s] retry: %s", call.task, call.id, outcome.retry)
     else:
         logger.error("Task %s[%s] raised unexpected: %r\n%s", call.task, call.id, outcome.exc,
                      outcome.traceback)
     return _keep(call, ResultBackend.make_meta(call.id, outcome.exc, outcome.state,
-                                               outcome.traceback))
+                                               outcome.traceback, children=children))
 
 
 @dataclass(slots=True)
@@ -170,7 +176,9 @@ class Job:
         self.acks_late = options.acks_late
         self.acks_on_failure_or_timeout = options.acks_on_failure_or_timeout
         self.track_started = options.track_started
-        self.store_results = not (headers.ignore_result or options.ignore_result)
+        # a chord's header task stores its state whatever it says: the join reads it
+        self.store_results = not (headers.ignore_result or options.ignore_result) or bool(
+            self.embed and self.embed.get("chord"))
         self.hostname = hostname
         self.results = results
         self.on_done = on_done
@@ -237,10 +245,22 @@ class Job:
         if metas:
             if late_ack is not None and not self.acks_on_failure_or_timeout:
                 late_ack = failed_message(self.message, metas) or late_ack
-            self.results.submit(metas, late_ack)
+            self.results.submit(metas, late_ack, self._chord_part(metas))
             self.on_done(self, None)
         else:
             self.on_done(self, late_ack)
+
+    def _chord_part(self, metas: list[dict[str, Any]]) -> Callable[[], None] | None:
+        """For a chord's header task that ended: its count toward the join,
+        to run once its state is stored."""
+        body = self.embed.get("chord") if isinstance(self.embed, dict) else None
+        group_id = self.headers.group
+        if not body or not group_id or metas[-1]["status"] not in states.READY_STATES:
+            return None
+        from corekit.workflow import on_chord_part
+
+        return functools.partial(on_chord_part, self.task.app, self.results.backend,
+                                 group_id, body)
 
     def failure_metas(self, exc: BaseException, traceback: str | None = None
                       ) -> list[dict[str, Any]]:
@@ -250,8 +270,16 @@ class Job:
 
     def fail(self, exc: BaseException, traceback: str | None = None) -> None:
         """`finish` with FAILURE for an end the task's own code did not reach
-        (its process died, a hard time limit killed it)."""
+        (its process died, a hard time limit killed it); its errbacks run
+        here."""
         self.finish(self.failure_metas(exc, traceback))
+        if isinstance(self.embed, dict) and self.embed.get("errbacks"):
+            from corekit.workflow import call_errbacks
+
+            try:
+                call_errbacks(self.task.app, self.request(), exc, traceback)
+            except Exception:
+                logger.exception("errbacks of %r failed", self)
 
     def revoke(self, reason: str, terminated: bool = False, signum: int | None = None) -> None:
         """`finish` as REVOKED (*reason*: ``revoked``, ``expired``,

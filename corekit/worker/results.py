@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from corekit.backend import ResultBackend
 
@@ -39,10 +39,12 @@ class ResultWriter:
             self._queue.put(_STOP)
             self._thread.join()
 
-    def submit(self, metas: Sequence[Mapping[str, Any]], ack: Any = None) -> None:
+    def submit(self, metas: Sequence[Mapping[str, Any]], ack: Any = None,
+               then: Callable[[], None] | None = None) -> None:
         """Store *metas* (in order); then *ack* (a message, or None) is ready
-        to be acked."""
-        self._queue.put((metas, ack))
+        to be acked, and *then* is called (a chord's join counts a part only
+        once the part's state is stored)."""
+        self._queue.put((metas, ack) if then is None else (metas, ack, then))
 
     def take_acks(self) -> list[Any]:
         """Messages whose results are stored, to ack now."""
@@ -104,13 +106,19 @@ class ResultWriter:
             if item is not _STOP:
                 items.append(item)
 
-    def _write(self, items: list[tuple[Sequence[Mapping[str, Any]], Any]]) -> None:
+    def _write(self, items: list[tuple[Any, ...]]) -> None:
         if not items:
             return
-        metas = [meta for batch_metas, _ in items for meta in batch_metas]
+        metas = [meta for item in items for meta in item[0]]
         if metas:
             self._store(metas)
-        for _, ack in items:
+        for item in items:
+            if len(item) == 3:
+                try:
+                    item[2]()
+                except Exception:
+                    logger.exception("after storing %s", [m.get("task_id") for m in item[0]])
+            ack = item[1]
             if isinstance(ack, threading.Event):
                 ack.set()
             elif ack is not None:

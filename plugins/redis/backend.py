@@ -66,8 +66,28 @@ class RedisBackend(ResultBackend):
                 pipe.publish(key, data)
         pipe.execute()
 
+    def _get_many(self, task_ids: Sequence[str]) -> list[bytes | None]:
+        if not task_ids:
+            return []
+        return list(self.client.mget([KEY_PREFIX + task_id for task_id in task_ids]))
+
     def _delete(self, task_id: str) -> None:
         self.client.delete(KEY_PREFIX + task_id)
+
+    # Groups at Celery's key, ``celery-taskset-meta-<id>``, not under KEY_PREFIX.
+    def save_group(self, group_id: str, result: Any) -> None:
+        meta = {"task_id": group_id, "status": states.SUCCESS, "result": result.as_tuple()}
+        self.client.set(self.GROUP_PREFIX + group_id, self.encode_meta(meta),
+                        px=self._expires_ms())
+
+    def restore_group(self, group_id: str, app: Any = None) -> Any:
+        from corekit.result import result_from_tuple
+
+        data = self.client.get(self.GROUP_PREFIX + group_id)
+        return None if data is None else result_from_tuple(self.decode_meta(data)["result"], app)
+
+    def delete_group(self, group_id: str) -> None:
+        self.client.delete(self.GROUP_PREFIX + group_id)
 
     def _expires_ms(self) -> int | None:
         return max(1, int(self.expires * 1000)) if self.expires else None

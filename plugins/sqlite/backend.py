@@ -65,6 +65,17 @@ class SQLiteBackend(ResultBackend):
             " AND (expires_at IS NULL OR expires_at > ?)", (task_id, time.time())).fetchone()
         return bytes(row[0]) if row else None
 
+    def _get_many(self, task_ids: Sequence[str]) -> list[bytes | None]:
+        found: dict[str, bytes] = {}
+        conn, now = self.db.conn(), time.time()
+        for start in range(0, len(task_ids), 500):  # SQLite's bound-parameter limit
+            part = list(task_ids[start:start + 500])
+            marks = ", ".join("?" * len(part))
+            found.update((row[0], bytes(row[1])) for row in conn.execute(
+                f"SELECT task_id, meta FROM results WHERE task_id IN ({marks})"
+                " AND (expires_at IS NULL OR expires_at > ?)", (*part, now)))
+        return [found.get(task_id) for task_id in task_ids]
+
     def _set_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
         if not items:
             return

@@ -1,0 +1,207 @@
+"""What happens when a task of a workflow ends: the canvas at run time.
+
+- success: the next task of its chain and its ``link`` callbacks are sent
+  with its return value (in one publish), from where the task ran, while
+  its request is still current, so they are its children;
+- failure: its ``link_error`` errbacks run: one whose task takes three
+  arguments is called right here as ``errback(request, exc, traceback)``,
+  as Celery does; any other is sent with the failed task's id;
+- a chord's header task that ended (`on_chord_part`): the worker counts it
+  in the result backend (``incr`` on the group id) once its own state is
+  stored; the part that brings the count to ``chord_size`` reads the
+  header's results and sends the body with them, or, if one of them
+  failed, stores the body as failed with `ChordError` naming that task.
+  No task polls for the join.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any, Mapping, NoReturn
+
+from corekit import states
+from corekit.canvas import Signature, chain, chord, group, signature
+from corekit.exceptions import ChordError, Ignore
+from corekit.request import Request
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+    from corekit.backend import ResultBackend
+    from corekit.task import Task
+
+logger = logging.getLogger("corekit.worker")
+
+
+def after_success(app: Corekit, request: Request, retval: Any) -> None:
+    """Send the chain's next task and the callbacks, with *retval*."""
+    followers: list[tuple[Signature, dict[str, Any]]] = []
+    for callback in request.callbacks or ():
+        followers.append((signature(callback, app=app), {}))
+    if request.chain:
+        rest = list(request.chain)
+        following = signature(rest.pop(), app=app)
+        followers.append((following, {"chain": rest} if rest else {}))
+    if app.conf.task_always_eager:
+        for sig, options in followers:
+            sig.apply_async((retval,), **options)
+        return
+    from corekit.app import add_to_parent
+
+    messages = []
+    for sig, options in followers:
+        msgs, result = sig.prepare((retval,), None, options)
+        messages.extend(msgs)
+        add_to_parent(result)
+    app.publish_tasks(messages)
+
+
+def call_errbacks(app: Corekit, request: Request, exc: BaseException,
+                  traceback: str | None) -> None:
+    """Run the failed task's errbacks (see the module's doc); an errback
+    that raises is logged, the others still run."""
+    send: list[Signature] = []
+    for errback in request.errbacks or ():
+        sig = signature(errback, app=app)
+        task = app.tasks.get(sig.task)
+        if task is not None and not sig.immutable and _takes_request(task):
+            try:
+                sig(request, exc, traceback)
+            except Exception:
+                logger.exception("errback %r of task %s[%s] raised", sig, request.task,
+                                 request.id)
+        else:
+            send.append(sig)
+    for sig in send:
+        try:
+            sig.apply_async((request.id,))
+        except Exception:
+            logger.exception("could not send errback %r of task %s[%s]", sig, request.task,
+                             request.id)
+
+
+def _takes_request(task: Task[Any, Any]) -> bool:
+    """An errback in Celery's ``(request, exc, traceback)`` form: its
+    function takes more than one positional argument."""
+    try:
+        params = inspect.signature(task.run).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) > 1 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def on_chord_part(app: Corekit, backend: ResultBackend, group_id: str,
+                  body: Mapping[str, Any]) -> None:
+    """A header task of the chord *group_id* is done and its state stored."""
+    size = body.get("chord_size")
+    count = backend.incr(group_id)
+    if size is None or count < size:
+        return
+    if count > size:
+        logger.warning("chord %s: part %d of %d reported (a header task ran twice?): "
+                       "its body was already handled", group_id, count, size)
+        return
+    try:
+        join_chord(app, backend, group_id, body)
+    finally:
+        backend.delete_counter(group_id)
+
+
+def join_chord(app: Corekit, backend: ResultBackend, group_id: str,
+               body: Mapping[str, Any]) -> None:
+    """Every header task has ended: send the body, or fail it."""
+    sig = signature(dict(body), app=app)
+    header = backend.restore_group(group_id)
+    if header is None:
+        fail_chord(app, backend, sig, ChordError(
+            f"chord {group_id}: its header's group result is gone from the result backend"))
+        return
+    ids = [r.id for r in header.results]
+    metas = backend.get_many(ids)
+    for meta in metas:
+        if meta["status"] != states.SUCCESS:
+            fail_chord(app, backend, sig, ChordError(
+                f"Dependency {meta['task_id']} raised {_describe(meta)}"))
+            return
+    sig.apply_async(([meta["result"] for meta in metas],))
+
+
+def _describe(meta: Mapping[str, Any]) -> str:
+    from corekit.worker.job import describe_failure
+
+    if meta["status"] == states.REVOKED:
+        return f"TaskRevokedError: {meta.get('result')}"
+    if meta["status"] != states.FAILURE:
+        return f"state {meta['status']}"
+    return describe_failure(meta["result"])
+
+
+def fail_chord(app: Corekit, backend: ResultBackend, body: Signature, exc: ChordError) -> None:
+    """The body does not run: its result is *exc*, and its errbacks run."""
+    body_id = body.freeze().id
+    logger.error("Chord body %s[%s] will not run: %s", body.task, body_id, exc)
+    backend.store_many([backend.make_meta(body_id, exc, states.FAILURE)])
+    errbacks = body.options.get("link_error")
+    if errbacks:
+        request = Request(id=body_id, task=body.task, args=body.args, kwargs=body.kwargs,
+                          errbacks=errbacks, called_directly=False)
+        call_errbacks(app, request, exc, None)
+
+
+def replace_task(task: Task[Any, Any], sig: Signature) -> NoReturn:
+    """`Task.replace`: send *sig* in the place of the running task."""
+    request = task.request
+    if request.called_directly:
+        raise RuntimeError(f"task {task.name} was called directly, not by a worker: "
+                           f"there is nothing to replace")
+    app = task.app
+    sig = signature(sig, app=app)
+    if isinstance(sig, group) and not isinstance(sig, chord):
+        # the group's results, as a list, become this task's result
+        sig = chord(sig, app.tasks["celery.accumulate"].s(), app=app)
+    for callback in request.callbacks or ():
+        sig.link(signature(callback, app=app))
+    for errback in request.errbacks or ():
+        sig.link_error(signature(errback, app=app))
+    sig.freeze(request.id)
+    extra = {"chord": request.chord, "group_id": request.group,
+             "group_index": request.group_index}
+    sig.set(**{k: v for k, v in extra.items() if v is not None})
+    if request.chain:
+        sig = chain(sig, *[signature(t, app=app) for t in reversed(request.chain)], app=app)
+    if request.is_eager:
+        raise _EagerReplace(sig.apply().get())
+    sig.apply_async()
+    raise Ignore(f"replaced by {sig!r}")
+
+
+class _EagerReplace(Ignore):
+    """Raised by an eager `Task.replace`: the replacement's value is the
+    task's return value."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__("replaced")
+        self.value = value
+
+
+def register_builtins(app: Corekit) -> None:
+    """The tasks the canvas sends, under Celery's names."""
+    from corekit.canvas import chunks
+
+    @app.task(name="celery.map", bind=True)
+    def map_task(self: Any, task: Any, it: list[Any]) -> list[Any]:
+        fun = signature(task, app=self.app).type
+        return [fun(item) for item in it]
+
+    @app.task(name="celery.starmap", bind=True)
+    def starmap_task(self: Any, task: Any, it: list[Any]) -> list[Any]:
+        fun = signature(task, app=self.app).type
+        return [fun(*item) for item in it]
+
+    @app.task(name="celery.chunks", bind=True)
+    def chunks_task(self: Any, task: Any, it: list[Any], n: int) -> Any:
+        return chunks(signature(task, app=self.app), it, n, app=self.app).apply_async().id
+
+    @app.task(name="celery.accumulate")
+    def accumulate(*args: Any, index: int | None = None) -> Any:
+        return args[index] if index is not None else (args[0] if len(args) == 1 else args)
