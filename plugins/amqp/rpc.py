@@ -167,6 +167,18 @@ class RpcBackend(ResultBackend):
             finally:
                 self._give_turn()
 
+    def get_many(self, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return [self.get_task_meta(task_id) for task_id in task_ids]
+
+    def save_group(self, group_id: str, result: Any) -> None:
+        raise NotImplementedError(
+            "the rpc:// result backend keeps nothing, so it cannot keep a group (nor join a "
+            "chord): use a result backend that stores results (redis://, sqlite://) for chords "
+            "and GroupResult.save()")
+
+    def restore_group(self, group_id: str, app: Any = None) -> Any:
+        self.save_group(group_id, None)
+
     def forget(self, task_id: str) -> None:
         """Nothing is stored, so nothing to forget."""
 

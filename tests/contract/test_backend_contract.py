@@ -198,3 +198,41 @@ def test_revocations_are_kept_for_later_workers(make_backend: Callable[..., Resu
     assert later.revocations(now + 0.0005) == got[1:]
     backend.add_revocations([{"task_id": "old", "at": now - 10_000_000}])  # long expired
     assert "old" not in [e.get("task_id") for e in later.revocations(0.0)]
+
+
+# -- many at once, and groups -----------------------------------------------------
+def test_get_many_keeps_the_order_and_knows_pending(backend: ResultBackend) -> None:
+    backend.store_many([backend.make_meta(f"g{i}", i * 10, states.SUCCESS) for i in range(3)])
+    metas = backend.get_many(["g2", "unknown", "g0", "g1"])
+    assert [m["task_id"] for m in metas] == ["g2", "unknown", "g0", "g1"]
+    assert [m["status"] for m in metas] == [states.SUCCESS, states.PENDING] + [states.SUCCESS] * 2
+    assert [m["result"] for m in metas] == [20, None, 0, 10]
+    assert backend.get_many([]) == []
+
+
+def test_get_many_reads_more_than_one_batch(backend: ResultBackend) -> None:
+    ids = [f"b{i}" for i in range(1200)]  # more than SQLite binds in one statement
+    backend.store_many([backend.make_meta(i, i, states.SUCCESS) for i in ids])
+    assert [m["result"] for m in backend.get_many(ids)] == ids
+
+
+def test_a_saved_group_is_restored_by_another_client(make_backend: MakeBackend) -> None:
+    from corekit import Corekit
+    from corekit.result import AsyncResult, GroupResult
+
+    app = Corekit("contract", broker="memory://contract-groups")
+    group = GroupResult("grp-1", [AsyncResult("a", app=app),
+                                  GroupResult("inner", [AsyncResult("b", app=app)], app=app)],
+                        app=app)
+    writer, reader = make_backend(), make_backend()
+    writer.save_group("grp-1", group)
+    writer.store_result("grp-1", "a task's own result", states.SUCCESS)  # apart from groups
+    restored = reader.restore_group("grp-1", app=app)
+    assert isinstance(restored, GroupResult) and restored.id == "grp-1"
+    assert [r.id for r in restored.results] == ["a", "inner"]
+    assert isinstance(restored.results[1], GroupResult)
+    assert [r.id for r in restored.results[1].results] == ["b"]
+    assert reader.get_task_meta("grp-1")["result"] == "a task's own result"
+    assert reader.restore_group("never-saved") is None
+    writer.delete_group("grp-1")
+    assert reader.restore_group("grp-1") is None
