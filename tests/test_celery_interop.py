@@ -55,6 +55,24 @@ def test_celery_reads_what_a_corekit_client_sent_and_stored(shared: tuple[Coreki
         assert theirs.AsyncResult(task_id).get(timeout=10) == 42  # type: ignore[attr-defined]
 
 
+def test_a_celery_clients_chain_group_and_link_run_on_a_corekit_worker(
+        shared: tuple[Corekit, object]) -> None:
+    """Celery's canvas on the wire: the chain's rest in the message body
+    (reversed), callbacks as signature dicts, the group id in the headers."""
+    ours, theirs = shared
+    add = theirs.signature  # type: ignore[attr-defined]
+    with start_worker(ours, pool="threads", concurrency=2):
+        chained = celery.chain(add("proj.add", (1, 2)), add("proj.add", (3,)),
+                               add("proj.add", (4,)))()
+        assert chained.get(timeout=10) == 10 and chained.parent.get(timeout=10) == 6
+        linked = add("proj.add", (5, 5)).apply_async(link=add("proj.add", (1,)))
+        assert linked.get(timeout=10) == 10
+        children = theirs.AsyncResult(linked.id).children  # type: ignore[attr-defined]
+        assert [c.get(timeout=10) for c in children] == [11]  # our meta's children, read by Celery
+        grouped = celery.group(add("proj.add", (i, i)) for i in range(5))()
+        assert grouped.get(timeout=10) == [0, 2, 4, 6, 8]
+
+
 CELERY_PROJ = '''
 import os
 from celery import Celery
@@ -85,6 +103,15 @@ def test_a_celery_worker_runs_what_a_corekit_client_sends(shared: tuple[Corekit,
         now, later = add("proj.add", (1, 2)), add("proj.add", (3, 4), countdown=0.5)
         assert now.get(timeout=30) == 3  # corekit reads Celery's stored result too
         assert later.get(timeout=30) == 7  # through corekit's delay ladder, then Celery
+        from corekit import chain, group
+
+        sig = ours.signature
+        chained = chain(sig("proj.add", (1, 2)), sig("proj.add", (3,)), sig("proj.add", (4,)))()
+        assert chained.get(timeout=30) == 10 and chained.parent.get(timeout=30) == 6
+        linked = sig("proj.add", (5, 5)).apply_async(link=sig("proj.add", (1,)))
+        assert linked.get(timeout=30) == 10
+        assert [c.get(timeout=30) for c in linked.children] == [11]  # Celery's meta's children
+        assert group(sig("proj.add", (i, i)) for i in range(5))().get(timeout=30) == [0, 2, 4, 6, 8]
     finally:
         worker.terminate()
         output = worker.communicate(timeout=30)[0]
