@@ -92,38 +92,46 @@ def _takes_request(task: Task[Any, Any]) -> bool:
 
 def on_chord_part(app: Corekit, backend: ResultBackend, group_id: str,
                   body: Mapping[str, Any]) -> None:
-    """A header task of the chord *group_id* is done and its state stored."""
+    """A header task of the chord *group_id* is done and its state stored.
+
+    The part whose count reaches ``chord_size`` joins.  A part that ran
+    twice (redelivered after a crash between its count and its ack) counts
+    twice, so the count may reach the size early: the joiner then finds a
+    header task not ready and leaves the join to the parts still to come
+    (each sees a count past the size and looks again).  The last part to
+    count always finds every state stored; a second counter makes sure
+    only one part joins."""
     size = body.get("chord_size")
-    count = backend.incr(group_id)
-    if size is None or count < size:
+    if size is None or backend.incr(group_id) < size:
         return
-    if count > size:
-        logger.warning("chord %s: part %d of %d reported (a header task ran twice?): "
-                       "its body was already handled", group_id, count, size)
-        return
-    try:
-        join_chord(app, backend, group_id, body)
-    finally:
-        backend.delete_counter(group_id)
-
-
-def join_chord(app: Corekit, backend: ResultBackend, group_id: str,
-               body: Mapping[str, Any]) -> None:
-    """Every header task has ended: send the body, or fail it."""
     sig = signature(dict(body), app=app)
     header = backend.restore_group(group_id)
     if header is None:
-        fail_chord(app, backend, sig, ChordError(
-            f"chord {group_id}: its header's group result is gone from the result backend"))
+        if backend.incr(group_id + ".joined") == 1:
+            fail_chord(app, backend, sig, ChordError(
+                f"chord {group_id}: its header's group result is gone from the result "
+                f"backend (expired, or the chord was sent by a client that does not save it)"))
         return
-    ids = [r.id for r in header.results]
-    metas = backend.get_many(ids)
+    metas = backend.get_many([r.id for r in header.results])
+    if any(meta["status"] not in states.READY_STATES for meta in metas):
+        logger.info("chord %s: counted %d parts but not all are done (one ran twice): "
+                    "the last one joins", group_id, size)
+        return
+    if backend.incr(group_id + ".joined") != 1:
+        return  # another part joined it
+    join_chord(app, backend, sig, metas)
+
+
+def join_chord(app: Corekit, backend: ResultBackend, body: Signature,
+               metas: list[dict[str, Any]]) -> None:
+    """Every header task has ended: send the body with their results, or
+    fail it with the first failure."""
     for meta in metas:
         if meta["status"] != states.SUCCESS:
-            fail_chord(app, backend, sig, ChordError(
+            fail_chord(app, backend, body, ChordError(
                 f"Dependency {meta['task_id']} raised {_describe(meta)}"))
             return
-    sig.apply_async(([meta["result"] for meta in metas],))
+    body.apply_async(([meta["result"] for meta in metas],))
 
 
 def _describe(meta: Mapping[str, Any]) -> str:
