@@ -189,6 +189,12 @@ class ResultBackend:
     def delete_group(self, group_id: str) -> None:
         self._delete(self.GROUP_PREFIX + group_id)
 
+    def chord_size(self, group_id: str) -> int | None:
+        """A chord's size kept by the client that sent it, when its body
+        does not carry ``chord_size`` (recent Celery clients keep it in
+        their result backend); None if unknown."""
+        return None
+
     def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
                  ) -> dict[str, Any]:
         """Block until the task is ready; `TimeoutError` after *timeout*.

@@ -26,5 +26,6 @@ class TaskRegistry(Dict[str, "Task[Any, Any]"]):
             raise NotRegistered(name) from None
 
     def user_tasks(self) -> list[str]:
-        """Names of the tasks users defined (not corekit's own)."""
-        return sorted(n for n in self if not n.startswith("corekit."))
+        """Names of the tasks users defined (not corekit's own, nor the
+        canvas's builtins under Celery's ``celery.`` names)."""
+        return sorted(n for n in self if not n.startswith(("corekit.", "celery.")))

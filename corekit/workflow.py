@@ -101,10 +101,16 @@ def on_chord_part(app: Corekit, backend: ResultBackend, group_id: str,
     (each sees a count past the size and looks again).  The last part to
     count always finds every state stored; a second counter makes sure
     only one part joins."""
-    size = body.get("chord_size")
-    if size is None or backend.incr(group_id) < size:
-        return
     sig = signature(dict(body), app=app)
+    size = body.get("chord_size") or backend.chord_size(group_id)
+    if not size:
+        if backend.incr(group_id + ".joined") == 1:
+            fail_chord(app, backend, sig, ChordError(
+                f"chord {group_id} cannot be joined here: its body carries no chord_size "
+                f"(a recent Celery client sent it, for Celery's own Redis join)"))
+        return
+    if backend.incr(group_id) < size:
+        return
     header = backend.restore_group(group_id)
     if header is None:
         if backend.incr(group_id + ".joined") == 1:

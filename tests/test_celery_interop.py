@@ -73,6 +73,22 @@ def test_a_celery_clients_chain_group_and_link_run_on_a_corekit_worker(
         assert grouped.get(timeout=10) == [0, 2, 4, 6, 8]
 
 
+def test_a_celery_clients_chord_fails_clearly_on_corekit_workers(
+        shared: tuple[Corekit, object]) -> None:
+    """Celery joins chords on Redis its own way (the size and the parts'
+    results under keys of its own, the group not saved, no chord_size in
+    the body): corekit's join cannot, and the body fails with a ChordError
+    that says so, rather than hanging."""
+    ours, theirs = shared
+    add = theirs.signature  # type: ignore[attr-defined]
+    with start_worker(ours, pool="threads", concurrency=2):
+        result = celery.chord([add("proj.add", (1, 1)), add("proj.add", (2, 2))],
+                              add("proj.add", (0,)))()
+        with pytest.raises(Exception, match="cannot be joined here|group result is gone") as info:
+            result.get(timeout=10)
+        assert type(info.value).__name__ == "ChordError"
+
+
 CELERY_PROJ = '''
 import os
 from celery import Celery

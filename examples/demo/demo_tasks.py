@@ -20,6 +20,11 @@ def mul(x: int, y: int) -> int:
     return x * y
 
 
+@app.task
+def xsum(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
 @app.task(bind=True, max_retries=5, default_retry_delay=0.2)
 def flaky(self, succeed_on: int) -> str:
     """Fails until its ``succeed_on``-th run, retrying itself in between."""

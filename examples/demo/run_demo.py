@@ -5,9 +5,9 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from demo_tasks import add, divide, flaky, mul, roll_dice
+from demo_tasks import add, divide, flaky, mul, roll_dice, xsum
 
-from corekit import states
+from corekit import chord, group, states
 
 
 def main() -> int:
@@ -21,6 +21,11 @@ def main() -> int:
     print(f"add (countdown=1s).get()                 -> {delayed.get(timeout=10)}")
     print(f"mul (eta=now+1s).get()                   -> {scheduled.get(timeout=10)}")
     print(f"flaky.delay(3).get()                     -> {flaky.delay(3).get(timeout=20)}")
+    print(f"(add.s(4, 4) | mul.s(8))().get()         -> {(add.s(4, 4) | mul.s(8))().get(timeout=10)}")
+    print(f"group(add.s(i, i) for i in range(10))()  -> "
+          f"{group(add.s(i, i) for i in range(10))().get(timeout=10)}")
+    print(f"chord((add.s(i, i) ...), xsum.s())()     -> "
+          f"{chord((add.s(i, i) for i in range(10)), xsum.s())().get(timeout=10)}")
     failed = divide.delay(1, 0)
     err = failed.get(timeout=20, propagate=False)
     print(f"divide.delay(1, 0) state, error          -> {failed.state}, {err!r}")

@@ -89,6 +89,11 @@ class RedisBackend(ResultBackend):
     def delete_group(self, group_id: str) -> None:
         self.client.delete(self.GROUP_PREFIX + group_id)
 
+    def chord_size(self, group_id: str) -> int | None:
+        # Celery 5.5+ clients keep the size at celery-taskset-meta-<id>.s
+        size = self.client.get(self.GROUP_PREFIX + group_id + ".s")
+        return int(size) if size else None
+
     def _expires_ms(self) -> int | None:
         return max(1, int(self.expires * 1000)) if self.expires else None
 
