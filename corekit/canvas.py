@@ -701,7 +701,8 @@ def _as_group(value: Any, app: Corekit | None) -> group:
 
 class xmap(Signature):  # noqa: N801 - Celery's name
     """``task.map(items)``: one task message calling ``task(item)`` for each
-    item, in the worker, returning the list."""
+    item, in the worker, returning the list (``sig()`` runs them here, as
+    Celery does; ``delay()``/``apply_async()`` send them)."""
 
     TYPE = "xmap"
     BUILTIN = "celery.map"
@@ -715,14 +716,11 @@ class xmap(Signature):  # noqa: N801 - Celery's name
         sig = maybe_signature(task, app)
         assert sig is not None
         super().__init__(self.BUILTIN, (), {"task": sig, "it": [_listed(i) for i in it]},
-                         options, app=app or sig._app)
+                         options, immutable=True, app=app or sig._app)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], app: Corekit | None = None) -> Signature:
         return cls(dict(data), app=app)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.apply_async(args, kwargs)
 
     def __repr__(self) -> str:
         task, it = self.kwargs["task"], self.kwargs["it"]
@@ -763,7 +761,8 @@ class chunks(Signature):  # noqa: N801 - Celery's name
         sig = maybe_signature(task, app)
         assert sig is not None
         super().__init__("celery.chunks", (), {"task": sig, "it": [_listed(i) for i in it],
-                                               "n": int(n)}, options, app=app or sig._app)
+                                               "n": int(n)}, options, immutable=True,
+                         app=app or sig._app)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], app: Corekit | None = None) -> Signature:

@@ -90,6 +90,38 @@ def _takes_request(task: Task[Any, Any]) -> bool:
     return len(positional) > 1 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
+def chain_failure(meta: Mapping[str, Any], rest: list[Any], app: Corekit
+                  ) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+    """A task failed (or was revoked) with *rest* of its chain still to
+    come: *meta*'s state under the id of every result those steps would
+    have had, and the chord parts (group id, body) they owed."""
+    metas: list[dict[str, Any]] = []
+    parts: list[tuple[str, Any]] = []
+    for step in rest:
+        for sig in _result_holders(signature(step, app=app)):
+            opts = sig.options
+            if opts.get("task_id"):
+                metas.append({**meta, "task_id": opts["task_id"], "children": []})
+            if opts.get("chord") and opts.get("group_id"):
+                parts.append((opts["group_id"], opts["chord"]))
+    return metas, parts
+
+
+def _result_holders(sig: Signature) -> list[Signature]:
+    """The plain signatures whose results stand for *sig*'s: a chord's
+    body, a group's members, every task of a chain."""
+    if isinstance(sig, chord):
+        return _result_holders(sig.body) if sig.body is not None else []
+    if isinstance(sig, (group, chain)):
+        return [holder for task in sig.tasks for holder in _result_holders(task)]
+    return [sig]
+
+
+def on_chord_parts(app: Corekit, backend: ResultBackend, parts: list[tuple[str, Any]]) -> None:
+    for group_id, body in parts:
+        on_chord_part(app, backend, group_id, body)
+
+
 def on_chord_part(app: Corekit, backend: ResultBackend, group_id: str,
                   body: Mapping[str, Any]) -> None:
     """A header task of the chord *group_id* is done and its state stored.

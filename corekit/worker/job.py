@@ -245,22 +245,36 @@ class Job:
         if metas:
             if late_ack is not None and not self.acks_on_failure_or_timeout:
                 late_ack = failed_message(self.message, metas) or late_ack
-            self.results.submit(metas, late_ack, self._chord_part(metas))
+            metas, then = self._workflow_followups(metas)
+            self.results.submit(metas, late_ack, then)
             self.on_done(self, None)
         else:
             self.on_done(self, late_ack)
 
-    def _chord_part(self, metas: list[dict[str, Any]]) -> Callable[[], None] | None:
-        """For a chord's header task that ended: its count toward the join,
-        to run once its state is stored."""
-        body = self.embed.get("chord") if isinstance(self.embed, dict) else None
-        group_id = self.headers.group
-        if not body or not group_id or metas[-1]["status"] not in states.READY_STATES:
-            return None
-        from corekit.workflow import on_chord_part
+    def _workflow_followups(self, metas: list[dict[str, Any]]
+                            ) -> tuple[list[dict[str, Any]], Callable[[], None] | None]:
+        """The metas to store, and what to do once they are stored: a
+        chord's header task that ended counts toward the join; a task that
+        failed with more chain after it fails the rest of the chain too (so
+        waiting on the chain's result does not hang), and the chord parts
+        that chain owed are counted."""
+        embed = self.embed if isinstance(self.embed, dict) else None
+        final = metas[-1]
+        if embed is None or final["status"] not in states.READY_STATES:
+            return metas, None
+        from corekit.workflow import chain_failure, on_chord_parts
 
-        return functools.partial(on_chord_part, self.task.app, self.results.backend,
-                                 group_id, body)
+        parts = []
+        if embed.get("chord") and self.headers.group:
+            parts.append((self.headers.group, embed["chord"]))
+        if embed.get("chain") and final["status"] != states.SUCCESS:
+            more, owed = chain_failure(final, embed["chain"], self.task.app)
+            metas = metas + more
+            parts.extend(owed)
+        if not parts:
+            return metas, None
+        return metas, functools.partial(on_chord_parts, self.task.app, self.results.backend,
+                                        parts)
 
     def failure_metas(self, exc: BaseException, traceback: str | None = None
                       ) -> list[dict[str, Any]]:

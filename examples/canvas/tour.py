@@ -55,9 +55,9 @@ try:
     chord([add.s(1, 1), fail.s("header")], xsum.s())().get(timeout=T)
 except ChordError as exc:
     show("chord with a failing header task", f"raises ChordError({str(exc)[:32]}...)")
-show("tsum.map([range(10), range(100)])().get()",
-     tsum.map([list(range(10)), list(range(100))])().get(timeout=T))
-show("add.starmap([(2, 2), (4, 4)])().get()", add.starmap([(2, 2), (4, 4)])().get(timeout=T))
+show("tsum.map([range(10), range(100)]).delay().get()",
+     tsum.map([list(range(10)), list(range(100))]).delay().get(timeout=T))
+show("add.starmap([(2, 2), (4, 4)]).delay().get()", add.starmap([(2, 2), (4, 4)]).delay().get(timeout=T))
 show("add.chunks(zip(range(100), range(100)), 10)().get()[0]",
      add.chunks(zip(range(100), range(100)), 10)().get(timeout=T)[0])
 show("len(add.chunks(zip(range(100), range(100)), 10).group())",
