@@ -177,6 +177,16 @@ class Transport:
         """Forget these delivered messages for good."""
         raise NotImplementedError
 
+    def ack_and_fetch(self, acks: Sequence[Message], queues: Sequence[str], limit: int,
+                      timeout: float) -> list[Message]:
+        """`ack` *acks*, then `fetch`: the worker's loop does both each turn,
+        so a transport that can do them in one round trip overrides this.
+        If it raises, the acks may or may not have been made (acking again
+        is harmless)."""
+        if acks:
+            self.ack(acks)
+        return self.fetch(queues, limit, timeout)
+
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
         """Give messages back to their queue (``requeue=True``) or drop them.
         A message whose lease has lapsed (and may now be another consumer's)

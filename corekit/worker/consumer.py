@@ -89,7 +89,11 @@ class Consumer:
             self.drain()
 
     def step(self) -> None:
-        self.flush_acks()
+        """One turn: ack what is done and fetch what the pool can take (one
+        broker round trip where the transport can), then hand work to the
+        pool; acks of tasks finished meanwhile go with the next turn's
+        fetch, or at once when this turn is going to wait."""
+        acks = self.take_acks()
         self.release_due()
         dispatcher = self.dispatcher
         # rate-limited jobs waiting in the timer count against the prefetch
@@ -98,12 +102,20 @@ class Consumer:
         got: list[Message] = []
         if want:
             timeout = self._poll_timeout() if idle_broker else 0.0
-            got = self.transport.fetch(self.queues, want, timeout)
+            try:
+                got = self.transport.ack_and_fetch(acks, self.queues, want, timeout)
+            except Exception:
+                self._early_acks = acks + self._early_acks  # sent again after the reconnect
+                raise
             if got:
                 self.receive(got)
+        else:
+            self._ack(acks)
+        if self.stopping.is_set():  # a warm shutdown starts no task after it was asked for
+            return
         dispatcher.dispatch()
-        self.flush_acks()
         if not got and (not want or not idle_broker):
+            self.flush_acks()
             self.wake.wait(self._poll_timeout())
             self.wake.clear()
 
@@ -313,25 +325,34 @@ class Consumer:
         self.dispatcher.done(job, None)
         self.wake.set()
 
-    def flush_acks(self) -> None:
-        """Ack what is due in one call; acks that fail (the broker went away)
-        are kept and sent again after the reconnect, never dropped."""
+    def take_acks(self) -> list[Message]:
+        """The messages due for an ack now (requeues and dead letters of
+        failed tasks are sent here, on their own)."""
         acks = self.dispatcher.take_acks()
         for stored in self.results.take_acks():
             (self._failed if type(stored) is FailedMessage else acks).append(stored)
         if self._early_acks:
             acks.extend(self._early_acks)
             self._early_acks = []
+        if self._requeues:
+            self.flush_requeues()
+        if self._failed:
+            self.flush_failed()
+        return acks
+
+    def _ack(self, acks: list[Message]) -> None:
+        """Acks that fail (the broker went away) are kept and sent again
+        after the reconnect, never dropped."""
         if acks:
             try:
                 self.transport.ack(acks)
             except Exception:
                 self._early_acks = acks + self._early_acks
                 raise
-        if self._requeues:
-            self.flush_requeues()
-        if self._failed:
-            self.flush_failed()
+
+    def flush_acks(self) -> None:
+        """Ack what is due in one call."""
+        self._ack(self.take_acks())
 
     def flush_requeues(self) -> None:
         with self._requeue_lock:

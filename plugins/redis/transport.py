@@ -28,7 +28,8 @@ import msgpack
 from corekit.plugins.redis.client import connect, script
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
-MIN_POLL, MAX_POLL = 0.002, 0.05
+#: shorter waits sleep (BLPOP's timeout has millisecond precision at best)
+MIN_WAIT = 0.005
 RECOVER_EVERY = 1.0
 FIELDS = ("headers", "properties", "content_type", "content_encoding", "queue", "exchange",
           "routing_key", "priority")
@@ -109,13 +110,22 @@ class RedisTransport(Transport):
 
     # -- consuming ----------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
+        return self.ack_and_fetch((), queues, limit, timeout)
+
+    def ack_and_fetch(self, acks: Sequence[Message], queues: Sequence[str], limit: int,
+                      timeout: float) -> list[Message]:
+        """One script acks *acks* and claims what is due.  With nothing due,
+        wait on the queues' wake-up lists (BLPOP) until a publish, a requeue
+        or the earliest ETA of these queues, not polling."""
         if self._lost_claim:
             got = self._decode(self._run("reclaim", [self.consumer_id, self._lost_claim]))
             self._lost_claim = ""
             if got:
+                if acks:
+                    self.ack(acks)
                 return got
         deadline = time.monotonic() + timeout
-        delay = MIN_POLL
+        ack_ids = [m.delivery_tag for m in acks]
         while True:
             now = time.time()
             if now - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
@@ -124,18 +134,25 @@ class RedisTransport(Transport):
             token = uuid.uuid4().hex
             try:
                 raw = self._run("fetch", [self.consumer_id, repr(now), limit, token,
-                                          self._last_claim, *queues])
+                                          self._last_claim, len(ack_ids), *ack_ids, *queues])
             except Exception:  # the claim may have happened: reclaim it next time
                 self._lost_claim = token
                 raise
-            if raw:
+            ack_ids = []
+            if len(raw) != 2 and raw:
                 self._last_claim = token
                 return self._decode(raw)
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, MAX_POLL)
+            if raw:  # the earliest ETA among these queues
+                left = min(left, max(0.0, float(raw[1]) - time.time()))
+            # lapsed leases are still recovered while idle
+            left = min(left, RECOVER_EVERY, self.lease_timeout / 2)
+            if left < MIN_WAIT:
+                time.sleep(left)
+            else:
+                self.client.blpop([self.prefix + "wake:" + q for q in queues], timeout=left)
 
     @staticmethod
     def _decode(raw: Sequence[Any]) -> list[Message]:

@@ -146,6 +146,27 @@ def test_acking_part_of_a_batch_leaves_the_rest_owned(make_transport: MakeTransp
     assert ids(back + other.fetch(["q"], 10, 0.5)) == [0]
 
 
+def test_ack_and_fetch_acks_then_fetches(make_transport: MakeTransport) -> None:
+    consumer, other = make_transport(**LEASE), make_transport(**LEASE)
+    consumer.publish([msg(i) for i in range(4)])
+    first = fetch_n(consumer, ["q"], 2, 2.0)
+    rest = consumer.ack_and_fetch(first, ["q"], 10, 2.0)  # the worker's turn
+    rest += consumer.ack_and_fetch([], ["q"], 10, 0.2)
+    assert sorted(ids(first + rest)) == [0, 1, 2, 3]
+    assert consumer.ack_and_fetch(rest, ["q"], 10, 0.05) == []  # acks with nothing to fetch
+    assert other.fetch(["q"], 10, PAST_LEASE) == []  # all four acked: none comes back
+    assert consumer.queue_size("q") == 0
+
+
+def test_an_idle_fetch_wakes_for_a_delayed_message_when_due(transport: Transport) -> None:
+    """A consumer waiting on an empty queue is woken by a delayed message
+    when it is due, not only by a new publish."""
+    transport.publish([msg(1, eta=time.time() + 0.3)])
+    start = time.monotonic()
+    got = transport.fetch(["q"], 10, 5.0)
+    assert ids(got) == [1] and 0.2 <= time.monotonic() - start < 2.0
+
+
 def test_reject_requeue_and_drop(transport: Transport) -> None:
     transport.publish([msg(1), msg(2)])
     first = fetch_n(transport, ["q"], 2, 1.0)

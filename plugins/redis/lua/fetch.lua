@@ -1,20 +1,32 @@
--- Claim up to `limit` due messages from queues (in order) for one consumer.
--- ARGV: prefix, consumer, now, limit, token, previous token, queue...
+-- Ack what the consumer finished, then claim up to `limit` due messages from
+-- queues (in order) for it: the worker's turn in one round trip.
+-- ARGV: prefix, consumer, now, limit, token, previous token, nacks, ack id x nacks, queue...
 -- The claimed ids are also kept under claim:<token> until the next fetch, so a
 -- consumer whose connection dropped before the reply arrived can take them
 -- back (reclaim.lua) instead of leaving them owned and unseen.
 -- Due delayed messages of these queues are promoted first; every claimed id is
 -- recorded in the consumer's owned set in the same step, so a crash can only
 -- leave a message owned (and recovered when the lease lapses), never lost.
+-- Returns id, envelope, redelivered for each claimed message; with nothing to
+-- claim, {'due', <earliest ETA of these queues>} or {} when none is delayed.
+-- A claim takes as many wake-up tokens (wake:<queue>, see publish.lua).
 local prefix, consumer, now, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local token, previous = ARGV[5], ARGV[6]
+local token, previous, nacks = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local owned = prefix .. 'owned:' .. consumer
 redis.call('ZADD', prefix .. 'consumers', now, consumer)
 if previous ~= '' then
   redis.call('DEL', prefix .. 'claim:' .. previous)
 end
+for i = 8, 7 + nacks do
+  local id = ARGV[i]
+  redis.call('SREM', owned, id)
+  redis.call('HDEL', prefix .. 'msg', id)
+  redis.call('HDEL', prefix .. 'route', id)
+  redis.call('HDEL', prefix .. 'redelivered', id)
+end
 local ids = {}
-for i = 7, #ARGV do
+local next_due = nil
+for i = 8 + nacks, #ARGV do
   local queue = ARGV[i]
   local delayed = prefix .. 'delayed:' .. queue
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
@@ -28,12 +40,24 @@ for i = 7, #ARGV do
   end
   if #ids < limit then
     local popped = redis.call('ZPOPMIN', prefix .. 'q:' .. queue, limit - #ids)
+    if #popped > 0 then
+      redis.call('LTRIM', prefix .. 'wake:' .. queue, #popped / 2, -1)
+    end
     for j = 1, #popped, 2 do
       ids[#ids + 1] = popped[j]
     end
   end
+  if #ids == 0 then
+    local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+    if first[2] and (next_due == nil or tonumber(first[2]) < next_due) then
+      next_due = tonumber(first[2])
+    end
+  end
 end
 if #ids == 0 then
+  if next_due then
+    return {'due', tostring(next_due)}
+  end
   return {}
 end
 redis.call('SADD', owned, unpack(ids))

@@ -12,6 +12,8 @@ for _, consumer in ipairs(lapsed) do
       redis.call('ZADD', prefix .. 'q:' .. queue, (9 - tonumber(priority)) * 1099511627776 + tonumber(id), id)
       redis.call('HSET', prefix .. 'redelivered', id, 1)
       n = n + 1
+      redis.call('RPUSH', prefix .. 'wake:' .. queue, 1)  -- wake a waiting consumer
+      redis.call('LTRIM', prefix .. 'wake:' .. queue, -64, -1)
     end
   end
   redis.call('DEL', owned)

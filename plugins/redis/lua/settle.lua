@@ -15,6 +15,8 @@ for i = 4, #ARGV do
         redis.call('ZADD', prefix .. 'q:' .. queue, (9 - tonumber(priority)) * 1099511627776 + tonumber(id), id)
         redis.call('HSET', prefix .. 'redelivered', id, 1)
         n = n + 1
+        redis.call('RPUSH', prefix .. 'wake:' .. queue, 1)  -- wake a waiting consumer
+        redis.call('LTRIM', prefix .. 'wake:' .. queue, -64, -1)
       end
     end
   elseif mode == 'ack' or mine then
