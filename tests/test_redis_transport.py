@@ -82,3 +82,26 @@ def test_a_fetch_whose_reply_is_lost_is_reclaimed(redis_url: str,
     transport.ack(got)
     assert transport.fetch(["q"], 10, 0.0) == [] and transport.queue_size("q") == 0
     transport.close()
+
+
+def test_waits_share_one_pubsub_connection_and_ignore_stale_channels(redis_url: str) -> None:
+    """get() keeps its thread's pub/sub connection between waits; a message
+    still arriving for an earlier task's channel is not taken for the task
+    waited on now."""
+    from corekit import states
+    from corekit.plugins.redis.backend import KEY_PREFIX
+
+    pm = default_manager()
+    backend = pm.get("result_backends", "redis")(
+        redis_url, Codecs(pm.registry("serializers").values(), []), {})
+    try:
+        threading.Timer(0.05, backend.store_result, ("a", 1, states.SUCCESS)).start()
+        assert backend.wait_for("a", timeout=10)["result"] == 1
+        first = backend._pubsub()
+        backend.client.publish(KEY_PREFIX + "a", backend.encode_meta(
+            backend.make_meta("a", "stale", states.SUCCESS)))
+        threading.Timer(0.05, backend.store_result, ("c", 3, states.SUCCESS)).start()
+        assert backend.wait_for("c", timeout=10) == backend.get_task_meta("c")
+        assert backend._pubsub() is first  # the same connection, not one per wait
+    finally:
+        backend.close()

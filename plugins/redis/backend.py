@@ -35,6 +35,7 @@ class RedisBackend(ResultBackend):
         super().__init__(url, codecs, options)
         self._client: Any = None
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     @property
     def client(self) -> Any:
@@ -127,24 +128,50 @@ class RedisBackend(ResultBackend):
     def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
                  ) -> dict[str, Any]:
         key = KEY_PREFIX + task_id
+        channel = key.encode()
         deadline = None if timeout is None else time.monotonic() + timeout
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._pubsub()
         try:
             pubsub.subscribe(key)  # before the first look, so no store slips between
-            while True:
-                meta = self.get_task_meta(task_id)
-                if meta["status"] in states.READY_STATES:
-                    return meta
+            meta = self.get_task_meta(task_id)
+            while meta["status"] not in states.READY_STATES:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise CorekitTimeoutError(
                         f"the operation timed out after {timeout}s waiting for task {task_id}")
-                pubsub.get_message(timeout=min(interval, left) if left is not None
-                                   else interval)
-        finally:
-            pubsub.close()
+                message = pubsub.get_message(timeout=min(interval, left) if left is not None
+                                             else interval)
+                if message is None:
+                    meta = self.get_task_meta(task_id)  # a missed message costs one interval
+                elif message["channel"] == channel:  # the store published the meta itself
+                    meta = self.decode_meta(message["data"])
+            pubsub.unsubscribe(key)  # sent, not waited for; the connection is kept
+            return meta
+        except BaseException:
+            self._drop_pubsub()
+            raise
+
+    def _pubsub(self) -> Any:
+        """This thread's pub/sub connection, kept between waits (opening one
+        per get() cost a connect each time)."""
+        client = self.client
+        held = getattr(self._local, "pubsub", None)
+        if held is None or held[0] is not client:
+            held = (client, client.pubsub(ignore_subscribe_messages=True))
+            self._local.pubsub = held
+        return held[1]
+
+    def _drop_pubsub(self) -> None:
+        held = getattr(self._local, "pubsub", None)
+        self._local.pubsub = None
+        if held is not None:
+            try:
+                held[1].close()
+            except Exception:  # a broken connection may fail to close too
+                pass
 
     def close(self) -> None:
+        self._drop_pubsub()
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
