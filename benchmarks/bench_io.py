@@ -2,7 +2,7 @@
 tasks that each sleep.
 
     python benchmarks/bench_io.py --broker redis://127.0.0.1:6379/15 \\
-        [--tasks 1000] [--sleep 1.0] [--pool eventlet] [-c 1000]
+        [--tasks 1000] [--sleep 1.0] [--pool eventlet] [-c 1000] [--json PATH]
 
 The broker database is emptied first: give one this run may own.  One worker
 (``python -m corekit ... worker -P POOL -c C``) is started and waited for;
@@ -11,11 +11,14 @@ result is back.  With ``-P eventlet`` each task calls ``time.sleep`` (green
 once patched); with ``-P asyncio`` it is an ``async def`` awaiting
 ``asyncio.sleep``; any other pool runs the plain one.  The ideal is
 ``ceil(N / C) * sleep`` seconds.  Bounded: ``--timeout`` (default 120 s)
-for the whole run.  Not a test: nothing asserts.
+for the whole run.  ``--json`` also writes the result as a row (section
+"io", metric "io_tasks_per_s") for benchmarks/run.py.  Not a test: nothing
+asserts.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import signal
@@ -56,28 +59,17 @@ def start_worker(workdir: Path, pool: str, concurrency: int, timeout: float) -> 
     return worker
 
 
-def send_batch(app: Any, task: Any, n: int, seconds: float) -> list[Any]:
-    """n calls published in one broker round trip."""
-    messages: list[Any] = []
-    app.publish = lambda batch, **kw: messages.extend(batch)
-    try:
-        results = [task.delay(seconds) for _ in range(n)]
-    finally:
-        del app.publish
-    app.publish(messages)
-    return results
+def send_batch(task: Any, n: int, seconds: float) -> Any:
+    """n calls published in one broker round trip (a group)."""
+    from corekit import group
+
+    return group(task.s(seconds) for _ in range(n)).apply_async()
 
 
-def wait_all(results: list[Any], deadline: float) -> None:
-    """Until every result is stored: one look per pending result per pass
-    (``get()`` on each would open a subscription per result and measure the
-    client, not the pool)."""
-    pending = results
-    while pending:
-        pending = [r for r in pending if not r.ready()]
-        if pending and time.perf_counter() > deadline:
-            sys.exit(f"timed out: {len(pending)} of {len(results)} task(s) still pending")
-        time.sleep(0.01)
+def wait_all(results: Any, deadline: float) -> None:
+    """Until every result is stored: the group's join reads every pending
+    result in one MGET, then waits on the first one still running."""
+    results.join(timeout=max(0.0, deadline - time.perf_counter()))
 
 
 def run(broker: str, tasks: int, seconds: float, pool: str, concurrency: int,
@@ -97,7 +89,7 @@ def run(broker: str, tasks: int, seconds: float, pool: str, concurrency: int,
         try:
             task = bench.anap if pool == "asyncio" else bench.nap
             start = time.perf_counter()
-            results = send_batch(bench.app, task, tasks, seconds)
+            results = send_batch(task, tasks, seconds)
             wait_all(results, start + timeout)
             wall = time.perf_counter() - start
         finally:
@@ -120,12 +112,22 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=None,
                         help="pool slots (default: --tasks)")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--json", metavar="PATH", help="also write the result row here")
     args = parser.parse_args()
     concurrency = args.concurrency or args.tasks
     wall = run(args.broker, args.tasks, args.sleep, args.pool, concurrency, args.timeout)
     ideal = math.ceil(args.tasks / concurrency) * args.sleep
     print(f"{args.tasks} tasks sleeping {args.sleep:g} s, -P {args.pool} -c {concurrency}: "
           f"{wall:.2f} s wall (ideal {ideal:g} s), {args.tasks / wall:.0f} tasks/s")
+    if args.json:
+        row = {"section": "io", "broker": args.broker.split("://")[0], "pool": args.pool,
+               "metric": "io_tasks_per_s", "unit": "tasks/s", "celery": None,
+               "corekit": round(args.tasks / wall, 1), "better": "higher",
+               "tasks": args.tasks, "sleep": args.sleep, "concurrency": concurrency,
+               "note": f"{args.tasks} tasks sleeping {args.sleep:g} s, -c {concurrency}: "
+                       f"{wall:.2f} s wall (ideal {ideal:g} s)"}
+        with open(args.json, "w") as out:
+            json.dump({"machine": {}, "rows": [row]}, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -555,11 +555,11 @@ class group(Signature):  # noqa: N801 - Celery's name
         messages: list[Message] = []
         results = []
         for i, task in enumerate(self.tasks):
-            member = task.clone()
+            # prepare() builds new args, kwargs and options: the member is left as it was
             opts = {**options, "group_id": gid, "group_index": i}
             if "task_id" in task.options:
                 opts["task_id"] = task.options["task_id"]
-            msgs, res = member.prepare(args, kwargs, opts)
+            msgs, res = task.prepare(args, kwargs, opts)
             messages.extend(msgs)
             results.append(res)
         return messages, GroupResult(gid, results, app=self.app)
@@ -650,7 +650,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
     def prepare(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
                 options: Mapping[str, Any]) -> tuple[list[Message], Any]:
         options = {**self.options, **options}
-        header = self.header.clone()
+        header = self.header  # group.prepare leaves its members as they are
         body = self._body().clone()
         for key in ("link", "link_error"):
             extra = options.pop(key, None)
