@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from corekit import states
 from corekit.backend import ResultBackend
 from corekit.exceptions import TimeoutError as CorekitTimeoutError
-from corekit.plugins.redis.client import connect
+from corekit.plugins.redis.client import connect, script
 
 KEY_PREFIX = "celery-task-meta-"
 #: A sorted set of revocations (JSON) scored by when they were made.
@@ -36,6 +36,7 @@ class RedisBackend(ResultBackend):
         self._client: Any = None
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._store: Any = None
 
     @property
     def client(self) -> Any:
@@ -58,14 +59,18 @@ class RedisBackend(ResultBackend):
         return self.client.get(KEY_PREFIX + task_id)
 
     def _set_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        expires_ms = self._expires_ms()
+        # One script call for the batch: a pipeline costs redis-py a command
+        # packed and a reply parsed per SET and per PUBLISH.
+        if not items:
+            return
+        args: list[Any] = [self._expires_ms() or 0]
+        ready = states.READY_STATES
         for task_id, data, status in items:
-            key = KEY_PREFIX + task_id
-            pipe.set(key, data, px=expires_ms)
-            if status in states.READY_STATES:
-                pipe.publish(key, data)
-        pipe.execute()
+            args += [KEY_PREFIX + task_id, data, 1 if status in ready else 0]
+        store = self._store
+        if store is None:
+            store = self._store = script(self.client, "store")
+        store(args=args)
 
     def _get_many(self, task_ids: Sequence[str]) -> list[bytes | None]:
         if not task_ids:
@@ -174,5 +179,6 @@ class RedisBackend(ResultBackend):
         self._drop_pubsub()
         with self._lock:
             client, self._client = self._client, None
+            self._store = None
         if client is not None:
             client.close()
