@@ -2,6 +2,7 @@
 ``add`` tasks take to publish and to complete.
 
     python benchmarks/bench_canvas.py [--redis URL] [--tasks 1000] [--repeat 3] [-c 4]
+        [--json PATH]
 
 Without ``--redis`` a throwaway ``redis-server`` is started on a free loopback
 port in a temporary directory and stopped at the end; with it, databases 1
@@ -13,12 +14,15 @@ worker (``-P threads -c C``), wait for a probe task's result, then time
 clients run in this process with the same code; results are checked.  The
 table shows medians and Celery time / corekit time (how many times faster
 corekit is).  Bounded: ``--timeout`` seconds per step (default 120); workers
-and the server are stopped in a ``finally``.  Not a test: nothing asserts.
+and the server are stopped in a ``finally``.  ``--json`` also writes the
+medians as rows (section "canvas", seconds) for benchmarks/run.py.  Not a
+test: nothing asserts.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import platform
 import signal
@@ -199,9 +203,24 @@ def machine(url: str) -> str:
             f"corekit speedups {_speedups.IMPLEMENTATION}")
 
 
+def medians(results: dict[str, list[list[float]]]) -> dict[str, list[float]]:
+    return {name: [statistics.median(r[i] for r in runs) for i in range(len(STEPS))]
+            for name, runs in results.items()}
+
+
+def write_json(path: str, results: dict[str, list[list[float]]], args: argparse.Namespace
+               ) -> None:
+    med = medians(results)
+    rows = [{"section": "canvas", "broker": "redis", "pool": "threads",
+             "metric": f"{step.replace(' ', '_')}_{args.tasks}", "unit": "s",
+             "celery": round(med["Celery"][i], 4), "corekit": round(med["corekit"][i], 4),
+             "better": "lower"} for i, step in enumerate(STEPS)]
+    with open(path, "w") as out:
+        json.dump({"machine": {}, "rows": rows}, out, indent=1)
+
+
 def table(results: dict[str, list[list[float]]], n: int, repeat: int, c: int) -> str:
-    med = {name: [statistics.median(r[i] for r in runs) for i in range(len(STEPS))]
-           for name, runs in results.items()}
+    med = medians(results)
     lines = [f"{n}-task group and chord on Redis, -P threads -c {c}, medians of {repeat}:",
              f"  {'':<16}{'Celery s':>10}{'corekit s':>11}{'ratio':>8}"]
     for i, step in enumerate(STEPS):
@@ -219,6 +238,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("-c", "--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
+    parser.add_argument("--json", metavar="PATH", help="also write the medians as rows here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -258,6 +278,8 @@ def bench(workdir: Path, base: str, args: argparse.Namespace) -> str:
     finally:
         for system in systems:
             system.stop_worker()
+    if args.json:
+        write_json(args.json, results, args)
     return f"{machine(base)}\n{table(results, args.tasks, args.repeat, args.concurrency)}"
 
 

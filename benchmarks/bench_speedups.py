@@ -1,12 +1,17 @@
 """Each hot-path module beside its pure-Python twin: ops/s and the ratio.
 
-    python benchmarks/bench_speedups.py
+    python benchmarks/bench_speedups.py [--runs 5] [--json PATH]
 
 Medians of 5 runs, a few seconds in all (well under 20 s).  Not a test:
-nothing here asserts; the target is compiled >= 3x twin.
+nothing here asserts; the target is compiled >= 3x twin.  ``--json`` also
+writes the rows (section "speedups", the compiled module's ops/s under
+"corekit", its twin's under "twin", and their ratio) for benchmarks/run.py.
 """
 from __future__ import annotations
 
+import argparse
+import json
+import platform
 import statistics
 import sys
 import time
@@ -75,10 +80,10 @@ def bench_dispatch(impl: Any) -> tuple[int, Callable[[], object]]:
     return n, run
 
 
-def measure(factory: Bench, impl: Any) -> float:
+def measure(factory: Bench, impl: Any, runs: int = RUNS) -> float:
     ops, run = factory(impl)
     rates = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         start = time.perf_counter()
         run()
         rates.append(ops / (time.perf_counter() - start))
@@ -93,7 +98,19 @@ BENCHES: list[tuple[str, Bench]] = [
 ]
 
 
+def row(label: str, python: float, cython: float | None) -> dict[str, Any]:
+    return {"section": "speedups", "broker": "", "pool": "", "metric": label,
+            "unit": "ops/s", "celery": None, "corekit": None if cython is None else round(cython),
+            "twin": round(python), "ratio": None if cython is None else round(cython / python, 2),
+            "better": "higher"}
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs per median")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows here")
+    args = parser.parse_args()
+    rows = []
     python = load("python")
     try:
         cython = load("cython")
@@ -101,17 +118,26 @@ def main() -> int:
         print(f"compiled modules not built ({exc}); timing the twins only")
         cython = None
     started = time.perf_counter()
-    print(f"Python {sys.version.split()[0]}, medians of {RUNS} runs, ops/s")
+    print(f"Python {sys.version.split()[0]}, medians of {args.runs} runs, ops/s")
     print(f"{'':<34}{'python':>13}{'cython':>13}{'ratio':>8}")
     for label, factory in BENCHES:
-        p = measure(factory, python)
+        p = measure(factory, python, args.runs)
         if cython is None:
+            rows.append(row(label, p, None))
             print(f"{label:<34}{p:>13,.0f}")
             continue
-        c = measure(factory, cython)
+        c = measure(factory, cython, args.runs)
+        rows.append(row(label, p, c))
         note = "" if c / p >= TARGET else f"  (below the {TARGET:.0f}x target)"
         print(f"{label:<34}{p:>13,.0f}{c:>13,.0f}{c / p:>7.1f}x{note}")
     print(f"total {time.perf_counter() - started:.1f} s")
+    if args.json:
+        from corekit import _speedups
+
+        machine = {"python": platform.python_version(),
+                   "speedups": _speedups.IMPLEMENTATION}
+        with open(args.json, "w") as out:
+            json.dump({"machine": machine, "rows": rows}, out, indent=1)
     return 0
 
 
