@@ -26,15 +26,16 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from servers import redis_server
 
 CELERY_PROJ = '''
 import os
@@ -87,30 +88,6 @@ def bounded(seconds: float, what: str) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (directory / "redis.log").open("wb")
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--dir", str(directory), "--save", "", "--appendonly", "no"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"redis://127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                sys.exit(f"redis-server did not start:\n{(directory / 'redis.log').read_text()}")
-            time.sleep(0.02)
 
 
 def with_db(url: str, db: int) -> str:
@@ -240,15 +217,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
     parser.add_argument("--json", metavar="PATH", help="also write the medians as rows here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        server, base = (None, args.redis) if args.redis else start_redis(workdir)
-        try:
-            print(bench(workdir, base, args))
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(10)
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        base = args.redis or stack.enter_context(redis_server()).url
+        print(bench(Path(tmp), base, args))
 
 
 def bench(workdir: Path, base: str, args: argparse.Namespace) -> str:

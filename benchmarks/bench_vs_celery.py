@@ -54,13 +54,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_canvas import bounded  # noqa: E402
 from servers import rabbitmq_server, redis_server  # noqa: E402
 
 READY_HOOK = '''
@@ -134,27 +135,8 @@ METRICS = {"publish_delay": ("tasks/s", "higher"), "publish_group": ("tasks/s", 
            "latency_p99": ("ms", "lower"), "startup": ("s", "lower")}
 
 
-class StepTimeout(Exception):
-    pass
-
-
 class WrongResult(Exception):
     pass
-
-
-@contextmanager
-def bounded(seconds: float, what: str) -> Iterator[None]:
-    """SIGALRM after ``seconds``: a publish or a wait that hangs ends the run."""
-    def expire(signum: int, frame: Any) -> None:
-        raise StepTimeout(f"{what}: not done in {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def log(message: str) -> None:

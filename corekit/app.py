@@ -253,20 +253,11 @@ class Corekit:
 
     # -- sending -------------------------------------------------------------------
     def send_task(self, name: str, args: Sequence[Any] | None = None,
-                  kwargs: Mapping[str, Any] | None = None, *, task_id: str | None = None,
-                  countdown: float | None = None, eta: datetime | float | None = None,
-                  expires: float | datetime | None = None, queue: str | None = None,
-                  serializer: str | None = None, compression: str | None = None,
-                  priority: int | None = None, routing_key: str | None = None,
-                  exchange: str | None = None, retries: int = 0,
-                  time_limit: float | None = None, soft_time_limit: float | None = None,
-                  ignore_result: bool | None = None, reply_to: str | None = None,
-                  root_id: str | None = None, parent_id: str | None = None,
-                  group_id: str | None = None, shadow: str | None = None,
-                  headers: Mapping[str, Any] | None = None, retry: bool | None = None,
+                  kwargs: Mapping[str, Any] | None = None, *, retry: bool | None = None,
                   retry_policy: Mapping[str, Any] | None = None,
                   **options: Any) -> AsyncResult[Any]:
-        """Send a task by name (it need not be registered here).
+        """Send a task by name (it need not be registered here); the options
+        are `prepare_task`'s.
 
         ``countdown`` (seconds) or ``eta`` (datetime; naive means UTC) delay
         it; ``expires`` (seconds or datetime) drops it if it has not started
@@ -280,13 +271,7 @@ class Corekit:
         """
         from corekit.result import AsyncResult
 
-        message = self.prepare_task(
-            name, args, kwargs, task_id=task_id, countdown=countdown, eta=eta,
-            expires=expires, queue=queue, serializer=serializer, compression=compression,
-            priority=priority, routing_key=routing_key, exchange=exchange, retries=retries,
-            time_limit=time_limit, soft_time_limit=soft_time_limit,
-            ignore_result=ignore_result, reply_to=reply_to, root_id=root_id,
-            parent_id=parent_id, group_id=group_id, shadow=shadow, headers=headers, **options)
+        message = self.prepare_task(name, args, kwargs, **options)
         self.publish_tasks([message], retry=retry, retry_policy=retry_policy)
         result = AsyncResult(message.headers["id"], app=self)
         add_to_parent(result)

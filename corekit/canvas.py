@@ -61,7 +61,8 @@ class Signature(dict):  # type: ignore[type-arg]
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        Signature.TYPES[cls.TYPE] = cls
+        if "TYPE" in cls.__dict__:  # a workflow type of its own, not a shared base
+            Signature.TYPES[cls.TYPE] = cls
 
     def __init__(self, task: Any = None, args: Sequence[Any] | None = None,
                  kwargs: Mapping[str, Any] | None = None,
@@ -339,32 +340,39 @@ def _flatten_args(tasks: tuple[Any, ...]) -> list[Any]:
     return list(tasks)
 
 
-class chain(Signature):  # noqa: N801 - Celery's name
-    """Tasks run one after another, each getting the previous one's result:
-    ``chain(add.s(2, 2), add.s(4))`` or ``add.s(2, 2) | add.s(4)``.  Its
-    result is the last task's, with ``.parent`` leading back."""
+def _wire_form(value: Any) -> bool:
+    """A signature's plain dict (from a message), not a Signature or a list."""
+    return isinstance(value, dict) and not isinstance(value, Signature) and "task" in value
 
-    TYPE = "chain"
+
+class _TaskList(Signature):
+    """What `chain` and `group` share: a list of signatures under
+    ``kwargs["tasks"]``, built from signatures (nested ones of the same
+    kind without options are taken apart) or from the wire form."""
+
+    BUILTIN: ClassVar[str] = ""
 
     def __init__(self, *tasks: Any, app: Corekit | None = None, **options: Any) -> None:
-        if len(tasks) == 1 and isinstance(tasks[0], dict) and not isinstance(
-                tasks[0], Signature) and "task" in tasks[0]:
+        if len(tasks) == 1 and _wire_form(tasks[0]):
             super().__init__(tasks[0], app=app)
             self.kwargs["tasks"] = [maybe_signature(t, app) for t in self.kwargs["tasks"]]
             return
-        steps: list[Signature] = []
+        members: list[Signature] = []
         for t in _flatten_args(tasks):
             sig = maybe_signature(t, app)
             assert sig is not None
-            if isinstance(sig, chain) and not sig.options:
-                steps.extend(sig.tasks)
+            if self._absorbs(sig) and not sig.options:
+                members.extend(sig.tasks)  # type: ignore[attr-defined]
             else:
-                steps.append(sig)
-        app = app or next((s._app for s in steps if s._app is not None), None)
-        super().__init__("celery.chain", (), {"tasks": steps}, options, app=app)
+                members.append(sig)
+        app = app or next((m._app for m in members if m._app is not None), None)
+        super().__init__(self.BUILTIN, (), {"tasks": members}, options, app=app)
+
+    def _absorbs(self, sig: Signature) -> bool:
+        raise NotImplementedError
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], app: Corekit | None = None) -> chain:
+    def from_dict(cls, data: Mapping[str, Any], app: Corekit | None = None) -> Signature:
         return cls(dict(data), app=app)
 
     @property
@@ -374,10 +382,17 @@ class chain(Signature):  # noqa: N801 - Celery's name
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
 
-    def __or__(self, other: Any) -> Signature:
-        if isinstance(other, Signature):
-            return chain(self, other, app=self._app)
-        return NotImplemented
+
+class chain(_TaskList):  # noqa: N801 - Celery's name
+    """Tasks run one after another, each getting the previous one's result:
+    ``chain(add.s(2, 2), add.s(4))`` or ``add.s(2, 2) | add.s(4)``.  Its
+    result is the last task's, with ``.parent`` leading back."""
+
+    TYPE = "chain"
+    BUILTIN = "celery.chain"
+
+    def _absorbs(self, sig: Signature) -> bool:
+        return isinstance(sig, chain)
 
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) if self.tasks else "chain()"
@@ -464,36 +479,15 @@ class chain(Signature):  # noqa: N801 - Celery's name
         return result
 
 
-class group(Signature):  # noqa: N801 - Celery's name
+class group(_TaskList):  # noqa: N801 - Celery's name
     """Tasks run in parallel: ``group(add.s(i, i) for i in range(10))()``
     returns a `GroupResult` whose ``get()`` lists their results in order."""
 
     TYPE = "group"
+    BUILTIN = "celery.group"
 
-    def __init__(self, *tasks: Any, app: Corekit | None = None, **options: Any) -> None:
-        if len(tasks) == 1 and isinstance(tasks[0], dict) and not isinstance(
-                tasks[0], Signature) and "task" in tasks[0]:
-            super().__init__(tasks[0], app=app)
-            self.kwargs["tasks"] = [maybe_signature(t, app) for t in self.kwargs["tasks"]]
-            return
-        members: list[Signature] = []
-        for t in _flatten_args(tasks):
-            sig = maybe_signature(t, app)
-            assert sig is not None
-            if type(sig) is group and not sig.options:  # a plain nested group: its members
-                members.extend(sig.tasks)
-            else:
-                members.append(sig)
-        app = app or next((s._app for s in members if s._app is not None), None)
-        super().__init__("celery.group", (), {"tasks": members}, options, app=app)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], app: Corekit | None = None) -> group:
-        return cls(dict(data), app=app)
-
-    @property
-    def tasks(self) -> list[Signature]:
-        return self.kwargs["tasks"]
+    def _absorbs(self, sig: Signature) -> bool:
+        return type(sig) is group  # a plain nested group: its members
 
     def __len__(self) -> int:  # type: ignore[override]
         return len(self.tasks)
@@ -503,9 +497,6 @@ class group(Signature):  # noqa: N801 - Celery's name
 
     def __bool__(self) -> bool:
         return True
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.apply_async(args, kwargs)
 
     def __or__(self, other: Any) -> Signature:
         if isinstance(other, chain) and other.tasks:
@@ -584,7 +575,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
     def __init__(self, header: Any = None, body: Any = None, args: Sequence[Any] = (),
                  kwargs: Mapping[str, Any] | None = None, app: Corekit | None = None,
                  **options: Any) -> None:
-        if isinstance(header, dict) and not isinstance(header, Signature) and "task" in header:
+        if _wire_form(header):
             super().__init__(header, app=app)
             inner = self.kwargs
             inner["header"] = _as_group(inner["header"], app)

@@ -258,9 +258,11 @@ class Job:
         failed with more chain after it fails the rest of the chain too (so
         waiting on the chain's result does not hang), and the chord parts
         that chain owed are counted."""
-        embed = self.embed if isinstance(self.embed, dict) else None
+        embed = self.embed
+        if not isinstance(embed, dict) or not (embed.get("chord") or embed.get("chain")):
+            return metas, None  # a plain task: nothing more per message
         final = metas[-1]
-        if embed is None or final["status"] not in states.READY_STATES:
+        if final["status"] not in states.READY_STATES:
             return metas, None
         from corekit.workflow import chain_failure, on_chord_parts
 
