@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from corekit import states
 from corekit.backend import ResultBackend
 from corekit.exceptions import TimeoutError as CorekitTimeoutError
-from corekit.plugins.redis.client import connect, script
+from corekit.plugins.redis.client import Lane, connect, script
 
 KEY_PREFIX = "celery-task-meta-"
 #: A sorted set of revocations (JSON) scored by when they were made.
@@ -69,7 +69,7 @@ class RedisBackend(ResultBackend):
             args += [KEY_PREFIX + task_id, data, 1 if status in ready else 0]
         store = self._store
         if store is None:
-            store = self._store = script(self.client, "store")
+            store = self._store = script(Lane(self.client), "store")
         store(args=args)
 
     def _get_many(self, task_ids: Sequence[str]) -> list[bytes | None]:
@@ -179,6 +179,8 @@ class RedisBackend(ResultBackend):
         self._drop_pubsub()
         with self._lock:
             client, self._client = self._client, None
-            self._store = None
+            store, self._store = self._store, None
+        if store is not None:
+            store.lane.close()
         if client is not None:
             client.close()

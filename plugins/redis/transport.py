@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import msgpack
 
-from corekit.plugins.redis.client import connect, script
+from corekit.plugins.redis.client import Lane, connect, script
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: shorter waits sleep (BLPOP's timeout has millisecond precision at best)
@@ -64,6 +64,7 @@ class RedisTransport(Transport):
         super().__init__(url, options)
         self.prefix = str(self.options.get("prefix", "corekit:"))
         self._client: Any = None
+        self._lane: Lane | None = None
         self._scripts: dict[str, Any] = {}
         self._recovered_at = 0.0
         self._lock = threading.Lock()
@@ -77,7 +78,8 @@ class RedisTransport(Transport):
         with self._lock:
             if self._client is None:
                 client = connect(self.url)
-                self._scripts = {name: script(client, name)
+                self._lane = Lane(client)
+                self._scripts = {name: script(self._lane, name)
                                  for name in ("publish", "fetch", "reclaim", "settle", "recover",
                                               "purge", "ratelimit")}
                 self._client = client
@@ -93,6 +95,9 @@ class RedisTransport(Transport):
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.close()
         if client is not None:
             client.close()
 

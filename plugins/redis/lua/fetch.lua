@@ -17,12 +17,12 @@ redis.call('ZADD', prefix .. 'consumers', now, consumer)
 if previous ~= '' then
   redis.call('DEL', prefix .. 'claim:' .. previous)
 end
-for i = 8, 7 + nacks do
-  local id = ARGV[i]
-  redis.call('SREM', owned, id)
-  redis.call('HDEL', prefix .. 'msg', id)
-  redis.call('HDEL', prefix .. 'route', id)
-  redis.call('HDEL', prefix .. 'redelivered', id)
+for first = 8, 7 + nacks, 1000 do  -- one command per key for up to 1,000 acks
+  local last = math.min(first + 999, 7 + nacks)
+  redis.call('SREM', owned, unpack(ARGV, first, last))
+  redis.call('HDEL', prefix .. 'msg', unpack(ARGV, first, last))
+  redis.call('HDEL', prefix .. 'route', unpack(ARGV, first, last))
+  redis.call('HDEL', prefix .. 'redelivered', unpack(ARGV, first, last))
 end
 local ids = {}
 local next_due = nil

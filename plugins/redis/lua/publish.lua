@@ -20,10 +20,11 @@ for i = 2, #ARGV, 4 do
   n = n + 1
 end
 for queue, count in pairs(woken) do
-  local wake = prefix .. 'wake:' .. queue
-  for _ = 1, math.min(count, 64) do
-    redis.call('RPUSH', wake, 1)
+  local wake, tokens = prefix .. 'wake:' .. queue, {}
+  for k = 1, math.min(count, 64) do
+    tokens[k] = 1
   end
+  redis.call('RPUSH', wake, unpack(tokens))
   redis.call('LTRIM', wake, -64, -1)
 end
 return n
