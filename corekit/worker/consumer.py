@@ -314,7 +314,8 @@ class Consumer:
     def _job_done(self, job: Job, ack: Message | None) -> None:
         self.running.pop(job.id, None)
         self.dispatcher.done(job, ack)
-        self.wake.set()
+        if not self.wake.is_set():  # setting it takes a lock and notifies
+            self.wake.set()
 
     def _job_requeued(self, job: Job) -> None:
         """Any thread: *job*'s message goes back to the broker at the next

@@ -18,9 +18,9 @@ Redis, not in worker memory.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-import uuid
 from typing import Any, Mapping, Sequence
 
 import msgpack
@@ -68,6 +68,7 @@ class RedisTransport(Transport):
         self._scripts: dict[str, Any] = {}
         self._recovered_at = 0.0
         self._lock = threading.Lock()
+        self._claims = itertools.count()  # claim tokens: this consumer's id and a number
         self._last_claim = ""    # the token of the last fetch whose reply arrived
         self._lost_claim = ""    # the token of a fetch whose reply was lost
 
@@ -136,7 +137,7 @@ class RedisTransport(Transport):
             if now - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
                 self._recovered_at = now
                 self._run("recover", [repr(now - self.lease_timeout)])
-            token = uuid.uuid4().hex
+            token = f"{self.consumer_id}.{next(self._claims)}"
             try:
                 raw = self._run("fetch", [self.consumer_id, repr(now), limit, token,
                                           self._last_claim, len(ack_ids), *ack_ids, *queues])
