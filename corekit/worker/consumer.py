@@ -27,6 +27,29 @@ ETA_SLACK = 0.005
 MAX_RETRY_DELAY = 5.0
 
 
+class JobListener:
+    """Follows the jobs of a worker: a worker part (events, statistics)
+    subclasses it, overrides what it needs and appends itself to
+    `Consumer.listeners` when it starts.  Nothing is called when no one
+    listens.  ``received``, ``started`` and ``rejected`` are called on the
+    consumer's thread; ``finished`` on whichever thread the pool finishes
+    jobs on.  A listener must be quick and must not raise."""
+
+    def received(self, job: Job) -> None:
+        """A message became a job (it may wait for its ETA or its rate limit)."""
+
+    def started(self, job: Job) -> None:
+        """The pool got *job* (``job.started_at`` is set)."""
+
+    def finished(self, job: Job) -> None:
+        """*job* ended: ``job.metas[-1]`` says how (SUCCESS, FAILURE, RETRY,
+        REVOKED, with its result or exception); empty when the task raised
+        Ignore or was replaced.  Reported with ``ignore_result`` too."""
+
+    def rejected(self, message: Message, reason: str) -> None:
+        """*message* could not become a job and went to the dead-letter queue."""
+
+
 class Consumer:
     """Moves messages from the transport into the pool.
 
@@ -63,6 +86,8 @@ class Consumer:
         self._failed: list[FailedMessage] = []
         self._trouble = 0
         self._options: dict[str, TaskOptions] = {}
+        #: worker parts following the jobs (events, statistics), see `JobListener`
+        self.listeners: list[JobListener] = []
         #: task name -> its rate limiter (None: unlimited); None when the
         #: worker runs with rate limits off
         self._limiters: dict[str, Any] | None = (
@@ -206,6 +231,8 @@ class Consumer:
                   self.results, self._job_done, self._job_requeued)
         if signals.task_received.receivers:
             signals.task_received.send(self, request=job.request())
+        for listener in self.listeners:
+            listener.received(job)
         return job
 
     def dead_letter(self, message: Message, reason: str) -> None:
@@ -213,6 +240,8 @@ class Consumer:
                      message.headers.get("id") if isinstance(message.headers, dict) else "?",
                      reason)
         self.transport.dead_letter(message, reason)
+        for listener in self.listeners:
+            listener.rejected(message, reason)
 
     def return_to_broker(self, jobs: list[Job]) -> None:
         """A message that arrived before its ETA (a producer that did not ask
@@ -299,6 +328,10 @@ class Consumer:
             job.revoke(reason)
             return
         self.running[job.id] = job
+        if self.listeners:
+            job.started_at = time.time()
+            for listener in self.listeners:
+                listener.started(job)
         self.pool.apply(job)
 
     def terminate(self, task_id: str, signum: int) -> None:
@@ -312,6 +345,8 @@ class Consumer:
                            "to its end", job.headers.task, task_id, self.pool.name)
 
     def _job_done(self, job: Job, ack: Message | None) -> None:
+        for listener in self.listeners:
+            listener.finished(job)
         self.running.pop(job.id, None)
         self.dispatcher.done(job, ack)
         if not self.wake.is_set():  # setting it takes a lock and notifies

@@ -149,8 +149,9 @@ def describe_failure(result: Any) -> str:
 
 
 def _keep(call: TaskCall, meta: dict[str, Any]) -> list[dict[str, Any]]:
-    if not call.store_results:
-        return []
+    """*meta* as the list `execute` returns: reported whether or not it is
+    stored (`Job.finish` drops it with ``ignore_result``; the worker's
+    listeners, events among them, still see how the call ended)."""
     if call.keep_reply_to:
         meta["reply_to"] = call.reply_to
     return [meta]
@@ -163,7 +164,7 @@ class Job:
     __slots__ = ("headers", "task", "args", "kwargs", "embed", "message", "acks_late",
                  "acks_on_failure_or_timeout",
                  "hostname", "results", "on_done", "on_requeue", "store_results",
-                 "track_started")
+                 "track_started", "started_at", "metas")
 
     def __init__(self, headers: Any, task: Task[Any, Any], options: TaskOptions, body: Any,
                  hostname: str, results: ResultWriter,
@@ -183,6 +184,10 @@ class Job:
         self.results = results
         self.on_done = on_done
         self.on_requeue = on_requeue
+        #: when the pool got it (time.time()), and how it ended: set by the
+        #: consumer and by `finish`, for the worker's listeners
+        self.started_at: float | None = None
+        self.metas: list[dict[str, Any]] = []
 
     @property
     def id(self) -> str:
@@ -241,6 +246,9 @@ class Job:
         """Free the pool slot and leave the outcome to the result writer; a
         late ack waits for the outcome to be stored (a FAILURE without
         ``acks_on_failure_or_timeout`` is dead-lettered instead)."""
+        self.metas = metas
+        if not self.store_results:
+            metas = []
         late_ack: Message | FailedMessage | None = self.message if self.acks_late else None
         if metas:
             if late_ack is not None and not self.acks_on_failure_or_timeout:

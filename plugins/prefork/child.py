@@ -98,8 +98,6 @@ def send(conn: Connection, message: tuple[Any, ...], call: TaskCall) -> bool:
 
 
 def failure(call: TaskCall, exc: BaseException) -> list[dict[str, Any]]:
-    if not call.store_results:
-        return []
     meta = ResultBackend.make_meta(call.id, exc, states.FAILURE)
     if call.keep_reply_to:
         meta["reply_to"] = call.reply_to
