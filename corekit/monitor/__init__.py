@@ -1,0 +1,1 @@
+"""The web monitor: ``corekit monitor --port 5555``."""
