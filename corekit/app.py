@@ -346,6 +346,10 @@ class Corekit:
                     routing_key=m.routing_key, headers=m.headers, properties=m.properties,
                     declare=[m.queue], retry_policy=retry_policy)
         self.publish(messages, retry=retry, retry_policy=retry_policy)
+        if self.conf.task_send_sent_event:
+            from corekit.events.dispatcher import send_task_sent
+
+            send_task_sent(self, messages)
         if signals.after_task_publish.receivers:
             for m in messages:
                 signals.after_task_publish.send(

@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "worker_max_tasks_per_child": None, # prefork: recycle a child after this many tasks
     "worker_max_memory_per_child": None,  # prefork: recycle a child past this RSS (KiB)
     "worker_autoscale": None,           # prefork: (max, min) children
+    "worker_send_task_events": False,   # workers send task-* events (-E)
+    # events
+    "task_send_sent_event": False,      # a task-sent event for each task a client publishes
     # app
     "include": [],                      # task modules imported when the app finalizes
     "imports": [],                      # same, Celery's older name

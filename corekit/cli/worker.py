@@ -44,6 +44,13 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="hard time limit: a task running longer is killed (prefork)")
     p.add_argument("--soft-time-limit", type=_positive_float, default=None, metavar="SECONDS",
                    help="soft time limit: SoftTimeLimitExceeded is raised inside the task")
+    p.add_argument("-E", "--task-events", action="store_true", default=None,
+                   help="send task events (worker_send_task_events), for monitors")
+    p.add_argument("--without-heartbeat", action="store_true",
+                   help="send no worker events (online, heartbeat, offline)")
+    p.add_argument("--heartbeat-interval", type=_positive_float, default=None,
+                   metavar="SECONDS", help="seconds between worker-heartbeat events "
+                                           "(default: 2)")
     p.add_argument("--no-banner", action="store_true", help="do not print the banner")
     p.set_defaults(func=run)
 
@@ -102,7 +109,9 @@ def run(args: argparse.Namespace, app: Any) -> int:
                         max_tasks_per_child=args.max_tasks_per_child,
                         max_memory_per_child=args.max_memory_per_child,
                         autoscale=args.autoscale, time_limit=args.time_limit,
-                        soft_time_limit=args.soft_time_limit)
+                        soft_time_limit=args.soft_time_limit, task_events=args.task_events,
+                        without_heartbeat=args.without_heartbeat,
+                        heartbeat_interval=args.heartbeat_interval)
     worker.setup()
     if not args.no_banner:
         print(banner(worker), flush=True)
@@ -115,6 +124,7 @@ def run(args: argparse.Namespace, app: Any) -> int:
 def banner(worker: Any) -> str:
     app = worker.app
     tasks = app.tasks.user_tasks()
+    events = "ON" if worker.send_task_events else "OFF (enable -E to monitor tasks in this worker)"
     lines = [
         f" -------------- {worker.hostname} v{__version__}",
         f"--- ***** ----- {platform.platform()} {platform.python_implementation()} "
@@ -125,6 +135,7 @@ def banner(worker: Any) -> str:
         f"- ** ---------- .> results:     {worker.backend.describe()}",
         f"- *** --- * --- .> concurrency: {worker.concurrency} ({worker.pool_name})",
         f"-- ******* ---- .> speedups:    {_speedups()}",
+        f"--- ***** ----- .> task events: {events}",
         " -------------- [queues]",
         *[f"                .> {q}" for q in worker.queues],
         "",

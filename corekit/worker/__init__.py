@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from corekit import signals
 from corekit.bootsteps import Blueprint
 from corekit.worker.control import ControlStep
+from corekit.worker.events import EventsStep
 from corekit.worker.steps import (CORE_STEPS, BackendStep, ConsumerStep, PoolStep,
                                   TransportStep, default_hostname, expand_hostname)
 
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("corekit.worker")
 
-DEFAULT_STEPS = (*CORE_STEPS, ControlStep)
+DEFAULT_STEPS = (*CORE_STEPS, ControlStep, EventsStep)
+
+#: Seconds between worker-heartbeat events (Celery's default).
+HEARTBEAT_INTERVAL = 2.0
 
 __all__ = ["Worker"]
 
@@ -40,7 +44,10 @@ class Worker:
                  max_memory_per_child: int | None = None,
                  autoscale: tuple[int, int] | None = None,
                  time_limit: float | None = None,
-                 soft_time_limit: float | None = None) -> None:
+                 soft_time_limit: float | None = None,
+                 task_events: bool | None = None,
+                 without_heartbeat: bool = False,
+                 heartbeat_interval: float | None = None) -> None:
         conf = app.conf
         self.app = app
         self.pool_name = pool or conf.worker_pool
@@ -66,6 +73,12 @@ class Worker:
             "autoscale": autoscale or conf.worker_autoscale,
             "time_limit": time_limit or conf.task_time_limit,
             "soft_time_limit": soft_time_limit or conf.task_soft_time_limit}
+        #: send task-* events (``-E``); worker-* events go every
+        #: ``heartbeat_interval`` seconds unless *without_heartbeat*
+        self.send_task_events = bool(conf.worker_send_task_events if task_events is None
+                                     else task_events)
+        self.heartbeat_interval = (None if without_heartbeat
+                                   else float(heartbeat_interval or HEARTBEAT_INTERVAL))
         self.blueprint = Blueprint(DEFAULT_STEPS)
         self.ready = threading.Event()
         self._signals = 0

@@ -1,0 +1,179 @@
+"""The worker's events: worker-online / heartbeat / offline, and with ``-E``
+(``worker_send_task_events``) the task-* events of every job.
+
+Worker events are sent unless the worker runs without heartbeats, as
+Celery does; task events only when asked for, at start or later through
+the ``enable_events`` remote-control command.  A job listener turns jobs
+into task events; it is on the consumer's listener list only while task
+events are on, so they cost the task path nothing when off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from corekit import states
+from corekit.bootsteps import Step
+from corekit.events.dispatcher import SOFTWARE_INFO, EventDispatcher
+from corekit.messages import saferepr
+from corekit.worker.consumer import JobListener
+from corekit.worker.steps import ConsumerStep
+
+if TYPE_CHECKING:
+    from corekit.transport import Message
+    from corekit.worker import Worker
+    from corekit.worker.consumer import Consumer
+    from corekit.worker.job import Job
+
+logger = logging.getLogger("corekit.worker")
+
+#: How long stopping waits for queued events (worker-offline last) to be published.
+CLOSE_TIMEOUT = 5.0
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
+        return [0.0, 0.0, 0.0]
+
+
+def exception_repr(encoded: Any) -> str:
+    """``ValueError('no')`` from an exception in Celery's portable form."""
+    if not isinstance(encoded, dict) or "exc_type" not in encoded:
+        return saferepr(encoded)
+    args = encoded.get("exc_message") or []
+    if not isinstance(args, (list, tuple)):
+        args = [args]
+    return f"{encoded['exc_type']}({', '.join(saferepr(a) for a in args)})"
+
+
+class ProcessedCounter(JobListener):
+    """Counts the jobs handed to the pool, the heartbeats' ``processed``
+    (Celery counts tasks as they are accepted too).  Only the consumer's
+    thread starts jobs, so a plain counter will do."""
+
+    def __init__(self, processed: int = 0) -> None:
+        self.processed = processed
+
+    def started(self, job: Job) -> None:
+        self.processed += 1
+
+
+class TaskEvents(ProcessedCounter):
+    """Sends a task event for each step of each job."""
+
+    def __init__(self, dispatcher: EventDispatcher, processed: int = 0) -> None:
+        super().__init__(processed)
+        self.dispatcher = dispatcher
+
+    def received(self, job: Job) -> None:
+        h, raw = job.headers, job.message.headers
+        self.dispatcher.send(
+            "task-received", uuid=h.id, name=h.task,
+            args=raw.get("argsrepr") or saferepr(job.args),
+            kwargs=raw.get("kwargsrepr") or saferepr(job.kwargs),
+            root_id=h.root_id, parent_id=h.parent_id, retries=h.retries,
+            eta=raw.get("eta"), expires=raw.get("expires"))
+
+    def started(self, job: Job) -> None:
+        self.processed += 1
+        self.dispatcher.send("task-started", uuid=job.id)
+
+    def finished(self, job: Job) -> None:
+        if not job.metas:  # Ignore, or replaced: no event, as Celery
+            return
+        meta = job.metas[-1]
+        status, send = meta["status"], self.dispatcher.send
+        if status == states.SUCCESS:
+            runtime = time.time() - job.started_at if job.started_at else 0.0
+            send("task-succeeded", uuid=job.id, result=saferepr(meta["result"]),
+                 runtime=runtime)
+        elif status == states.FAILURE:
+            send("task-failed", uuid=job.id, exception=exception_repr(meta["result"]),
+                 traceback=meta.get("traceback"))
+        elif status == states.RETRY:
+            send("task-retried", uuid=job.id, exception=exception_repr(meta["result"]),
+                 traceback=meta.get("traceback"))
+        elif status == states.REVOKED:
+            reason = meta["result"]
+            send("task-revoked", uuid=job.id, terminated=reason == "terminated",
+                 signum=None, expired=reason == "expired")
+
+    def rejected(self, message: Message, reason: str) -> None:
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        self.dispatcher.send("task-rejected", uuid=headers.get("id"), requeue=False)
+
+
+class EventsStep(Step):
+    """Worker events from a heartbeat thread, and task events from a job
+    listener while they are enabled.  ``dispatcher`` is the worker's
+    `EventDispatcher` (remote control turns its task events on and off)."""
+
+    requires = (ConsumerStep,)
+
+    def create(self, worker: Worker) -> None:
+        self.consumer: Consumer = worker.blueprint[ConsumerStep].consumer
+        self.interval = worker.heartbeat_interval
+        groups = {"worker"} if self.interval else set()
+        if worker.send_task_events:
+            groups.add("task")
+        self.dispatcher = EventDispatcher(worker.app, worker.hostname, enabled=bool(groups),
+                                          groups=groups, heartbeat_fields=self.heartbeat_fields)
+        self.dispatcher.on_enabled.append(self.follow_jobs)
+        self.dispatcher.on_disabled.append(self.follow_jobs)
+        self.listener: ProcessedCounter | None = None
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.beat, name="corekit-events-heartbeat",
+                                       daemon=True)
+
+    def heartbeat_fields(self) -> dict[str, Any]:
+        listener = self.listener
+        return {"freq": self.interval or 0.0, "active": len(self.consumer.running),
+                "processed": listener.processed if listener else 0,
+                "loadavg": load_average(), **SOFTWARE_INFO}
+
+    def follow_jobs(self) -> None:
+        """Put the listener that fits on the consumer: task events when they
+        are enabled, a plain counter for the heartbeats otherwise, none
+        when no event is sent.  Swapped in place, so the other listeners
+        never miss a job."""
+        dispatcher = self.dispatcher
+        with self._lock:
+            old = self.listener
+            processed = old.processed if old else 0
+            new: ProcessedCounter | None = None
+            if dispatcher.enabled:
+                new = TaskEvents(dispatcher, processed)
+            elif dispatcher.sending:
+                new = ProcessedCounter(processed)
+            listeners = self.consumer.listeners
+            if old is not None and new is not None:
+                listeners[listeners.index(old)] = new
+            elif old is not None:
+                listeners.remove(old)
+            elif new is not None:
+                listeners.append(new)
+            self.listener = new
+
+    def start(self, worker: Worker) -> None:
+        self.follow_jobs()
+        if self.interval:
+            self.dispatcher.send("worker-online", **self.heartbeat_fields())
+            self.thread.start()
+
+    def beat(self) -> None:
+        assert self.interval
+        while not self.stopping.wait(self.interval):
+            self.dispatcher.heartbeat()
+
+    def stop(self, worker: Worker) -> None:
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        self.dispatcher.send("worker-offline", **self.heartbeat_fields())
+        self.dispatcher.close(CLOSE_TIMEOUT)
