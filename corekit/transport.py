@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from corekit.queues import topic_matches
+
 DEAD_LETTER_QUEUE = "corekit.dlq"
 
 
@@ -74,6 +76,42 @@ def _mask_query(query: str) -> str:
         name, sep, _ = field.partition("=")
         fields.append(f"{name}=**" if sep and "password" in name.lower() else field)
     return "&".join(fields)
+
+
+#: The broadcast exchanges Celery uses, with the exchange type it declares
+#: them with: remote-control requests, their replies (routing key = the
+#: asking client's node id) and events (routing key = the event type with
+#: ``.`` for ``-``).  Any other broadcast exchange is a fanout.
+BROADCAST_EXCHANGE_TYPES: Mapping[str, str] = {
+    "celery.pidbox": "fanout", "reply.celery.pidbox": "direct", "celeryev": "topic"}
+
+
+def broadcast_exchange_type(exchange: str) -> str:
+    """``"fanout"``, ``"direct"`` or ``"topic"``, as `BROADCAST_EXCHANGE_TYPES` says."""
+    return BROADCAST_EXCHANGE_TYPES.get(exchange, "fanout")
+
+
+def check_broadcast_binding(exchanges: Sequence[str], routing_key: str | None) -> None:
+    """The ValueError `Transport.subscribe_broadcast` raises for no exchange,
+    or for a direct exchange without a routing key."""
+    if not exchanges:
+        raise ValueError("subscribe_broadcast needs at least one exchange")
+    if routing_key is None:
+        direct = [e for e in exchanges if broadcast_exchange_type(e) == "direct"]
+        if direct:
+            raise ValueError(f"subscribing to the direct exchange {direct[0]!r} needs a "
+                             f"routing_key")
+
+
+def broadcast_key_matches(exchange: str, binding: str | None, routing_key: str) -> bool:
+    """Whether a message published on *exchange* with *routing_key* reaches a
+    subscription bound with *binding* (None: everything): topic patterns
+    (``*`` one word, ``#`` any) on a topic exchange, equality elsewhere."""
+    if binding is None:
+        return True
+    if broadcast_exchange_type(exchange) == "topic":
+        return topic_matches(binding, routing_key)
+    return binding == routing_key
 
 
 class Subscription:
@@ -221,11 +259,20 @@ class Transport:
         to filter on; ``queue``, ``eta`` and ``priority`` mean nothing here."""
         raise NotImplementedError(f"{self.scheme}:// has no broadcast")
 
-    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
-        """A new `Subscription` to one or more *exchanges* (ValueError when
-        none).  It sees only messages published after this call returned,
-        and lives until its own `Subscription.close`, whatever happens to
-        this transport."""
+    def subscribe_broadcast(self, exchanges: Sequence[str], routing_key: str | None = None
+                            ) -> Subscription:
+        """A new `Subscription` to one or more *exchanges*.  It sees only
+        messages published after this call returned, and lives until its own
+        `Subscription.close`, whatever happens to this transport.
+
+        Without *routing_key* it gets every message published on those
+        exchanges; with one, only those whose routing key matches it
+        (`broadcast_key_matches`: a topic pattern on a topic exchange such
+        as ``celeryev``, equality elsewhere).  Each exchange has the type
+        `BROADCAST_EXCHANGE_TYPES` gives it, so a broker with real exchanges
+        declares them the way Celery does.  ValueError for no exchange, or a
+        direct exchange (``reply.celery.pidbox``) without a routing key
+        (`check_broadcast_binding`)."""
         raise NotImplementedError(f"{self.scheme}:// has no broadcast")
 
     # -- rate limits ------------------------------------------------------

@@ -1,13 +1,19 @@
-"""Broadcast for ``amqp://``: one fanout exchange per broadcast exchange,
-declared like Celery's ``<name>.pidbox`` ones (non-durable, not auto-deleted,
-messages transient).
+"""Broadcast for ``amqp://``: one exchange per broadcast exchange, of the
+type `BROADCAST_EXCHANGE_TYPES` gives it and with the flags Celery declares
+it with, so declaring it beside a Celery worker or Flower never fails:
+``celery.pidbox`` (fanout) and ``reply.celery.pidbox`` (direct) like
+kombu's mailbox, non-durable; ``celeryev`` (topic) like Celery's event
+exchange, durable; any other a non-durable fanout.  None is auto-deleted and
+messages are transient.
 
 Publishing goes over the transport's publisher link and waits for publisher
 confirms, but is not mandatory: with nobody subscribed the broker drops the
 message, as the contract says.  A subscription has a connection of its own
 (heartbeat off, so a subscriber that reads seldom is never dropped) and a
-server-named exclusive queue bound to each exchange; the broker deletes the
-queue when the connection closes.
+server-named exclusive queue bound to each exchange (with the routing key
+asked for, else ``#`` on a topic exchange and the empty key on the others); the
+broker deletes the queue when the connection closes.  A fanout exchange
+ignores binding keys, so there the subscription filters by routing key itself.
 """
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ from typing import Any, Sequence
 from corekit.plugins.amqp.link import Link
 from corekit.plugins.amqp.envelope import from_amqp, to_amqp
 from corekit.plugins.amqp.transport import AmqpTransport
-from corekit.transport import Message, Subscription
+from corekit.transport import (Message, Subscription, broadcast_exchange_type,
+                               broadcast_key_matches, check_broadcast_binding)
 
 #: The most messages one `get` returns; the rest wait for the next call.
 MAX_BATCH = 1000
@@ -31,8 +38,21 @@ MAX_PENDING = 100_000
 _declared: weakref.WeakKeyDictionary[Link, set[str]] = weakref.WeakKeyDictionary()
 
 
+#: Broadcast exchanges Celery declares durable (kombu's default for an
+#: Exchange; its mailbox exchanges are declared non-durable).
+DURABLE_EXCHANGES = frozenset({"celeryev"})
+
+
 def declare_exchange(channel: Any, exchange: str) -> None:
-    channel.exchange_declare(exchange, "fanout", durable=False, auto_delete=False)
+    channel.exchange_declare(exchange, broadcast_exchange_type(exchange),
+                             durable=exchange in DURABLE_EXCHANGES, auto_delete=False)
+
+
+def binding_key(exchange: str, routing_key: str | None) -> str:
+    """What a subscription's queue is bound to *exchange* with."""
+    if routing_key is not None:
+        return routing_key
+    return "#" if broadcast_exchange_type(exchange) == "topic" else ""
 
 
 def publish(transport: AmqpTransport, exchange: str, messages: Sequence[Message]) -> None:
@@ -64,14 +84,15 @@ def _message(raw: Any) -> Message:
 class AmqpSubscription(Subscription):
     """A queue of its own on a connection of its own (see the module docstring)."""
 
-    def __init__(self, transport: AmqpTransport, exchanges: Sequence[str]) -> None:
-        if not exchanges:
-            raise ValueError("subscribe_broadcast needs at least one exchange")
+    def __init__(self, transport: AmqpTransport, exchanges: Sequence[str],
+                 routing_key: str | None = None) -> None:
+        check_broadcast_binding(exchanges, routing_key)
         self.exchanges = tuple(dict.fromkeys(exchanges))
+        self.routing_key = routing_key
         self.closed = False
         self._inbox: deque[Message] = deque()
         self._link = Link(transport.url, transport.options, heartbeat=0,
-                          on_delivery=lambda raw: self._inbox.append(_message(raw)))
+                          on_delivery=self._deliver)
         try:
             self._subscribe()
         except BaseException:
@@ -86,8 +107,14 @@ class AmqpSubscription(Subscription):
                                             arguments={"x-max-length": MAX_PENDING})
         for exchange in self.exchanges:
             declare_exchange(channel, exchange)
-            channel.queue_bind(queue, exchange)
+            channel.queue_bind(queue, exchange,
+                               routing_key=binding_key(exchange, self.routing_key))
         channel.basic_consume(queue, callback=self._link.on_delivery, no_ack=True)
+
+    def _deliver(self, raw: Any) -> None:
+        message = _message(raw)
+        if broadcast_key_matches(message.exchange, self.routing_key, message.routing_key):
+            self._inbox.append(message)
 
     def get(self, timeout: float) -> list[Message]:
         if self.closed:

@@ -322,10 +322,11 @@ class AmqpTransport(Transport):
 
         broadcast.publish(self, exchange, messages)
 
-    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+    def subscribe_broadcast(self, exchanges: Sequence[str], routing_key: str | None = None
+                            ) -> Subscription:
         from corekit.plugins.amqp.broadcast import AmqpSubscription
 
-        return AmqpSubscription(self, exchanges)
+        return AmqpSubscription(self, exchanges, routing_key)
 
     # -- management ---------------------------------------------------------------------
     def purge(self, queues: Sequence[str]) -> int:

@@ -12,7 +12,8 @@ import weakref
 from collections import deque
 from typing import Sequence
 
-from corekit.transport import Message, Subscription
+from corekit.transport import (Message, Subscription, broadcast_key_matches,
+                               check_broadcast_binding)
 
 #: An inbox keeps at most this many unread messages, dropping the oldest:
 #: a subscriber that stopped reading must not grow the process without bound.
@@ -38,12 +39,14 @@ class Hub:
         with self.lock:
             subscribers = self.subscribers.get(exchange)
             for subscription in list(subscribers or ()):
-                subscription.deliver([_copy(m, exchange) for m in messages])
+                key = subscription.routing_key
+                subscription.deliver([_copy(m, exchange) for m in messages
+                                      if broadcast_key_matches(exchange, key, m.routing_key)])
 
-    def subscribe(self, exchanges: Sequence[str]) -> MemorySubscription:
-        if not exchanges:
-            raise ValueError("subscribe_broadcast needs at least one exchange")
-        subscription = MemorySubscription(self, exchanges)
+    def subscribe(self, exchanges: Sequence[str], routing_key: str | None = None
+                  ) -> MemorySubscription:
+        check_broadcast_binding(exchanges, routing_key)
+        subscription = MemorySubscription(self, exchanges, routing_key)
         with self.lock:
             for exchange in exchanges:
                 self.subscribers.setdefault(exchange, weakref.WeakSet()).add(subscription)
@@ -58,14 +61,17 @@ class Hub:
 class MemorySubscription(Subscription):
     """An inbox the hub fills; `get` sleeps on its condition variable."""
 
-    def __init__(self, hub: Hub, exchanges: Sequence[str]) -> None:
+    def __init__(self, hub: Hub, exchanges: Sequence[str], routing_key: str | None) -> None:
         self.hub = hub
         self.exchanges = tuple(dict.fromkeys(exchanges))
+        self.routing_key = routing_key
         self.cond = threading.Condition()
         self.inbox: deque[Message] = deque(maxlen=MAX_PENDING)
         self.closed = False
 
     def deliver(self, messages: list[Message]) -> None:
+        if not messages:
+            return
         with self.cond:
             if not self.closed:
                 self.inbox.extend(messages)

@@ -216,8 +216,9 @@ class MemoryTransport(Transport):
     def publish_broadcast(self, exchange: str, messages: Sequence[Message]) -> None:
         self.broker.hub.publish(exchange, messages)
 
-    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
-        return self.broker.hub.subscribe(exchanges)
+    def subscribe_broadcast(self, exchanges: Sequence[str], routing_key: str | None = None
+                            ) -> Subscription:
+        return self.broker.hub.subscribe(exchanges, routing_key)
 
     # -- rate limits --------------------------------------------------------------
     def take_tokens(self, key: str, rate: float, capacity: float, wanted: int

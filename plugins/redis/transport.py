@@ -9,7 +9,10 @@ Layout, under the prefix: ``seq`` (ids), ``msg`` (id -> msgpack envelope),
 then arrival), ``delayed:<queue>`` (sorted set by ETA), ``owned:<consumer>``
 (ids a consumer holds), ``consumers`` (sorted set of last heartbeats),
 ``redelivered``, ``dead`` and ``dead:ids`` (dead letters); broadcasts go
-over Pub/Sub channels ``bcast:<exchange>`` (see `broadcast`).
+over Pub/Sub channels ``bcast:<exchange>`` (see `broadcast`), and remote
+control also speaks kombu's layout, for Celery's tools; events (``celeryev``)
+speak only kombu's, unprefixed ``/{db}.celeryev/<routing key>`` (see
+`kombu_compat`).
 
 Guarantees: a claim moves ids into the consumer's owned set in the same Lua
 step that pops them; a message comes back only when its consumer's heartbeat
@@ -25,6 +28,8 @@ from typing import Any, Mapping, Sequence
 
 import msgpack
 
+from corekit.events.dispatcher import EVENT_EXCHANGE
+from corekit.pidbox import REPLY_PIDBOX
 from corekit.plugins.redis.client import Lane, connect, script
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
@@ -223,6 +228,11 @@ class RedisTransport(Transport):
     def publish_broadcast(self, exchange: str, messages: Sequence[Message]) -> None:
         if not messages:
             return
+        if exchange == EVENT_EXCHANGE:  # kombu's layout only (see kombu_compat)
+            from corekit.plugins.redis.kombu_compat import publish_events
+
+            publish_events(self.client, messages)
+            return
         from corekit.plugins.redis.broadcast import channel
 
         name = channel(self.prefix, exchange)
@@ -230,11 +240,16 @@ class RedisTransport(Transport):
         for m in messages:
             pipe.publish(name, pack(m))
         pipe.execute()
+        if exchange == REPLY_PIDBOX:  # a Celery client may be asking (see kombu_compat)
+            from corekit.plugins.redis.kombu_compat import push_replies
 
-    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+            push_replies(self.client, messages)
+
+    def subscribe_broadcast(self, exchanges: Sequence[str], routing_key: str | None = None
+                            ) -> Subscription:
         from corekit.plugins.redis.broadcast import RedisSubscription
 
-        return RedisSubscription(self.client, self.prefix, exchanges)
+        return RedisSubscription(self.client, self.prefix, exchanges, routing_key)
 
     # -- rate limits --------------------------------------------------------------
     def take_tokens(self, key: str, rate: float, capacity: float, wanted: int

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import msgpack
 
 from corekit.plugins.sqlite.db import Database, marks
-from corekit.transport import Message, Subscription
+from corekit.transport import (Message, Subscription, broadcast_key_matches,
+                               check_broadcast_binding)
 
 KEEP_FOR, PRUNE_EVERY = 60.0, 10.0
 MIN_POLL, MAX_POLL = 0.002, 0.05
@@ -53,10 +54,11 @@ def publish(conn: sqlite3.Connection, exchange: str, messages: Sequence[Message]
 class SQLiteSubscription(Subscription):
     """Polls the ``broadcasts`` table on connections of its own."""
 
-    def __init__(self, path: str, schema: str, exchanges: Sequence[str]) -> None:
-        if not exchanges:
-            raise ValueError("subscribe_broadcast needs at least one exchange")
+    def __init__(self, path: str, schema: str, exchanges: Sequence[str],
+                 routing_key: str | None = None) -> None:
+        check_broadcast_binding(exchanges, routing_key)
         self.exchanges = list(dict.fromkeys(exchanges))
+        self.routing_key = routing_key
         self.closed = False
         self.db = Database(path, schema)
         self.query = (f"SELECT id, exchange, data FROM broadcasts WHERE exchange IN"
@@ -76,13 +78,24 @@ class SQLiteSubscription(Subscription):
                 rows = conn.execute(self.query, (*self.exchanges, self.last)).fetchall()
                 if rows:
                     self.last = rows[-1][0]
-                    return [unpack(exchange, data) for _, exchange, data in rows]
+                    got = self._wanted([unpack(exchange, data) for _, exchange, data in rows])
+                    if got:
+                        return got
+                    if len(rows) == MAX_BATCH:
+                        version = None  # more rows may wait: read again at once
+                        continue
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             time.sleep(min(delay, left))
             delay = min(delay * 2, MAX_POLL)
         return []
+
+    def _wanted(self, messages: list[Message]) -> list[Message]:
+        key = self.routing_key
+        if key is None:
+            return messages
+        return [m for m in messages if broadcast_key_matches(m.exchange, key, m.routing_key)]
 
     def close(self) -> None:
         if not self.closed:

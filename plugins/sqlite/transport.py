@@ -314,10 +314,11 @@ class SQLiteTransport(Transport):
         if prune:
             self._prune_broadcasts_at = now + PRUNE_EVERY
 
-    def subscribe_broadcast(self, exchanges: Sequence[str]) -> Subscription:
+    def subscribe_broadcast(self, exchanges: Sequence[str], routing_key: str | None = None
+                            ) -> Subscription:
         from corekit.plugins.sqlite.broadcast import SQLiteSubscription
 
-        return SQLiteSubscription(self.path, SCHEMA, exchanges)
+        return SQLiteSubscription(self.path, SCHEMA, exchanges, routing_key)
 
     # -- rate limits --------------------------------------------------------------
     def take_tokens(self, key: str, rate: float, capacity: float, wanted: int

@@ -19,10 +19,12 @@ from typing import Callable, Iterator
 import pytest
 
 from corekit.pluginmanager import default_manager
-from corekit.transport import Message, Subscription, Transport
+from corekit.transport import BROADCAST_EXCHANGE_TYPES, Message, Subscription, Transport
 
 MakeTransport = Callable[..., Transport]
 Subscribe = Callable[..., Subscription]
+
+REPLIES, EVENTS = "reply.celery.pidbox", "celeryev"
 
 
 def msg(n: int) -> Message:
@@ -73,8 +75,8 @@ def subscribe(make_transport: MakeTransport, publisher: Transport
     closed after the test."""
     made: list[Subscription] = []
 
-    def make(*exchanges: str) -> Subscription:
-        subscription = make_transport().subscribe_broadcast(list(exchanges))
+    def make(*exchanges: str, routing_key: str | None = None) -> Subscription:
+        subscription = make_transport().subscribe_broadcast(list(exchanges), routing_key)
         made.append(subscription)
         return subscription
 
@@ -222,6 +224,98 @@ def test_a_batch_of_500_arrives_complete_and_in_order(publisher: Transport,
 def test_subscribing_to_nothing_is_an_error(publisher: Transport) -> None:
     with pytest.raises(ValueError):
         publisher.subscribe_broadcast([])
+
+
+def keyed(n: int, routing_key: str) -> Message:
+    m = msg(n)
+    m.routing_key = routing_key
+    return m
+
+
+def test_a_routing_key_picks_messages_on_a_fanout_exchange(publisher: Transport,
+                                                           subscribe: Subscribe,
+                                                           exchange: str) -> None:
+    picky, everything = subscribe(exchange, routing_key="a"), subscribe(exchange)
+    publisher.publish_broadcast(exchange, [keyed(1, "a"), keyed(2, "b"), keyed(3, "")])
+    publisher.publish_broadcast(exchange, [keyed(4, "a.b"), keyed(5, "a")])
+    assert ids(collect(everything, 5)) == [1, 2, 3, 4, 5]
+    assert ids(collect(picky, 2)) == [1, 5]
+    assert picky.get(0.2) == []
+
+
+def test_replies_reach_only_the_client_they_are_addressed_to(publisher: Transport,
+                                                             subscribe: Subscribe) -> None:
+    """``reply.celery.pidbox`` is a direct exchange: each client subscribes
+    with its own node id as routing key."""
+    assert BROADCAST_EXCHANGE_TYPES[REPLIES] == "direct"
+    mine, theirs = uuid.uuid4().hex, uuid.uuid4().hex
+    me, them = subscribe(REPLIES, routing_key=mine), subscribe(REPLIES, routing_key=theirs)
+    publisher.publish_broadcast(REPLIES, [keyed(1, theirs), keyed(2, mine), keyed(3, "x"),
+                                          keyed(4, mine)])
+    assert [(m.headers["n"], m.routing_key, m.exchange) for m in collect(me, 2)] == [
+        (2, mine, REPLIES), (4, mine, REPLIES)]
+    assert ids(collect(them, 1)) == [1]
+    assert me.get(0.2) == [] and them.get(0.0) == []
+
+
+def test_a_direct_exchange_needs_a_routing_key(publisher: Transport) -> None:
+    with pytest.raises(ValueError, match="routing_key"):
+        publisher.subscribe_broadcast([REPLIES])
+    with pytest.raises(ValueError, match="routing_key"):
+        publisher.subscribe_broadcast(["celery.pidbox", REPLIES])
+
+
+def test_events_routing_keys_are_topic_patterns(publisher: Transport,
+                                                subscribe: Subscribe) -> None:
+    """``celeryev`` is a topic exchange: ``*`` is one word, ``#`` any."""
+    assert BROADCAST_EXCHANGE_TYPES[EVENTS] == "topic"
+    tasks, succeeded = subscribe(EVENTS, routing_key="task.#"), subscribe(
+        EVENTS, routing_key="task.succeeded")
+    workers, everything = subscribe(EVENTS, routing_key="worker.*"), subscribe(EVENTS)
+    keys = ["task.received", "worker.heartbeat", "task.succeeded", "worker.online",
+            "task.failed", "task"]
+    publisher.publish_broadcast(EVENTS, [keyed(i, key) for i, key in enumerate(keys)])
+    assert ids(collect(everything, 6)) == [0, 1, 2, 3, 4, 5]
+    assert ids(collect(tasks, 4)) == [0, 2, 4, 5]
+    assert ids(collect(workers, 2)) == [1, 3]
+    assert ids(collect(succeeded, 1)) == [2]
+    for subscription in (tasks, succeeded, workers, everything):
+        assert subscription.get(0.1) == []
+
+
+def test_celery_declares_the_same_exchanges_without_conflict(make_transport: MakeTransport,
+                                                             publisher: Transport) -> None:
+    """On a broker with real exchanges, corekit declares ``celery.pidbox``,
+    ``reply.celery.pidbox`` and ``celeryev`` exactly as kombu's mailbox and
+    Celery's events do: either may declare first, and neither gets
+    PRECONDITION_FAILED."""
+    requires(publisher, "exchanges")
+    from celery.events.event import get_exchange
+    from kombu import Connection
+    from kombu.pidbox import Mailbox
+
+    from corekit.plugins.amqp.link import tls_options
+
+    url, tls = tls_options(publisher.url, None)
+
+    def declare_like_celery() -> None:
+        with Connection(url, ssl=tls) as conn:
+            mailbox = Mailbox("celery", type="fanout")(conn)
+            channel = conn.default_channel
+            for exchange in (mailbox.exchange, mailbox.reply_exchange, get_exchange(conn)):
+                exchange(channel).declare()
+
+    declare_like_celery()
+    with publisher.subscribe_broadcast(["celery.pidbox", EVENTS]) as requests, \
+            publisher.subscribe_broadcast([REPLIES], routing_key="me") as replies:
+        declare_like_celery()
+        sender = make_transport()  # a fresh publisher link declares again
+        sender.publish_broadcast("celery.pidbox", [keyed(1, "")])
+        sender.publish_broadcast(EVENTS, [keyed(2, "task.sent")])
+        sender.publish_broadcast(REPLIES, [keyed(3, "me")])
+        assert ids(collect(requests, 2)) == [1, 2]
+        assert ids(collect(replies, 1)) == [3]
+    declare_like_celery()
 
 
 def test_a_transport_without_broadcast_says_so() -> None:
