@@ -65,6 +65,23 @@ def corekit_register_commands() -> Mapping[str, Callable[..., Any]]:
     """
 
 
+@hookspec
+def corekit_register_control_commands() -> Mapping[str, Callable[..., Any]]:
+    """Return ``{command_name: handler}`` for extra remote-control commands.
+
+    A worker answers them on ``celery.pidbox`` beside the built-in ones
+    (a name taken by a built-in command is an error at worker start);
+    ``app.control.broadcast(name, arguments={...}, reply=True)`` reaches
+    them.  ``handler(ctx, **arguments)`` gets a
+    `corekit.worker.commands.ControlContext` (worker, consumer, hostname,
+    app) and returns the reply value (JSON-able; Celery's shape is
+    ``{"ok": ...}`` or ``{"error": ...}``).  It runs on the worker's control
+    thread, not the consumer's.  Decorate it with
+    `corekit.worker.commands.inspect_command` or ``control_command`` to give
+    it a signature and help for command lines.
+    """
+
+
 # -- lifecycle: every implementation runs, results ignored --------------------
 
 

@@ -21,6 +21,7 @@ KIND_HOOKS = {
     "compressors": "corekit_register_compressors",
     "pools": "corekit_register_pools",
     "commands": "corekit_register_commands",
+    "control_commands": "corekit_register_control_commands",
 }
 
 

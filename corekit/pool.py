@@ -1,6 +1,7 @@
 """The pool contract: where task bodies run."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, ClassVar
 
 from corekit.exceptions import ImproperlyConfigured
@@ -79,6 +80,29 @@ class Pool:
     def active(self) -> int:
         """How many jobs are running now."""
         raise NotImplementedError
+
+    def resize(self, concurrency: int) -> None:
+        """Run up to *concurrency* jobs at once from now on (remote control's
+        ``pool_grow`` / ``pool_shrink``): extra slots are ready at once, and
+        slots let go finish their running job first.  Any thread.
+        NotImplementedError when this pool has a fixed size (solo)."""
+        raise NotImplementedError(f"the {self.name} pool cannot change its size")
+
+    def autoscale(self, maximum: int, minimum: int) -> None:
+        """Keep between *minimum* and *maximum* slots by load from now on
+        (remote control's ``autoscale``).  Any thread.  NotImplementedError
+        when this pool does not autoscale (all but prefork)."""
+        raise NotImplementedError(f"the {self.name} pool does not autoscale: use the "
+                                  f"prefork pool")
+
+    @property
+    def autoscaling(self) -> tuple[int, int] | None:
+        """``(max, min)`` while this pool autoscales, else None."""
+        return None
+
+    def pid_of(self, job: Any) -> int:
+        """The process running *job* (remote inspection's ``worker_pid``)."""
+        return os.getpid()
 
     def info(self) -> dict[str, Any]:
         return {"implementation": self.name, "max-concurrency": self.concurrency}

@@ -40,9 +40,7 @@ class AsyncioPool(Pool):
         super().__init__(concurrency, **options)
         self._loop = asyncio.new_event_loop()
         self._slots = asyncio.Semaphore(concurrency)
-        self.executor_threads = min(MAX_EXECUTOR_THREADS, concurrency)
-        self._executor = ThreadPoolExecutor(self.executor_threads,
-                                            thread_name_prefix="corekit-asyncio-sync")
+        self._executor = self._new_executor()
         self._thread: threading.Thread | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_job: dict[int, asyncio.Task[None]] = {}  # id(job) -> its task, on the loop
@@ -88,6 +86,40 @@ class AsyncioPool(Pool):
         if isinstance(job, Job):
             self._by_job[id(job)] = task
             task.add_done_callback(lambda _: self._by_job.pop(id(job), None))
+
+    def resize(self, concurrency: int) -> None:
+        """Release slots, or take some away for good as running jobs free
+        them (on the loop, so after the jobs already applied)."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if self._closed:
+            raise RuntimeError("the asyncio pool is stopped")
+        change, self.concurrency = concurrency - self.concurrency, concurrency
+        self._loop.call_soon_threadsafe(self._change_slots, change)
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        """Threads for plain tasks, as many as the pool's slots (at most
+        MAX_EXECUTOR_THREADS)."""
+        self.executor_threads = min(MAX_EXECUTOR_THREADS, self.concurrency)
+        return ThreadPoolExecutor(self.executor_threads,
+                                  thread_name_prefix="corekit-asyncio-sync")
+
+    def _change_slots(self, change: int) -> None:
+        if min(MAX_EXECUTOR_THREADS, self.concurrency) != self.executor_threads:
+            # new plain tasks go to threads as many as the new size; the old
+            # executor's running ones finish there
+            old, self._executor = self._executor, self._new_executor()
+            old.shutdown(wait=False)
+        for _ in range(change):
+            self._slots.release()
+        if change < 0:  # a task of the pool's: stopping waits for it like for a job
+            task = self._loop.create_task(self._retire_slots(-change))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _retire_slots(self, n: int) -> None:
+        for _ in range(n):
+            await self._slots.acquire()
 
     def enforces(self, task: Any, limit: str) -> bool:
         return limit == "time_limit" and inspect.iscoroutinefunction(task.run)

@@ -117,6 +117,20 @@ class EventletPool(Pool):
     def active(self) -> int:
         return self._green.running()
 
+    def resize(self, concurrency: int) -> None:
+        """Change how many green threads run at once; surplus ones finish
+        their task first."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        green, change = self._green, concurrency - self._green.size
+        if change > 0:  # released one by one: an apply waiting for a slot wakes up
+            green.size = concurrency
+            for _ in range(change):
+                green.sem.release()
+        else:
+            green.resize(concurrency)
+        self.concurrency = concurrency
+
     def stop(self, wait: bool = True) -> None:
         """Take no new jobs; with *wait*, return once running ones finished."""
         self._closed = True

@@ -15,7 +15,9 @@ _STOP = object()
 
 class ThreadsPool(Pool):
     """``concurrency`` threads named ``corekit-pool-N`` take jobs from one
-    unbounded queue, so `apply` never blocks: the worker bounds submissions."""
+    unbounded queue, so `apply` never blocks: the worker bounds submissions.
+    `resize` starts threads, or queues a stop for each thread let go (it
+    exits after the jobs queued before it)."""
 
     name = "threads"
 
@@ -26,6 +28,7 @@ class ThreadsPool(Pool):
         self._active = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._named = 0  # threads started so far, for their names
 
     def start(self) -> None:
         """Start the threads (once; a second call does nothing)."""
@@ -33,10 +36,30 @@ class ThreadsPool(Pool):
             raise RuntimeError("the threads pool was stopped and cannot start again")
         if self._threads:
             return
-        for n in range(1, self.concurrency + 1):
-            t = threading.Thread(target=self._loop, name=f"corekit-pool-{n}", daemon=True)
+        self._spawn(self.concurrency)
+
+    def _spawn(self, n: int) -> None:
+        for _ in range(n):
+            self._named += 1
+            t = threading.Thread(target=self._loop, name=f"corekit-pool-{self._named}",
+                                 daemon=True)
             t.start()
             self._threads.append(t)
+
+    def resize(self, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if self._closed:
+            raise RuntimeError("the threads pool is stopped")
+        with self._lock:
+            change, self.concurrency = concurrency - self.concurrency, concurrency
+            if not self._threads:  # not started: `start` makes the new number
+                return
+            self._threads = [t for t in self._threads if t.is_alive()]
+            if change > 0:
+                self._spawn(change)
+        for _ in range(-change):
+            self._jobs.put(_STOP)
 
     def _loop(self) -> None:
         while True:

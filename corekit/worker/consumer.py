@@ -49,6 +49,11 @@ class JobListener:
     def rejected(self, message: Message, reason: str) -> None:
         """*message* could not become a job and went to the dead-letter queue."""
 
+    def requeued(self, job: Job) -> None:
+        """*job* went back to the broker without an end here: it came before
+        its ETA, the worker is shutting down, or its process was lost
+        (``reject_on_worker_lost``)."""
+
 
 class Consumer:
     """Moves messages from the transport into the pool.
@@ -68,9 +73,12 @@ class Consumer:
         self.tasks = app.tasks
         self.codecs = app.codecs
         self.accept = self.codecs.accepted_types(app.conf.accept_content)
-        self.prefetch_limit = max(1, prefetch_multiplier) * pool.concurrency
+        self.prefetch_multiplier = max(1, prefetch_multiplier)
+        self.prefetch_limit = self.prefetch_multiplier * pool.concurrency
         self.dispatcher = Dispatcher(self._hand_to_pool, pool.concurrency)
         self.timer = EtaHeap()
+        #: what the timer holds, for remote inspection: id(job) -> (due, job)
+        self.waiting: dict[int, tuple[float, Job]] = {}
         #: revocations this worker knows (fed by the control step)
         self.revoked = Revoked(float(app.conf.worker_revokes_expire))
         #: task id -> the job the pool runs now (for revoke with terminate)
@@ -191,7 +199,7 @@ class Consumer:
                 if self.delayed_by_broker:
                     to_broker.append(job)
                 else:
-                    self.timer.push(headers.eta, job)
+                    self._wait(headers.eta, job)
             else:
                 ready.append(job)
         if doomed:
@@ -256,10 +264,15 @@ class Consumer:
                                   eta=job.headers.eta, priority=m.priority))
         self.transport.publish(copies)
         self.transport.ack([job.message for job in jobs])
+        for listener in self.listeners:
+            for job in jobs:
+                listener.requeued(job)
 
     def release_due(self) -> None:
         if self.timer:
             due = self.timer.pop_due(time.time())
+            for job in due:
+                self.waiting.pop(id(job), None)
             if due and self._limiters is not None:
                 due = self.admit(due)
             if due:
@@ -269,20 +282,24 @@ class Consumer:
         """The jobs their task's rate limit lets run now; the others wait in
         the timer until their token is due (their messages stay unacked)."""
         admitted: list[Job] = []
-        limited: dict[str, list[Job]] = {}
+        limited: dict[str, tuple[Any, list[Job]]] = {}
         for job in jobs:
-            if self._limiter(job.task) is None:
+            limiter = self._limiter(job.task)
+            if limiter is None:
                 admitted.append(job)
             else:
-                limited.setdefault(job.task.name, []).append(job)
+                limited.setdefault(job.task.name, (limiter, []))[1].append(job)
         now = time.time()
-        for name, group in limited.items():
-            limiter = self._limiters[name]  # type: ignore[index]
+        for limiter, group in limited.values():
             granted, wait = limiter.take(len(group))
             admitted += group[:granted]
             for i, job in enumerate(group[granted:]):
-                self.timer.push(now + wait + i / limiter.rate, job)
+                self._wait(now + wait + i / limiter.rate, job)
         return admitted
+
+    def _wait(self, when: float, job: Job) -> None:
+        self.timer.push(when, job)
+        self.waiting[id(job)] = (when, job)
 
     def _check_global_limits(self) -> None:
         """Refuse to start when a task wants a global rate limit this broker cannot keep."""
@@ -294,7 +311,7 @@ class Consumer:
                     f"keeps it (redis://, sqlite://), not {self.transport.scheme}://")
 
     def _limiter(self, task: Any) -> Any:
-        limiters = self._limiters
+        limiters = self._limiters  # one dict per turn: `reset_rate_limit` swaps it
         assert limiters is not None
         try:
             return limiters[task.name]
@@ -334,15 +351,58 @@ class Consumer:
                 listener.started(job)
         self.pool.apply(job)
 
-    def terminate(self, task_id: str, signum: int) -> None:
+    def terminate(self, task_id: str, signum: int) -> bool:
         """Any thread: kill *task_id* where it runs, if it runs here and the
-        pool can (a revoke with ``terminate=True``)."""
+        pool can (a revoke with ``terminate=True``); whether it was running."""
         job = self.running.get(task_id)
         if job is None:
-            return
+            return False
         if not self.pool.terminate(job, signum):
             logger.warning("Task %s[%s] is revoked, but the %s pool cannot stop it: it runs "
                            "to its end", job.headers.task, task_id, self.pool.name)
+        return True
+
+    # -- changed by remote control, from its thread ----------------------------------
+    # The loop reads `queues`, `_limiters` and `prefetch_limit` once per turn:
+    # each is replaced whole, never changed in place, so a turn sees either
+    # the old value or the new one.
+
+    def add_queue(self, name: str) -> bool:
+        """Consume *name* too, from the next turn on; False if it already is."""
+        if name in self.queues:
+            return False
+        self.queues = [*self.queues, name]
+        self.wake.set()
+        return True
+
+    def cancel_queue(self, name: str) -> bool:
+        """Stop consuming *name* from the next turn on (messages already
+        fetched from it still run); False if it was not consumed."""
+        if name not in self.queues:
+            return False
+        if len(self.queues) == 1:
+            raise ValueError(f"cannot stop consuming {name!r}: it is the only queue this "
+                             f"worker consumes")
+        self.queues = [q for q in self.queues if q != name]
+        return True
+
+    def reset_rate_limit(self, task_name: str) -> None:
+        """Forget *task_name*'s limiter: the next job builds one from the
+        task's `rate_limit` as it is now.  Jobs already waiting for a token
+        keep their turn."""
+        limiters = self._limiters
+        if limiters is None:
+            raise ValueError("rate limits are off on this worker (worker_disable_rate_limits)")
+        fresh = dict(limiters)
+        fresh.pop(task_name, None)
+        self._limiters = fresh
+
+    def resize(self, concurrency: int) -> None:
+        """The pool now runs *concurrency* jobs at once: hand it that many
+        and prefetch for that many."""
+        self.dispatcher.set_capacity(concurrency)
+        self.prefetch_limit = self.prefetch_multiplier * concurrency
+        self.wake.set()
 
     def _job_done(self, job: Job, ack: Message | None) -> None:
         for listener in self.listeners:
@@ -357,6 +417,8 @@ class Consumer:
         `flush_acks`, and its slot is free."""
         with self._requeue_lock:
             self._requeues.append(job.message)
+        for listener in self.listeners:
+            listener.requeued(job)
         self.running.pop(job.id, None)
         self.dispatcher.done(job, None)
         self.wake.set()
@@ -414,9 +476,13 @@ class Consumer:
         waiting = self.dispatcher.drain_ready()
         while self.timer:
             waiting.extend(self.timer.pop_due(float("inf")))
+        self.waiting = {}
         if waiting:
             self.transport.reject([job.message for job in waiting], requeue=True)
             logger.info("Requeued %d prefetched message(s)", len(waiting))
+            for listener in self.listeners:
+                for job in waiting:
+                    listener.requeued(job)
         while self.dispatcher.inflight:
             self.wake.wait(POLL_TIMEOUT)
             self.wake.clear()

@@ -1,26 +1,33 @@
-"""The worker's side of remote control: revocations.
+"""The worker's side of remote control: Celery's pidbox.
 
 At start the control step subscribes to the ``celery.pidbox`` broadcast
 (first, so nothing is missed), then loads the revocations the result backend
 keeps, so a worker that starts later honours revokes made before it ran.
-From then on a thread applies each live ``revoke`` /
-``revoke_by_stamped_headers`` request, terminating running tasks when asked.
+From then on a thread of its own reads requests (Celery's shape: method,
+arguments, destination / pattern + matcher, reply_to, ticket; see
+`corekit.pidbox`), runs the commands meant for this worker
+(`corekit.worker.commands`: built-in and from plugins) and publishes each
+reply on ``reply.celery.pidbox`` with the asker's routing key.  It publishes
+with a transport of its own, since the consumer's belongs to the consumer's
+thread; nothing here runs on the consumer's loop.
 """
 from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 from corekit.bootsteps import Step
-from corekit.control import PIDBOX
+from corekit.events.dispatcher import LamportClock
+from corekit.pidbox import PIDBOX, is_expired, is_for, reply_message
+from corekit.worker.commands import Command, ControlContext, commands_for, nok
+from corekit.worker.commands.tracker import JobTracker
 from corekit.worker.steps import BackendStep, ConsumerStep
 
 if TYPE_CHECKING:
-    from corekit.transport import Subscription
+    from corekit.transport import Message, Subscription, Transport
     from corekit.worker import Worker
     from corekit.worker.consumer import Consumer
 
@@ -29,47 +36,45 @@ logger = logging.getLogger("corekit.worker")
 POLL = 0.5
 
 
-def signal_number(name: Any) -> int:
-    """``"SIGKILL"``, ``"KILL"``, ``9`` -> 9; an unknown name is SIGTERM."""
-    if isinstance(name, int):
-        return name
-    text = str(name or "SIGTERM").upper()
-    try:
-        return int(signal.Signals(text if text.startswith("SIG") else "SIG" + text))
-    except ValueError:
-        logger.warning("Unknown signal %r in a revoke: using SIGTERM", name)
-        return int(signal.SIGTERM)
-
-
 class ControlStep(Step):
-    """Revocations from the result backend and from live broadcasts."""
+    """Revocations from the result backend, and remote-control commands
+    from live broadcasts."""
 
     requires = (BackendStep, ConsumerStep)
 
     def create(self, worker: Worker) -> None:
         self.worker = worker
         self.consumer: Consumer = worker.blueprint[ConsumerStep].consumer
+        self.commands: dict[str, Command] = commands_for(worker.app)
+        self.tracker = JobTracker()
+        self.clock = LamportClock()
+        self.started_at = time.time()
         self.stopping = threading.Event()
+        self.transport: Transport | None = None
         self.subscription: Subscription | None = None
         self.thread = threading.Thread(target=self.listen, name="corekit-control", daemon=True)
 
     def start(self, worker: Worker) -> None:
-        transport = worker.app.connection()
-        if "broadcast" in transport.capabilities:
-            self.subscription = transport.subscribe_broadcast([PIDBOX])
+        self.started_at = time.time()
+        self.transport = worker.app.connection()
+        if "broadcast" in self.transport.capabilities:
+            self.subscription = self.transport.subscribe_broadcast([PIDBOX])
         else:
-            logger.warning("%s has no broadcast: revokes reach this worker only when it "
-                           "starts", transport.describe())
+            logger.warning("%s has no broadcast: no remote control, and revokes reach this "
+                           "worker only when it starts", self.transport.describe())
         self.load_kept()
+        self.consumer.listeners.append(self.tracker)
         if self.subscription is not None:
             self.thread.start()
 
     def stop(self, worker: Worker) -> None:
         self.stopping.set()
-        if self.thread.is_alive():
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join()
         if self.subscription is not None:
             self.subscription.close()
+        if self.transport is not None:
+            self.transport.close()
 
     def load_kept(self) -> None:
         revoked = self.consumer.revoked
@@ -85,6 +90,7 @@ class ControlStep(Step):
             logger.info("Honouring %d revocation(s) made before this worker started",
                         len(entries))
 
+    # -- requests -----------------------------------------------------------------
     def listen(self) -> None:
         assert self.subscription is not None
         while not self.stopping.is_set():
@@ -96,27 +102,66 @@ class ControlStep(Step):
                 continue
             for message in messages:
                 try:
-                    self.handle(json.loads(message.body))
+                    self.handle(message)
                 except Exception:  # a malformed request must not stop the listener
                     logger.exception("remote control: cannot handle %r", message.body[:200])
 
-    def handle(self, request: Mapping[str, Any]) -> None:
-        destination = request.get("destination")
-        if destination and self.worker.hostname not in destination:
+    def handle(self, message: Message) -> Any:
+        """Run the request in *message* if it is for this worker and still
+        current; reply when it asks for one.  Returns the reply value (None
+        when it was not run)."""
+        try:
+            request = json.loads(message.body)
+        except ValueError:
+            logger.warning("remote control: request is not JSON: %r", message.body[:200])
+            return None
+        if not isinstance(request, dict):
+            return None
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        self.clock.adjust(headers.get("clock") or 0)
+        if is_expired(headers):
+            logger.debug("remote control: %r expired, ignored", request.get("method"))
+            return None
+        try:
+            if not is_for(request, self.worker.hostname):
+                return None
+        except ValueError as exc:  # an unknown matcher
+            logger.warning("remote control: %s: request ignored", exc)
+            return None
+        ctx = ControlContext(worker=self.worker, consumer=self.consumer,
+                             hostname=self.worker.hostname, app=self.worker.app, step=self)
+        reply = self.dispatch(ctx, request.get("method"), request.get("arguments"))
+        self.reply(reply, request)
+        for then in ctx.after_reply:
+            then()
+        return reply
+
+    def dispatch(self, ctx: ControlContext, method: Any, arguments: Any) -> Any:
+        """The reply of *method*: its handler's answer, or ``{"error": ...}``."""
+        command = self.commands.get(method) if isinstance(method, str) else None
+        if command is None:
+            logger.warning("remote control: no such command %r", method)
+            return nok(f"No such command: {method}")
+        logger.debug("remote control: %s(%r)", method, arguments)
+        try:
+            return command.handler(ctx, **dict(arguments or {}))
+        except Exception as exc:
+            logger.exception("remote control: %s failed", method)
+            return nok(repr(exc))
+
+    def reply(self, value: Any, request: Mapping[str, Any]) -> None:
+        """Publish ``{hostname: value}`` where *request* asked, if it did."""
+        hostname = self.worker.hostname
+        try:
+            message = reply_message(hostname, value, request, self.clock.forward())
+        except (TypeError, ValueError) as exc:
+            message = reply_message(hostname, nok(f"the reply cannot be sent as JSON: {exc}"),
+                                    request, self.clock.forward())
+        if message is None:
             return
-        method, args = request.get("method"), dict(request.get("arguments") or {})
-        if method == "revoke":
-            ids = args.get("task_id")
-            ids = [ids] if isinstance(ids, str) else list(ids or [])
-            self.consumer.revoked.add({"task_id": ids, "at": time.time()})
-            logger.info("Revoked %s", ", ".join(ids))
-            if args.get("terminate"):
-                for task_id in ids:
-                    self.consumer.terminate(task_id, signal_number(args.get("signal")))
-        elif method == "revoke_by_stamped_headers":
-            headers = dict(args.get("headers") or {})
-            self.consumer.revoked.add({"headers": headers, "at": time.time()})
-            if args.get("terminate"):
-                for job in list(self.consumer.running.values()):
-                    if self.consumer.revoked.reason(job.id, job.message.headers):
-                        self.consumer.terminate(job.id, signal_number(args.get("signal")))
+        assert self.transport is not None
+        try:
+            self.transport.publish_broadcast(message.exchange, [message])
+        except Exception:
+            logger.warning("remote control: cannot publish the reply to %r",
+                           request.get("reply_to"), exc_info=True)

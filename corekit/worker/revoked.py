@@ -38,6 +38,11 @@ class Revoked:
             oldest = time.time() - self.expires
             self._headers = [(h, t) for h, t in self._headers if t >= oldest]
 
+    def ids(self) -> list[str]:
+        """The revoked task ids, oldest first."""
+        with self._lock:
+            return list(self._ids)
+
     def reason(self, task_id: str, headers: Mapping[str, Any]) -> str | None:
         """Why a task must not run (``"revoked"``), or None."""
         if task_id in self._ids:

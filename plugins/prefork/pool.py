@@ -6,7 +6,8 @@ the worker sends a `TaskCall` (its time limits resolved), the child answers
 (`corekit.plugins.prefork.child`).  One supervisor thread owns every child:
 it hands queued jobs to idle children, reads their answers, kills a child
 past its task's hard time limit, reaps children that died, replaces them,
-and grows or shrinks the pool (``autoscale``).  Keeping all of that on one
+and grows or shrinks the pool (``autoscale``, and remote control's
+``pool_grow``, ``pool_shrink`` and ``autoscale``).  Keeping all of that on one
 thread means the child table needs no lock.
 """
 from __future__ import annotations
@@ -82,7 +83,8 @@ class PreforkPool(Pool):
             raise ImproperlyConfigured("the prefork pool needs the app (the worker passes it)")
         self.app: Corekit = options["app"]
         self.min_children = concurrency
-        if options.get("autoscale"):
+        self._autoscale = bool(options.get("autoscale"))
+        if self._autoscale:
             high, low = (int(n) for n in options["autoscale"])
             self.concurrency, self.min_children = high, max(1, min(low, high))
         self.max_tasks: int | None = options.get("max_tasks_per_child")
@@ -127,6 +129,33 @@ class PreforkPool(Pool):
 
     def active(self) -> int:
         return sum(1 for c in list(self._children.values()) if c.job is not None)
+
+    def resize(self, concurrency: int) -> None:
+        """Keep *concurrency* children: new ones are forked at once; those
+        let go leave when idle (idle ones first, busy ones after their task)."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if self._autoscale:
+            raise ValueError("this pool autoscales: change its range (autoscale) instead")
+        self.concurrency = self.min_children = concurrency
+        self._wake()
+
+    def autoscale(self, maximum: int, minimum: int) -> None:
+        """Between *minimum* (at least one child, as at start-up) and *maximum*."""
+        if not 0 <= minimum <= maximum or maximum < 1:
+            raise ValueError(f"autoscale needs 0 <= min <= max and max >= 1, not "
+                             f"max={maximum} min={minimum}")
+        self._autoscale = True
+        self.concurrency, self.min_children = maximum, max(1, minimum)
+        self._wake()
+
+    @property
+    def autoscaling(self) -> tuple[int, int] | None:
+        return (self.concurrency, self.min_children) if self._autoscale else None
+
+    def pid_of(self, job: Any) -> int:
+        child = next((c for c in list(self._children.values()) if c.job is job), None)
+        return child.pid if child is not None else os.getpid()
 
     def stop(self, wait: bool = True) -> None:
         """With *wait*, run every queued job, then let the children exit.
@@ -297,6 +326,13 @@ class PreforkPool(Pool):
                         len(self._pending), wanted)
         for _ in range(wanted - len(serving)):
             self._spawn()
+        if len(serving) > self.concurrency:  # shrunk: idle children leave first
+            for child in sorted(serving, key=lambda c: c.job is not None
+                                )[:len(serving) - self.concurrency]:
+                self._retire(child)
+                logger.info("Child process %d leaves: the pool shrinks to %d", child.pid,
+                            self.concurrency)
+            return
         if len(serving) <= self.min_children or self._pending or self._closing:
             return
         now = time.monotonic()
