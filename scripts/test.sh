@@ -3,11 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The servers the suite starts on loopback (it never uses a system service),
-# and openssl for the throwaway TLS certificates of rediss:// tests.
+# openssl for the throwaway TLS certificates of rediss:// tests, and Debian's
+# chromium, which the web monitor's browser test drives (headless).
 missing=""
 command -v redis-server >/dev/null || missing="$missing redis-server"
 command -v rabbitmq-server >/dev/null || missing="$missing rabbitmq-server"
 command -v openssl >/dev/null || missing="$missing openssl"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 if [ -n "$missing" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi

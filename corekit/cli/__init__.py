@@ -6,7 +6,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from corekit import __version__
-from corekit.cli import commands, worker
+from corekit.cli import commands, events, monitor, remote, worker
 from corekit.cli.appload import AppLoadError, load_app
 from corekit.exceptions import CorekitError
 
@@ -18,6 +18,11 @@ BUILTIN_COMMANDS: dict[str, Callable[..., Any]] = {
     "purge": commands.setup_purge,
     "plugins": commands.setup_plugins,
     "dlq": commands.setup_dlq,
+    "inspect": remote.setup_inspect,
+    "control": remote.setup_control,
+    "status": remote.setup_status,
+    "events": events.setup,
+    "monitor": monitor.setup,
 }
 
 
