@@ -94,7 +94,9 @@ class Consumer:
         self._failed: list[FailedMessage] = []
         self._trouble = 0
         self._options: dict[str, TaskOptions] = {}
-        #: worker parts following the jobs (events, statistics), see `JobListener`
+        #: worker parts following the jobs (events, statistics), see
+        #: `JobListener`; once the worker runs, replace the list whole (the
+        #: loop may be iterating over it), never change it in place
         self.listeners: list[JobListener] = []
         #: task name -> its rate limiter (None: unlimited); None when the
         #: worker runs with rate limits off

@@ -63,7 +63,7 @@ class ControlStep(Step):
             logger.warning("%s has no broadcast: no remote control, and revokes reach this "
                            "worker only when it starts", self.transport.describe())
         self.load_kept()
-        self.consumer.listeners.append(self.tracker)
+        self.consumer.listeners = [*self.consumer.listeners, self.tracker]
         if self.subscription is not None:
             self.thread.start()
 

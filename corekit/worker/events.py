@@ -140,8 +140,9 @@ class EventsStep(Step):
     def follow_jobs(self) -> None:
         """Put the listener that fits on the consumer: task events when they
         are enabled, a plain counter for the heartbeats otherwise, none
-        when no event is sent.  Swapped in place, so the other listeners
-        never miss a job."""
+        when no event is sent.  The consumer's list is replaced whole (the
+        consumer may be iterating over it on its own thread), the new
+        listener where the old one was."""
         dispatcher = self.dispatcher
         with self._lock:
             old = self.listener
@@ -151,13 +152,14 @@ class EventsStep(Step):
                 new = TaskEvents(dispatcher, processed)
             elif dispatcher.sending:
                 new = ProcessedCounter(processed)
-            listeners = self.consumer.listeners
+            listeners = list(self.consumer.listeners)
             if old is not None and new is not None:
                 listeners[listeners.index(old)] = new
             elif old is not None:
                 listeners.remove(old)
             elif new is not None:
                 listeners.append(new)
+            self.consumer.listeners = listeners
             self.listener = new
 
     def start(self, worker: Worker) -> None:
