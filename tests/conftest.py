@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -11,6 +12,15 @@ import pytest
 from corekit import Corekit
 from helpers import run_cli
 from servers import RabbitServer, RedisServer, start_rabbitmq, start_redis
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the programs the tests start (they stop them with
+    SIGINT, as a user would): a suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and an ignored signal
+    stays ignored across exec, in every child."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -50,8 +50,11 @@ def _positive_float(text: str) -> float:
 
 def run(args: argparse.Namespace, app: Any) -> int:
     setup_logging(args.loglevel)
-    try:  # a supervisor's stop (SIGTERM) ends it cleanly, as Ctrl-C does
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:  # a supervisor's stop (SIGTERM) ends it cleanly, as Ctrl-C does; SIGINT
+        # explicitly too, since a process started in the background by a
+        # non-interactive shell inherits SIGINT ignored
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.default_int_handler)
     except ValueError:  # not the main thread: signals are its owner's
         pass
     try:
