@@ -14,7 +14,7 @@ from corekit.events.dispatcher import EventDispatcher
 from corekit.events.receiver import EventReceiver
 from corekit.events.state import State
 from corekit.testing import start_worker
-from corekit.worker.events import EventsStep, ProcessedCounter
+from corekit.worker.events import EventsStep, TaskEvents
 
 BROKERS = ["sqlite_app", "redis_app", "amqp_app"]
 
@@ -186,8 +186,8 @@ def test_a_worker_without_heartbeat_sends_nothing(sqlite_app: Corekit) -> None:
             probe.send("worker-heartbeat")
             probe.close()
             log.wait_for(lambda: log.of("worker-heartbeat", hostname="probe@host"))
-        # nothing of ours follows the jobs
-        assert not [x for x in worker.consumer.listeners if isinstance(x, ProcessedCounter)]
+        # no task events follow the jobs
+        assert not [x for x in worker.consumer.listeners if isinstance(x, TaskEvents)]
     assert log.types() == ["worker-heartbeat"]
 
 

@@ -10,7 +10,7 @@ import pytest
 from corekit import Corekit
 from corekit.testing import start_worker
 from corekit.transport import Message
-from corekit.worker.consumer import JobListener
+from corekit.worker.listeners import JobListener
 from corekit.worker.job import Job
 
 
@@ -51,7 +51,7 @@ def test_a_listener_follows_each_job_to_its_end(sqlite_app: Corekit, pool: str) 
 
     recorder = Recorder(expected=3)
     with start_worker(app, pool=pool, concurrency=1) as worker:
-        worker.consumer.listeners.append(recorder)
+        worker.consumer.listeners = [*worker.consumer.listeners, recorder]
         unstored = quiet.delay()
         broken.delay()
         app.send_task("nobody.knows.me")

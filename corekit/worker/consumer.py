@@ -11,6 +11,7 @@ from corekit._speedups import Dispatcher, EtaHeap, decode_batch
 from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigured
 from corekit.ratelimit import BrokerBucket, TokenBucket, parse_rate
 from corekit.worker.job import FailedMessage, Job, TaskOptions
+from corekit.worker.listeners import JobListener, JobTracker
 from corekit.worker.revoked import Revoked
 
 if TYPE_CHECKING:
@@ -25,34 +26,6 @@ POLL_TIMEOUT = 0.5
 #: A message due this close to now runs now rather than going back to the broker.
 ETA_SLACK = 0.005
 MAX_RETRY_DELAY = 5.0
-
-
-class JobListener:
-    """Follows the jobs of a worker: a worker part (events, statistics)
-    subclasses it, overrides what it needs and appends itself to
-    `Consumer.listeners` when it starts.  Nothing is called when no one
-    listens.  ``received``, ``started`` and ``rejected`` are called on the
-    consumer's thread; ``finished`` on whichever thread the pool finishes
-    jobs on.  A listener must be quick and must not raise."""
-
-    def received(self, job: Job) -> None:
-        """A message became a job (it may wait for its ETA or its rate limit)."""
-
-    def started(self, job: Job) -> None:
-        """The pool got *job* (``job.started_at`` is set)."""
-
-    def finished(self, job: Job) -> None:
-        """*job* ended: ``job.metas[-1]`` says how (SUCCESS, FAILURE, RETRY,
-        REVOKED, with its result or exception); empty when the task raised
-        Ignore or was replaced.  Reported with ``ignore_result`` too."""
-
-    def rejected(self, message: Message, reason: str) -> None:
-        """*message* could not become a job and went to the dead-letter queue."""
-
-    def requeued(self, job: Job) -> None:
-        """*job* went back to the broker without an end here: it came before
-        its ETA, the worker is shutting down, or its process was lost
-        (``reject_on_worker_lost``)."""
 
 
 class Consumer:
@@ -94,10 +67,12 @@ class Consumer:
         self._failed: list[FailedMessage] = []
         self._trouble = 0
         self._options: dict[str, TaskOptions] = {}
-        #: worker parts following the jobs (events, statistics), see
+        #: counts and holds jobs for remote inspection and heartbeats
+        self.tracker = JobTracker()
+        #: worker parts following the jobs (the tracker, task events), see
         #: `JobListener`; once the worker runs, replace the list whole (the
         #: loop may be iterating over it), never change it in place
-        self.listeners: list[JobListener] = []
+        self.listeners: list[JobListener] = [self.tracker]
         #: task name -> its rate limiter (None: unlimited); None when the
         #: worker runs with rate limits off
         self._limiters: dict[str, Any] | None = (

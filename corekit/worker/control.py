@@ -23,7 +23,6 @@ from corekit.bootsteps import Step
 from corekit.events.dispatcher import LamportClock
 from corekit.pidbox import PIDBOX, is_expired, is_for, reply_message
 from corekit.worker.commands import Command, ControlContext, commands_for, nok
-from corekit.worker.commands.tracker import JobTracker
 from corekit.worker.steps import BackendStep, ConsumerStep
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ class ControlStep(Step):
         self.worker = worker
         self.consumer: Consumer = worker.blueprint[ConsumerStep].consumer
         self.commands: dict[str, Command] = commands_for(worker.app)
-        self.tracker = JobTracker()
+        self.tracker = self.consumer.tracker
         self.clock = LamportClock()
         self.started_at = time.time()
         self.stopping = threading.Event()
@@ -63,7 +62,6 @@ class ControlStep(Step):
             logger.warning("%s has no broadcast: no remote control, and revokes reach this "
                            "worker only when it starts", self.transport.describe())
         self.load_kept()
-        self.consumer.listeners = [*self.consumer.listeners, self.tracker]
         if self.subscription is not None:
             self.thread.start()
 

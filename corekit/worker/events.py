@@ -19,7 +19,7 @@ from corekit import states
 from corekit.bootsteps import Step
 from corekit.events.dispatcher import SOFTWARE_INFO, EventDispatcher
 from corekit.messages import saferepr
-from corekit.worker.consumer import JobListener
+from corekit.worker.listeners import JobListener
 from corekit.worker.steps import ConsumerStep
 
 if TYPE_CHECKING:
@@ -51,23 +51,10 @@ def exception_repr(encoded: Any) -> str:
     return f"{encoded['exc_type']}({', '.join(saferepr(a) for a in args)})"
 
 
-class ProcessedCounter(JobListener):
-    """Counts the jobs handed to the pool, the heartbeats' ``processed``
-    (Celery counts tasks as they are accepted too).  Only the consumer's
-    thread starts jobs, so a plain counter will do."""
-
-    def __init__(self, processed: int = 0) -> None:
-        self.processed = processed
-
-    def started(self, job: Job) -> None:
-        self.processed += 1
-
-
-class TaskEvents(ProcessedCounter):
+class TaskEvents(JobListener):
     """Sends a task event for each step of each job."""
 
-    def __init__(self, dispatcher: EventDispatcher, processed: int = 0) -> None:
-        super().__init__(processed)
+    def __init__(self, dispatcher: EventDispatcher) -> None:
         self.dispatcher = dispatcher
 
     def received(self, job: Job) -> None:
@@ -80,7 +67,6 @@ class TaskEvents(ProcessedCounter):
             eta=raw.get("eta"), expires=raw.get("expires"))
 
     def started(self, job: Job) -> None:
-        self.processed += 1
         self.dispatcher.send("task-started", uuid=job.id)
 
     def finished(self, job: Job) -> None:
@@ -125,42 +111,32 @@ class EventsStep(Step):
                                           groups=groups, heartbeat_fields=self.heartbeat_fields)
         self.dispatcher.on_enabled.append(self.follow_jobs)
         self.dispatcher.on_disabled.append(self.follow_jobs)
-        self.listener: ProcessedCounter | None = None
+        self.listener: TaskEvents | None = None
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.beat, name="corekit-events-heartbeat",
                                        daemon=True)
 
     def heartbeat_fields(self) -> dict[str, Any]:
-        listener = self.listener
         return {"freq": self.interval or 0.0, "active": len(self.consumer.running),
-                "processed": listener.processed if listener else 0,
+                "processed": self.consumer.tracker.processed,
                 "loadavg": load_average(), **SOFTWARE_INFO}
 
     def follow_jobs(self) -> None:
-        """Put the listener that fits on the consumer: task events when they
-        are enabled, a plain counter for the heartbeats otherwise, none
-        when no event is sent.  The consumer's list is replaced whole (the
-        consumer may be iterating over it on its own thread), the new
-        listener where the old one was."""
-        dispatcher = self.dispatcher
+        """Put task events on the consumer's listeners while they are
+        enabled, take them off when not.  The consumer's list is replaced
+        whole (the consumer may be iterating over it on its own thread)."""
         with self._lock:
-            old = self.listener
-            processed = old.processed if old else 0
-            new: ProcessedCounter | None = None
-            if dispatcher.enabled:
-                new = TaskEvents(dispatcher, processed)
-            elif dispatcher.sending:
-                new = ProcessedCounter(processed)
-            listeners = list(self.consumer.listeners)
-            if old is not None and new is not None:
-                listeners[listeners.index(old)] = new
-            elif old is not None:
-                listeners.remove(old)
-            elif new is not None:
-                listeners.append(new)
-            self.consumer.listeners = listeners
-            self.listener = new
+            wanted = self.dispatcher.enabled
+            if wanted == (self.listener is not None):
+                return
+            if wanted:
+                self.listener = TaskEvents(self.dispatcher)
+                self.consumer.listeners = [*self.consumer.listeners, self.listener]
+            else:
+                self.consumer.listeners = [x for x in self.consumer.listeners
+                                           if x is not self.listener]
+                self.listener = None
 
     def start(self, worker: Worker) -> None:
         self.follow_jobs()
