@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -18,10 +17,9 @@ import pytest
 from corekit import Corekit
 from corekit.events.dispatcher import to_message
 from corekit.events.state import State
-from corekit.testing import start_worker
 from helpers import ROOT
 from test_events import EventLog
-from test_events_celery import CELERY_PROJ, Output
+from test_events_celery import CELERY_PROJ, Output, celery_dump_follows
 
 pytest.importorskip("celery", reason="celery is a test dependency (pip install -e '.[test]')")
 
@@ -113,32 +111,7 @@ def test_a_subscription_hears_events_published_by_kombu(redis_url: str) -> None:
 
 def test_celery_events_dump_follows_a_corekit_worker(redis_url: str, tmp_path: Path,
                                                      env: dict[str, str]) -> None:
-    app = Corekit("proj", broker=redis_url, backend=redis_url)
-
-    @app.task(name="proj.add")
-    def add(x: int, y: int) -> int:
-        return x + y
-
-    dump = Output([sys.executable, "-m", "celery", "-A", "celery_proj", "events", "--dump"],
-                  tmp_path, env)
-    try:
-        dump.until(r"-> evdump: starting capture")
-        # Its PSUBSCRIBE comes after that line, and nothing on the server
-        # tells it apart from other tests' (PUBSUB NUMPAT counts them all),
-        # so the worker-online may come too early: a heartbeat (the same
-        # shape, every 0.5 s) shows the dump is listening.
-        with start_worker(app, task_events=True, heartbeat_interval=0.5) as worker:
-            host = re.escape(worker.hostname)
-            dump.until(rf"^{host} \[.*\] heartbeat: .*sw_ident=corekit")
-            result = add.delay(2, 2)
-            assert result.get(timeout=15) == 4
-            dump.until(rf"^{host} \[.*\] task received: proj\.add\({result.id}\) "
-                       rf"args=\[2, 2\] kwargs={{}}")
-            dump.until(rf"^{host} \[.*\] task succeeded: proj\.add\({result.id}\) .*result=4")
-        dump.until(rf"^{host} \[.*\] shutdown: ")
-    finally:
-        dump.stop()
-        app.close()
+    celery_dump_follows(Corekit("proj", broker=redis_url, backend=redis_url), tmp_path, env)
 
 
 def test_corekit_follows_a_celery_worker(redis_url: str, raw: Any, tmp_path: Path,

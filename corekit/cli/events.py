@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from corekit.cli.worker import _loglevel
+from corekit.cli.worker import _loglevel, _positive_float
 from corekit.log import setup_logging
 from corekit.transport import mask_url
 
@@ -36,16 +36,6 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("-l", "--loglevel", default="WARNING", type=_loglevel,
                    help="debug, info, warning, error or critical (default: warning)")
     p.set_defaults(func=run)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
 
 
 def run(args: argparse.Namespace, app: Any) -> int:

@@ -6,7 +6,6 @@ import signal
 import sys
 from typing import Any
 
-from corekit.monitor.auth import Auth, AuthConfigError, parse_basic_auth
 
 
 def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -29,6 +28,7 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def run_monitor(args: argparse.Namespace, app: Any) -> int:
+    from corekit.monitor.auth import Auth, AuthConfigError, parse_basic_auth
     from corekit.monitor.server import Monitor
 
     try:

@@ -322,10 +322,9 @@ class Consumer:
             job.revoke(reason)
             return
         self.running[job.id] = job
-        if self.listeners:
-            job.started_at = time.time()
-            for listener in self.listeners:
-                listener.started(job)
+        job.started_at = time.time()
+        for listener in self.listeners:  # the tracker at least
+            listener.started(job)
         self.pool.apply(job)
 
     def terminate(self, task_id: str, signum: int) -> bool:
