@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "broker_use_ssl": None,             # TLS settings for amqps:// (py-amqp's ssl dict)
     "broker_heartbeat": 2.0,            # seconds between worker heartbeats to the broker
     "broker_lease_timeout": 15.0,       # a silent worker's messages come back after this
+    "broker_connection_retry_on_startup": True,  # a worker waits for a broker that is down
+    "broker_connection_max_retries": 100,  # ...this many retries (None or 0: forever)
     "result_expires": 86400,            # seconds results are kept (None: forever)
     # messages
     "task_serializer": "json",

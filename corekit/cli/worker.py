@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 from typing import Any
 
 from corekit import __version__
@@ -115,9 +116,13 @@ def run(args: argparse.Namespace, app: Any) -> int:
     worker.setup()
     if not args.no_banner:
         print(banner(worker), flush=True)
+    stdout, stderr = sys.stdout, sys.stderr
     if app.conf.worker_redirect_stdouts:
         redirect_stdouts(app.conf.worker_redirect_stdouts_level)
-    worker.start(install_signals=True)
+    try:
+        worker.start(install_signals=True)
+    finally:  # what the command says after the worker (an error) is not a task's output
+        sys.stdout, sys.stderr = stdout, stderr
     return 0
 
 

@@ -11,6 +11,7 @@ from corekit import signals
 from corekit.bootsteps import Blueprint
 from corekit.worker.control import ControlStep
 from corekit.worker.events import EventsStep
+from corekit.worker.startup import StartupAborted, StartupRetry
 from corekit.worker.steps import (CORE_STEPS, BackendStep, ConsumerStep, PoolStep,
                                   TransportStep, default_hostname, expand_hostname)
 
@@ -81,6 +82,10 @@ class Worker:
                                    else float(heartbeat_interval or HEARTBEAT_INTERVAL))
         self.blueprint = Blueprint(DEFAULT_STEPS)
         self.ready = threading.Event()
+        #: set by `stop`; ends a wait for the broker at start-up
+        self.stopping = threading.Event()
+        #: how steps that connect at start-up wait for a broker that is down
+        self.startup = StartupRetry(conf, self.stopping)
         self._signals = 0
 
     @property
@@ -113,7 +118,11 @@ class Worker:
             self.install_signal_handlers()
         hook = self.app.plugins.hook
         signals.worker_init.send(self)
-        self.blueprint.start(self)
+        try:
+            self.blueprint.start(self)
+        except StartupAborted as exc:  # SIGTERM while waiting for the broker
+            logger.info("%s stopped before it was ready (%s)", self.hostname, exc)
+            return
         try:
             hook.corekit_worker_start(worker=self)
             logger.info("%s ready.", self.hostname)
@@ -131,6 +140,7 @@ class Worker:
 
     def stop(self) -> None:
         """Ask for a warm shutdown; returns at once."""
+        self.stopping.set()
         if self.blueprint.steps:
             self.consumer.stop()
 

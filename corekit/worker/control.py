@@ -55,9 +55,11 @@ class ControlStep(Step):
 
     def start(self, worker: Worker) -> None:
         self.started_at = time.time()
-        self.transport = worker.app.connection()
-        if "broadcast" in self.transport.capabilities:
-            self.subscription = self.transport.subscribe_broadcast([PIDBOX])
+        self.transport = transport = worker.app.connection()
+        if "broadcast" in transport.capabilities:
+            self.subscription = worker.startup.call(
+                "broker", transport.describe(), lambda: transport.subscribe_broadcast([PIDBOX]),
+                reset=transport.close)
         else:
             logger.warning("%s has no broadcast: no remote control, and revokes reach this "
                            "worker only when it starts", self.transport.describe())
@@ -76,9 +78,11 @@ class ControlStep(Step):
 
     def load_kept(self) -> None:
         revoked = self.consumer.revoked
+        backend = self.worker.blueprint[BackendStep].backend
         try:
-            entries = self.worker.blueprint[BackendStep].backend.revocations(
-                time.time() - revoked.expires)
+            entries = self.worker.startup.call(
+                "result backend", backend.describe(),
+                lambda: backend.revocations(time.time() - revoked.expires))
         except NotImplementedError as exc:
             logger.info("%s: revokes made before this worker started are not known", exc)
             return

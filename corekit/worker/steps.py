@@ -22,7 +22,9 @@ class TransportStep(Step):
         self.transport = worker.app.connection()
 
     def start(self, worker: Worker) -> None:
-        self.transport.connect()
+        transport = self.transport
+        worker.startup.call("broker", transport.describe(), transport.connect,
+                            reset=transport.close)
 
     def stop(self, worker: Worker) -> None:
         self.transport.close()
@@ -101,7 +103,9 @@ class HeartbeatStep(Step):
                 logger.warning("heartbeat to the broker failed", exc_info=True)
 
     def start(self, worker: Worker) -> None:
-        self.transport.heartbeat()
+        transport = self.transport
+        worker.startup.call("broker", transport.describe(), transport.heartbeat,
+                            reset=transport.close)
         self.thread.start()
 
     def stop(self, worker: Worker) -> None:

@@ -1,0 +1,227 @@
+"""A worker started while its broker or result backend is down waits for
+it (broker_connection_retry_on_startup, broker_connection_max_retries):
+the outage logged once, password masked, no traceback; a bounded wait that
+runs out, or no retry at all, ends with one line and exit status 1."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from corekit import Corekit
+from helpers import ROOT
+from servers import RabbitServer, RedisServer
+from tcp_gate import TcpGate
+
+PROJ = '''
+import json, os
+from corekit import Corekit
+app = Corekit("proj", broker_heartbeat=0.2, broker_lease_timeout=2)
+app.conf.update(json.loads(os.environ.get("PROJ_SETTINGS", "{}")))
+
+@app.task
+def add(x, y):
+    return x + y
+'''
+OUTAGE = "Cannot connect to the"
+REDIS_USER, SECRET = "startup", "s3cret-pw"
+
+
+class Worker:
+    """``corekit worker`` in a subprocess, its output read line by line."""
+
+    def __init__(self, cwd: Path, broker: str, backend: str, *args: str,
+                 settings: dict[str, Any] | None = None) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT)]),
+               "PROJ_SETTINGS": json.dumps(settings or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "corekit", "-A", "proj", "-b", broker,
+             "--result-backend", backend, "worker", "-P", "solo", "--no-banner", *args],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._new: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._new.put(line)
+        self._new.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._new.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r}:\n{self.output}") from None
+            if line is None:
+                raise AssertionError(f"exited ({self.proc.wait()}) before a line matching "
+                                     f"{pattern!r}:\n{self.output}")
+            if re.search(pattern, line):
+                return line
+
+    def finish(self, timeout: float = 30) -> int:
+        code = self.proc.wait(timeout)
+        while self._new.get(timeout=timeout) is not None:  # the reader has read everything
+            pass
+        return code
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.finish()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Any]:
+    (tmp_path / "proj.py").write_text(PROJ)
+    started: list[Worker] = []
+
+    def start(*args: Any, **kwargs: Any) -> Worker:
+        started.append(Worker(tmp_path, *args, **kwargs))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.kill()
+
+
+@pytest.fixture
+def redis_user(redis_server: RedisServer, redis_url: str) -> str:
+    """The session's Redis URL with a user and password of its own (an ACL
+    user, so the default user and the other tests are left alone)."""
+    import redis
+
+    redis.Redis(port=redis_server.port).acl_setuser(
+        REDIS_USER, enabled=True, passwords=[f"+{SECRET}"], keys=["*"], channels=["*"],
+        commands=["+@all"])
+    return f"redis://{REDIS_USER}:{SECRET}@127.0.0.1:{{port}}/0"
+
+
+def assert_outage_told_once(worker: Worker, masked: str) -> None:
+    output = worker.output
+    told = [line for line in worker.lines if OUTAGE in line]
+    assert len(told) == 1, output
+    assert masked in told[0], output
+    assert SECRET not in output and "guest:guest" not in output, output
+    assert "Traceback" not in output, output
+
+
+def test_a_worker_waits_for_redis_and_then_runs_tasks(
+        workers: Any, redis_server: RedisServer, redis_user: str) -> None:
+    with TcpGate(redis_server.port) as gate:
+        url = gate.url(redis_user)
+        worker = workers(url, url)
+        worker.wait_for(OUTAGE + " broker")
+        gate.open()
+        client = Corekit("client", broker=redis_server.url, backend=redis_server.url)
+        try:
+            assert client.send_task("proj.add", (2, 2)).get(timeout=30) == 4
+        finally:
+            client.close()
+        assert worker.stop() == 0
+    assert_outage_told_once(worker, f"redis://{REDIS_USER}:**@127.0.0.1:{gate.port}/0")
+    assert "Connected to the broker" in worker.output
+
+
+def test_a_worker_waits_for_its_result_backend(
+        workers: Any, redis_server: RedisServer, redis_user: str) -> None:
+    with TcpGate(redis_server.port) as gate:
+        backend = gate.url(redis_user)
+        worker = workers(redis_server.url, backend)
+        worker.wait_for(OUTAGE + " result backend")
+        gate.open()
+        client = Corekit("client", broker=redis_server.url, backend=redis_server.url)
+        try:
+            assert client.send_task("proj.add", (3, 4)).get(timeout=30) == 7
+        finally:
+            client.close()
+        assert worker.stop() == 0
+    assert_outage_told_once(worker, f"redis://{REDIS_USER}:**@127.0.0.1:{gate.port}/0")
+
+
+def test_a_worker_waits_for_rabbitmq(workers: Any, rabbitmq_server: RabbitServer,
+                                     amqp_url: str, tmp_path: Path) -> None:
+    results = f"sqlite://{tmp_path / 'results.sqlite3'}"
+    with TcpGate(rabbitmq_server.port) as gate:
+        gated = amqp_url.replace(f":{rabbitmq_server.port}/", f":{gate.port}/")
+        worker = workers(gated, results)
+        worker.wait_for(OUTAGE + " broker")
+        gate.open()
+        client = Corekit("client", broker=amqp_url, backend=results)
+        try:
+            assert client.send_task("proj.add", (5, 5)).get(timeout=30) == 10
+        finally:
+            client.close()
+        assert worker.stop() == 0
+    vhost = amqp_url.rpartition("/")[2]
+    assert_outage_told_once(worker, f"amqp://guest:**@127.0.0.1:{gate.port}/{vhost}")
+
+
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+def test_a_bounded_wait_ends_with_one_line_and_status_1(workers: Any, tmp_path: Path,
+                                                        scheme: str) -> None:
+    gate = TcpGate(1)  # never opened: nothing listens on its port
+    url = gate.url(f"{scheme}://someone:{SECRET}@127.0.0.1:{{port}}/0")
+    worker = workers(url, f"sqlite://{tmp_path / 'r.sqlite3'}",
+                     settings={"broker_connection_max_retries": 2})
+    assert worker.finish() == 1
+    lines = [line for line in worker.lines if line.strip()]
+    assert len(lines) == 2, worker.output  # the outage, then the end
+    assert OUTAGE in lines[0]
+    assert "after 2 retries" in lines[1] and f"someone:**@127.0.0.1:{gate.port}" in lines[1]
+    assert SECRET not in worker.output and "Traceback" not in worker.output
+
+
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+def test_without_retry_on_startup_it_fails_at_once(workers: Any, tmp_path: Path,
+                                                   scheme: str) -> None:
+    gate = TcpGate(1)
+    url = gate.url(f"{scheme}://someone:{SECRET}@127.0.0.1:{{port}}/0")
+    worker = workers(url, f"sqlite://{tmp_path / 'r.sqlite3'}",
+                     settings={"broker_connection_retry_on_startup": False})
+    assert worker.finish() == 1
+    lines = [line for line in worker.lines if line.strip()]
+    assert len(lines) == 1, worker.output
+    assert f"someone:**@127.0.0.1:{gate.port}" in lines[0]
+    assert "broker_connection_retry_on_startup" in lines[0]
+    assert SECRET not in worker.output
+
+
+def test_sigterm_while_waiting_stops_it_at_once(workers: Any, tmp_path: Path) -> None:
+    gate = TcpGate(1)
+    worker = workers(gate.url("redis://127.0.0.1:{port}/0"),
+                     f"sqlite://{tmp_path / 'r.sqlite3'}",
+                     settings={"broker_connection_max_retries": None})
+    worker.wait_for(OUTAGE)
+    assert worker.stop() == 0
+    assert "Traceback" not in worker.output
+
+
+def test_the_traceback_is_there_at_debug_level(workers: Any, tmp_path: Path) -> None:
+    gate = TcpGate(1)
+    worker = workers(gate.url("redis://127.0.0.1:{port}/0"),
+                     f"sqlite://{tmp_path / 'r.sqlite3'}", "-l", "debug",
+                     settings={"broker_connection_max_retries": 1})
+    assert worker.finish() == 1
+    assert "Traceback" in worker.output
