@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 from corekit import __version__
 from corekit.cli import commands, events, monitor, remote, worker
 from corekit.cli.appload import AppLoadError, load_app
+from corekit.cli.errors import fail, is_server_error, server_error_message
 from corekit.exceptions import CorekitError
 
 #: Built-in subcommands: name -> setup(subparsers, parents).
@@ -38,6 +39,9 @@ def common_options() -> argparse.ArgumentParser:
                         help="result backend URL (overrides the app's result_backend)")
     common.add_argument("--config", default=argparse.SUPPRESS,
                         help="module to load settings from (config_from_object)")
+    common.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                        help="print the traceback of an error (and, for `result`, of a "
+                             "failed task)")
     return common
 
 
@@ -75,19 +79,24 @@ def app_from_args(args: argparse.Namespace) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command.  Every error a user can act on (an app that does not
+    load, a bad setting, a broker or result backend that cannot be reached
+    or says no) ends as one ``Error:`` line and exit status 1; the traceback
+    only with ``--traceback`` (or ``-l debug``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    app = None
     try:
         app = app_from_args(args)
         return int(args.func(args, app) or 0)
-    except AppLoadError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except (CorekitError, ValueError) as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
+    except (AppLoadError, CorekitError, ValueError) as exc:
+        return fail(str(exc), exc, args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not is_server_error(exc):
+            raise
+        return fail(server_error_message(exc, app), exc, args)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,6 @@ def setup_result(subparsers: Any, parents: list[argparse.ArgumentParser]) -> Non
     p.add_argument("task_id")
     p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
                    help="wait up to SECONDS for the task to be ready")
-    p.add_argument("--traceback", action="store_true", help="print the traceback of a failure")
     p.set_defaults(func=run_result)
 
 
@@ -77,7 +76,8 @@ def run_result(args: argparse.Namespace, app: Any) -> int:
         print(json.dumps(value) if _is_json(value) else repr(value))
         return 0
     if state in states.EXCEPTION_STATES:
-        print(args.traceback and result.traceback or f"{state}: {result.result!r}")
+        print(getattr(args, "traceback", False) and result.traceback
+              or f"{state}: {result.result!r}")
         return 1
     print(state)
     return 0

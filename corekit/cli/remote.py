@@ -241,14 +241,12 @@ def _nodes(count: int) -> str:
 
 
 def _ask(ask: Callable[[], Any]) -> Any:
-    """*ask*, with a broker that cannot broadcast or cannot be reached
-    reported as an error (exit status 1)."""
+    """*ask*, with a broker that cannot broadcast reported as an error (exit
+    status 1); one that cannot be reached is `corekit.cli.main`'s to report."""
     try:
         return ask()
     except NotImplementedError as exc:
         raise SystemExit(_fail(str(exc)))
-    except (OSError, ConnectionError) as exc:
-        raise SystemExit(_fail(f"cannot reach the broker: {exc}"))
 
 
 def _fail(message: str) -> int:

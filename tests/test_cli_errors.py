@@ -1,0 +1,91 @@
+"""The command line against a broker or result backend it cannot reach:
+one line on stderr naming the server (password masked) and why, exit
+status 1; the traceback only with ``--traceback``."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import ROOT, run_cli
+from servers import RedisServer, free_port
+
+SECRET = "s3cret-pw"
+PROJ = '''
+from corekit import Corekit
+app = Corekit("proj")
+
+@app.task
+def add(x, y):
+    return x + y
+'''
+COMMANDS = [["status"], ["inspect", "ping"], ["control", "shutdown"], ["purge", "-f"],
+            ["dlq", "list"], ["call", "proj.add", "--args", "[1, 2]"]]
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    (tmp_path / "proj.py").write_text(PROJ)
+    return tmp_path
+
+
+def corekit(cwd: Path, *args: str) -> Any:
+    return run_cli("-A", "proj", *args, cwd=cwd,
+                   env={"PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT)])})
+
+
+def closed_url(scheme: str) -> tuple[str, str]:
+    """A URL with a password on a port where nothing listens, and how it
+    should be named."""
+    port = free_port()
+    vhost = "/0" if scheme == "redis" else "//"
+    return (f"{scheme}://someone:{SECRET}@127.0.0.1:{port}{vhost}",
+            f"{scheme}://someone:**@127.0.0.1:{port}{vhost}")
+
+
+def assert_one_line(out: Any, masked: str) -> None:
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert masked in lines[0] and lines[0].startswith("Error: "), lines[0]
+    assert "Traceback" not in out.stderr
+    assert SECRET not in out.stderr + out.stdout
+
+
+@pytest.mark.parametrize("scheme", ["redis", "amqp"])
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_an_unreachable_broker_is_one_line(proj: Path, scheme: str, command: list[str]
+                                           ) -> None:
+    url, masked = closed_url(scheme)
+    out = corekit(proj, "-b", url, "--result-backend", f"sqlite://{proj / 'r.db'}", *command)
+    assert_one_line(out, masked)
+
+
+def test_an_unreachable_result_backend_is_one_line(proj: Path) -> None:
+    url, masked = closed_url("redis")
+    out = corekit(proj, "-b", f"sqlite://{proj / 'b.db'}", "--result-backend", url,
+                  "result", "6b3f2a4e-1b9c-4d2e-9a52-2f6f1d1e0c11")
+    assert_one_line(out, masked)
+    assert "result backend" in out.stderr
+
+
+def test_a_refused_password_is_one_line(proj: Path, redis_server: RedisServer,
+                                        redis_url: str) -> None:
+    url = f"redis://nobody:{SECRET}@127.0.0.1:{redis_server.port}/0"
+    out = corekit(proj, "-b", url, "purge", "-f")
+    assert_one_line(out, f"redis://nobody:**@127.0.0.1:{redis_server.port}/0")
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_traceback_shows_the_traceback(proj: Path, where: str) -> None:
+    url, masked = closed_url("redis")
+    args = ["-b", url, "purge", "-f"]
+    args = ["--traceback", *args] if where == "before" else [*args, "--traceback"]
+    out = corekit(proj, *args)
+    assert out.returncode == 1
+    assert "Traceback (most recent call last)" in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert masked in out.stderr
+
