@@ -13,7 +13,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping,
 
 from corekit import signals
 from corekit.config import Settings
-from corekit.exceptions import ImproperlyConfigured, PublishError
+from corekit.exceptions import ImproperlyConfigured, MalformedSignature, PublishError
 from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
 from corekit.ratelimit import parse_rate
 from corekit.registry import TaskRegistry
@@ -295,6 +295,11 @@ class Corekit:
         publishes all of its messages at once with `publish_tasks`)."""
         if unknown:
             raise TypeError(f"send_task() got unknown option(s): {', '.join(sorted(unknown))}")
+        if not isinstance(name, str) or not name:
+            raise MalformedSignature(f"not a signature: a task name must be a non-empty "
+                                     f"string, not {name!r:.60}")
+        if link is not None or link_error is not None or chain or chord:
+            _check_canvas_options(link=link, link_error=link_error, chain=chain, chord=chord)
         self.finalize()
         conf = self.conf
         task_id = task_id or str(uuid.uuid4())
@@ -443,6 +448,16 @@ def add_to_parent(result: Any) -> None:
     if (parent is not None and parent.id and not parent.called_directly
             and getattr(result, "id", None) != parent.id):  # a retry is not a child
         parent.children.append(result)
+
+
+def _check_canvas_options(**options: Any) -> None:
+    """`MalformedSignature` for a ``link``, ``link_error``, ``chain`` or
+    ``chord`` that is not made of signatures, before anything is sent."""
+    from corekit.signature_check import check_option
+
+    for name, value in options.items():
+        if value:
+            check_option(name, value)
 
 
 def _signature_list(value: Any) -> list[dict[str, Any]] | None:

@@ -23,6 +23,9 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
+from corekit.exceptions import MalformedSignature
+from corekit.signature_check import options_problem
+
 if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.result import GroupResult
@@ -70,6 +73,7 @@ class Signature(dict):  # type: ignore[type-arg]
                  subtask_type: str | None = None, immutable: bool = False,
                  app: Corekit | None = None, **ex: Any) -> None:
         if isinstance(task, dict):  # rebuilding from the wire form
+            _check_fields(task)
             super().__init__(task)
             self.setdefault("args", [])
             self.setdefault("kwargs", {})
@@ -260,6 +264,9 @@ class Signature(dict):  # type: ignore[type-arg]
                 options: Mapping[str, Any]) -> tuple[list[Message], Any]:
         """The messages to publish for this call, and its result."""
         a, kw, opts = self._merge(args, kwargs, options)
+        problem = options_problem(opts, f"{self.task}'s options")
+        if problem:
+            raise MalformedSignature(f"not a signature: {problem}")
         app = self.app
         task = app.tasks.get(self.task)
         if task is not None:
@@ -330,12 +337,33 @@ def maybe_signature(value: Any, app: Corekit | None = None) -> Signature | None:
         if app is not None and value._app is None:
             value._app = app
         return value
+    if not isinstance(value, dict):
+        raise MalformedSignature(f"not a signature: expected a Signature or its dict, "
+                                 f"not {type(value).__name__} {value!r:.60}")
     return Signature.from_dict(value, app=app)
+
+
+def _check_fields(data: Mapping[str, Any]) -> None:
+    """The fields every signature's dict needs, of the right types (the
+    nested ones are checked when published: `corekit.signature_check`)."""
+    task = data.get("task")
+    if not isinstance(task, str) or not task:
+        raise MalformedSignature(f"not a signature: a signature needs a task name (a "
+                                 f"non-empty string), not {task!r:.60}: {data!r:.120}")
+    for name, types, what in (("args", (list, tuple), "a list"), ("kwargs", dict, "a dict"),
+                              ("options", dict, "a dict")):
+        value = data.get(name)
+        if value is not None and not isinstance(value, types):
+            raise MalformedSignature(f"not a signature: {task}'s {name} must be {what}, "
+                                     f"not {type(value).__name__} {value!r:.60}")
 
 
 def _flatten_args(tasks: tuple[Any, ...]) -> list[Any]:
     """``group(a, b)``, ``group([a, b])`` and ``group(x for x in ...)``."""
     if len(tasks) == 1 and not isinstance(tasks[0], dict):
+        if isinstance(tasks[0], (str, bytes)) or not hasattr(tasks[0], "__iter__"):
+            raise MalformedSignature(f"not a signature: expected signatures or an iterable "
+                                     f"of them, not {type(tasks[0]).__name__} {tasks[0]!r:.60}")
         return list(tasks[0])
     return list(tasks)
 

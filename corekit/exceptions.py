@@ -87,6 +87,12 @@ class ChordError(CorekitError):
     """A chord's body did not run: a task of its header failed."""
 
 
+class MalformedSignature(CorekitError, ValueError):
+    """Something given as a signature (a callback, an errback, a step of a
+    chain or a chord) is not one: no task name, arguments that are not a
+    list, options that are not a dict..."""
+
+
 class RemoteError(CorekitError):
     """A task failed with an exception whose type cannot be imported here."""
 

@@ -139,11 +139,16 @@ class Task(Generic[P, R]):
         worker would."""
         from corekit.trace import apply_eagerly
 
+        embed = _eager_options(options)
+        if embed:
+            from corekit.app import _check_canvas_options
+
+            _check_canvas_options(**{k: embed.get(k) for k in ("link", "link_error", "chain",
+                                                               "chord")})
         if throw is None:
             throw = self.app.conf.task_eager_propagates
         return apply_eagerly(self, list(args or ()), dict(kwargs or {}),
-                             task_id or str(uuid.uuid4()), throw, retries,
-                             embed=_eager_options(options))
+                             task_id or str(uuid.uuid4()), throw, retries, embed=embed)
 
     # -- signatures (`corekit.canvas`) ----------------------------------------
     def signature(self, args: Sequence[Any] | None = None,

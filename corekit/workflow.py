@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, NoReturn
 
 from corekit import states
 from corekit.canvas import Signature, chain, chord, group, signature
-from corekit.exceptions import ChordError, Ignore
+from corekit.exceptions import ChordError, Ignore, ImproperlyConfigured, MalformedSignature
 from corekit.request import Request
 
 if TYPE_CHECKING:
@@ -32,24 +32,38 @@ if TYPE_CHECKING:
 logger = logging.getLogger("corekit.worker")
 
 
+#: what building or preparing a malformed follow-up raises (an unknown
+#: serializer or compression in its options: ImproperlyConfigured)
+_MALFORMED = (MalformedSignature, ImproperlyConfigured, TypeError, ValueError, KeyError,
+              AttributeError)
+
+
 def after_success(app: Corekit, request: Request, retval: Any) -> None:
-    """Send the chain's next task and the callbacks, with *retval*."""
-    followers: list[tuple[Signature, dict[str, Any]]] = []
-    for callback in request.callbacks or ():
-        followers.append((signature(callback, app=app), {}))
+    """Send the chain's next task and the callbacks, with *retval*.
+
+    The worker left out the parts of the message that are not signatures
+    (`corekit.signature_check.check_embed`); one that still cannot be
+    prepared is logged and skipped, and the others are sent: the task's
+    own outcome stands.  A failure to publish is raised (the task fails)."""
+    followers: list[tuple[Any, dict[str, Any]]] = [
+        (callback, {}) for callback in request.callbacks or ()]
     if request.chain:
         rest = list(request.chain)
-        following = signature(rest.pop(), app=app)
-        followers.append((following, {"chain": rest} if rest else {}))
+        followers.append((rest.pop(), {"chain": rest} if rest else {}))
     if app.conf.task_always_eager:
         for sig, options in followers:
-            sig.apply_async((retval,), **options)
+            signature(sig, app=app).apply_async((retval,), **options)
         return
     from corekit.app import add_to_parent
 
     messages = []
     for sig, options in followers:
-        msgs, result = sig.prepare((retval,), None, options)
+        try:
+            msgs, result = signature(sig, app=app).prepare((retval,), None, options)
+        except _MALFORMED:
+            logger.exception("Task %s[%s] succeeded, but its follow-up %.200r cannot be sent "
+                             "(the task keeps its result)", request.task, request.id, sig)
+            continue
         messages.extend(msgs)
         add_to_parent(result)
     app.publish_tasks(messages)
@@ -61,7 +75,12 @@ def call_errbacks(app: Corekit, request: Request, exc: BaseException,
     that raises is logged, the others still run."""
     send: list[Signature] = []
     for errback in request.errbacks or ():
-        sig = signature(errback, app=app)
+        try:
+            sig = signature(errback, app=app)
+        except _MALFORMED:
+            logger.exception("errback %.200r of task %s[%s] is not a signature", errback,
+                             request.task, request.id)
+            continue
         task = app.tasks.get(sig.task)
         if task is not None and not sig.immutable and _takes_request(task):
             try:

@@ -1,6 +1,7 @@
 """The worker's hot loop: fetch a batch, decode, route, dispatch, ack."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -26,6 +27,8 @@ POLL_TIMEOUT = 0.5
 #: A message due this close to now runs now rather than going back to the broker.
 ETA_SLACK = 0.005
 MAX_RETRY_DELAY = 5.0
+#: a dead letter's reason names this many malformed workflow parts at most
+MAX_PROBLEMS_SHOWN = 5
 
 
 class Consumer:
@@ -162,12 +165,14 @@ class Consumer:
         nothing that was already decoded."""
         good, bad = decode_batch(batch)
         dead: list[tuple[Message, str]] = list(bad)
+        #: copies of messages that run without their malformed workflow parts
+        copies: list[tuple[Message, str]] = []
         now = time.time()
         ready: list[Job] = []
         to_broker: list[Job] = []
         doomed: list[Job] = []  # revoked or expired: stored as REVOKED, never run
         for headers in good:
-            job = self.make_job(headers, dead)
+            job = self.make_job(headers, dead, copies)
             if job is None:
                 continue
             if self.stop_reason(job, now) is not None:
@@ -189,9 +194,18 @@ class Consumer:
             self.return_to_broker(to_broker)
         for message, reason in dead:
             self.dead_letter(message, reason)
+        for message, reason in copies:
+            logger.error("Task %s[%s] runs without the malformed parts of its workflow; a copy "
+                         "of its message is in the dead-letter queue: %s",
+                         message.headers.get("task"), message.headers.get("id"), reason)
+            self.transport.dead_letter(message, reason)
 
-    def make_job(self, headers: Any, dead: list[tuple[Message, str]]) -> Job | None:
-        """Decode the body; what cannot run here goes on *dead* with why."""
+    def make_job(self, headers: Any, dead: list[tuple[Message, str]],
+                 copies: list[tuple[Message, str]]) -> Job | None:
+        """Decode the body; what cannot run here goes on *dead* with why.
+        Workflow parts (callbacks, errbacks, chain, chord) that are not
+        well formed are left out of the job, and a copy of the message goes
+        on *copies* naming them."""
         message = headers.message
         task = self.tasks.get(headers.task)
         if task is None:
@@ -209,16 +223,36 @@ class Consumer:
             dead.append((message, "malformed body: expected [args, kwargs, embed] "
                                   "(protocol v2)"))
             return None
+        embed = body[2]
+        if embed is not None and (embed.__class__ is not dict or embed.get("callbacks")
+                                  or embed.get("errbacks") or embed.get("chain")
+                                  or embed.get("chord")):
+            embed = self._checked_embed(message, embed, copies)
         options = self._options.get(headers.task)
         if options is None:
             options = self._options[headers.task] = TaskOptions(task)
-        job = Job(headers, task, options, (list(body[0]), body[1], body[2]), self.hostname,
+        job = Job(headers, task, options, (list(body[0]), body[1], embed), self.hostname,
                   self.results, self._job_done, self._job_requeued)
         if signals.task_received.receivers:
             signals.task_received.send(self, request=job.request())
         for listener in self.listeners:
             listener.received(job)
         return job
+
+    @staticmethod
+    def _checked_embed(message: Message, embed: Any, copies: list[tuple[Message, str]]
+                       ) -> dict[str, Any] | None:
+        from corekit.signature_check import check_embed
+
+        embed, problems = check_embed(embed)
+        if problems:
+            shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
+            if len(problems) > MAX_PROBLEMS_SHOWN:
+                shown += f"; and {len(problems) - MAX_PROBLEMS_SHOWN} more"
+            copies.append((dataclasses.replace(message, delivery_tag=None),
+                           f"malformed workflow in the message body, left out (the task ran "
+                           f"without it): {shown}"))
+        return embed
 
     def dead_letter(self, message: Message, reason: str) -> None:
         logger.error("Moved message %s to the dead-letter queue: %s",

@@ -1,0 +1,233 @@
+"""Is it a signature?  Shape checks for signatures from outside.
+
+Two places take signatures they did not build: a worker reading a task
+message's workflow parts (the body's third element: ``callbacks``,
+``errbacks``, ``chain``, ``chord``), and a client publishing whatever it
+was given as ``link=``, ``link_error=`` or a step of a workflow.  Both ask
+here, before anything depends on the answer: the worker runs the task
+without the parts that are not signatures (`check_embed`), the client
+refuses to publish (`check_option`).
+
+The checks are those that would otherwise break a task's follow-up: a
+task name that is a non-empty string; args a list, kwargs and options
+dicts; the canvas options (``link``, ``link_error``, ``chain``, ``chord``)
+signatures in turn; the message options corekit reads of the right type;
+the workflow types (chain, group, chord, map, starmap, chunks) with the
+parts they are made of.  Nesting is bounded.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Mapping
+
+from corekit.exceptions import MalformedSignature
+
+#: deeper nesting than this is refused (a hostile producer's recursion)
+MAX_DEPTH = 32
+#: seconds: more than this (about 3,000 years) overflows a datetime
+MAX_SECONDS = 1e11
+
+_SEQUENCE = (list, tuple)
+_STR_OPTIONS = ("task_id", "group_id", "root_id", "parent_id", "queue", "routing_key",
+                "exchange", "serializer", "compression", "shadow", "reply_to")
+_SECONDS_OPTIONS = ("countdown", "time_limit", "soft_time_limit")
+_WHEN_OPTIONS = ("eta", "expires")
+_INT_OPTIONS = (("priority", 0, 255), ("retries", 0, 10**9), ("group_index", 0, 10**9))
+#: the sections of a message body's third element
+EMBED_PARTS = ("callbacks", "errbacks", "chain", "chord")
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def signature_problem(value: Any, where: str, depth: int = 0) -> str | None:
+    """What is wrong with *value* as a signature (*where* names it in the
+    answer), or None if nothing is."""
+    if depth > MAX_DEPTH:
+        return f"{where}: signatures nested more than {MAX_DEPTH} deep"
+    if not isinstance(value, Mapping):
+        return f"{where}: a signature is a dict, not {_kind(value)}"
+    task = value.get("task")
+    if not isinstance(task, str) or not task:
+        got = "it has none" if "task" not in value else f"not {_kind(task)}"
+        return f"{where}: a signature needs a task name (a non-empty string); {got}"
+    args, kwargs, options = value.get("args"), value.get("kwargs"), value.get("options")
+    if args is not None and not isinstance(args, _SEQUENCE):
+        return f"{where}.args: must be a list, not {_kind(args)}"
+    if kwargs is not None and not _str_keyed(kwargs):
+        return f"{where}.kwargs: must be a dict with string keys, not {_kind(kwargs)}"
+    if options is not None:
+        if not _str_keyed(options):
+            return f"{where}.options: must be a dict with string keys, not {_kind(options)}"
+        problem = options_problem(options, f"{where}.options", depth)
+        if problem:
+            return problem
+    size = value.get("chord_size")
+    if size is not None and (type(size) is not int or size < 0):
+        return f"{where}.chord_size: must be a whole number, not {_kind(size)}"
+    kind = value.get("subtask_type")
+    if kind is not None and not isinstance(kind, str):
+        return f"{where}.subtask_type: must be a string, not {_kind(kind)}"
+    check = _WORKFLOW_CHECKS.get(kind)
+    return check(kwargs or {}, f"{where}.kwargs", depth) if check is not None else None
+
+
+def options_problem(options: Mapping[str, Any], where: str, depth: int = 0) -> str | None:
+    """What is wrong with a signature's (or a call's) *options*."""
+    for name in ("link", "link_error"):
+        if options.get(name) is not None:
+            problem = _one_or_many(options[name], f"{where}.{name}", depth + 1)
+            if problem:
+                return problem
+    if options.get("chain") is not None:
+        problem = _many(options["chain"], f"{where}.chain", depth + 1)
+        if problem:
+            return problem
+    if options.get("chord") is not None:
+        problem = signature_problem(options["chord"], f"{where}.chord", depth + 1)
+        if problem:
+            return problem
+    for name in _STR_OPTIONS:
+        if options.get(name) is not None and not isinstance(options[name], str):
+            return f"{where}.{name}: must be a string, not {_kind(options[name])}"
+    for name in _SECONDS_OPTIONS:
+        if options.get(name) is not None and not _seconds(options[name]):
+            return f"{where}.{name}: must be a number of seconds, not {_kind(options[name])}"
+    for name in _WHEN_OPTIONS:
+        value = options.get(name)
+        if value is not None and not (_seconds(value) or isinstance(value, datetime)):
+            return f"{where}.{name}: must be a datetime or a number, not {_kind(value)}"
+    for name, low, high in _INT_OPTIONS:
+        value = options.get(name)
+        if value is not None and not (type(value) is int and low <= value <= high):
+            return f"{where}.{name}: must be a whole number from {low} to {high}, " \
+                   f"not {_kind(value)}"
+    headers = options.get("headers")
+    if headers is not None and not _str_keyed(headers):
+        return f"{where}.headers: must be a dict with string keys, not {_kind(headers)}"
+    return None
+
+
+def _seconds(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and abs(value) < MAX_SECONDS)
+
+
+def _str_keyed(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+
+
+def _one_or_many(value: Any, where: str, depth: int) -> str | None:
+    """A signature, or a list of them (``link=``)."""
+    if isinstance(value, Mapping):
+        return signature_problem(value, where, depth)
+    return _many(value, where, depth)
+
+
+def _many(value: Any, where: str, depth: int) -> str | None:
+    if not isinstance(value, _SEQUENCE):
+        return f"{where}: must be a list of signatures, not {_kind(value)}"
+    for i, item in enumerate(value):
+        problem = signature_problem(item, f"{where}[{i}]", depth)
+        if problem:
+            return problem
+    return None
+
+
+def _task_list(kwargs: Mapping[str, Any], where: str, depth: int) -> str | None:
+    return _many(kwargs.get("tasks"), f"{where}.tasks", depth + 1)
+
+
+def _chord(kwargs: Mapping[str, Any], where: str, depth: int) -> str | None:
+    header = kwargs.get("header")
+    problem = (signature_problem(header, f"{where}.header", depth + 1)
+               if isinstance(header, Mapping) else _many(header, f"{where}.header", depth + 1))
+    if problem:
+        return problem
+    inner = kwargs.get("kwargs")
+    if inner is not None and not _str_keyed(inner):
+        return f"{where}.kwargs: must be a dict with string keys, not {_kind(inner)}"
+    return signature_problem(kwargs.get("body"), f"{where}.body", depth + 1)
+
+
+def _mapped(kwargs: Mapping[str, Any], where: str, depth: int) -> str | None:
+    problem = signature_problem(kwargs.get("task"), f"{where}.task", depth + 1)
+    if problem:
+        return problem
+    if not isinstance(kwargs.get("it"), _SEQUENCE):
+        return f"{where}.it: must be a list, not {_kind(kwargs.get('it'))}"
+    return None
+
+
+def _chunks(kwargs: Mapping[str, Any], where: str, depth: int) -> str | None:
+    n = kwargs.get("n")
+    if type(n) is not int or n < 1:
+        return f"{where}.n: must be a whole number of at least 1, not {_kind(n)}"
+    return _mapped(kwargs, where, depth)
+
+
+_WORKFLOW_CHECKS = {"chain": _task_list, "group": _task_list, "chord": _chord,
+                    "xmap": _mapped, "xstarmap": _mapped, "chunks": _chunks}
+
+
+def check_signature(value: Any, where: str) -> None:
+    """Raise `MalformedSignature` if *value* is not a signature."""
+    problem = signature_problem(value, where)
+    if problem:
+        raise MalformedSignature(f"not a signature: {problem}")
+
+
+def check_option(name: str, value: Any) -> None:
+    """Raise `MalformedSignature` if the canvas option *name* (``link``,
+    ``link_error``: one signature or a list; ``chain``: a list; ``chord``:
+    one) given to a publish is not what it must be."""
+    if name == "chord":
+        problem = signature_problem(value, name)
+    elif name == "chain":
+        problem = _many(value, name, 0)
+    else:
+        problem = _one_or_many(value, name, 0)
+    if problem:
+        raise MalformedSignature(f"not a signature: {problem}")
+
+
+def check_embed(embed: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """A received message's workflow parts without those that are not
+    well formed, and what was wrong with each one left out.
+
+    A callback or errback is left out on its own (the others still run);
+    a chain with one bad step is left out whole (running the steps around
+    it would feed them the wrong values)."""
+    if embed is None:
+        return None, []
+    if not isinstance(embed, Mapping):
+        return None, [f"embed: the body's third element must be a dict, not {_kind(embed)}"]
+    clean = dict(embed)
+    problems: list[str] = []
+    for name in ("callbacks", "errbacks"):
+        value = embed.get(name)
+        if not value:
+            continue
+        if not isinstance(value, _SEQUENCE):
+            problems.append(f"{name}: must be a list of signatures, not {_kind(value)}")
+            clean[name] = None
+            continue
+        kept = []
+        for i, item in enumerate(value):
+            problem = signature_problem(item, f"{name}[{i}]")
+            if problem:
+                problems.append(problem)
+            else:
+                kept.append(item)
+        clean[name] = kept or None
+    for name, check in (("chain", _many), ("chord", signature_problem)):
+        value = embed.get(name)
+        if value:
+            problem = check(value, name, 0)
+            if problem:
+                problems.append(problem)
+                clean[name] = None
+    return clean, problems
