@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from corekit import states
+from corekit.cli.output import printable
 
 
 def _json_arg(kind: type, what: str) -> Any:
@@ -73,13 +74,13 @@ def run_result(args: argparse.Namespace, app: Any) -> int:
     state = result.state
     if state == states.SUCCESS:
         value = result.result
-        print(json.dumps(value) if _is_json(value) else repr(value))
+        print(json.dumps(value) if _is_json(value) else printable(repr(value)))
         return 0
     if state in states.EXCEPTION_STATES:
-        print(getattr(args, "traceback", False) and result.traceback
-              or f"{state}: {result.result!r}")
+        tb = getattr(args, "traceback", False) and result.traceback
+        print(printable(tb, newlines=True) if tb else printable(f"{state}: {result.result!r}"))
         return 1
-    print(state)
+    print(printable(state))
     return 0
 
 
@@ -169,10 +170,10 @@ def run_dlq_list(args: argparse.Namespace, app: Any) -> int:
         return 0
     if not letters:
         print("The dead-letter queue is empty.")
-    for d in letters:
+    for d in letters:  # every field as the producer or broker gave it: escaped
         headers = d.message.headers if isinstance(d.message.headers, dict) else {}
-        print(f"{d.id}\t{d.message.queue}\t{headers.get('task')}[{headers.get('id')}]\t"
-              f"{d.reason}")
+        print("\t".join(printable(field) for field in (
+            d.id, d.message.queue, f"{headers.get('task')}[{headers.get('id')}]", d.reason)))
     return 0
 
 

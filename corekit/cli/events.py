@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from corekit.cli.output import printable
 from corekit.cli.worker import _loglevel, _positive_float
 from corekit.log import setup_logging
 from corekit.transport import mask_url
@@ -82,7 +83,12 @@ def capture(app: Any, handler: Callable[[dict[str, Any]], Any],
 def dump(app: Any) -> int:
     from corekit.events.dumper import Dumper
 
-    capture(app, Dumper().on_event,
+    dumper = Dumper()
+
+    def on_event(event: dict[str, Any]) -> None:  # fields are what senders chose: escaped
+        dumper.say(printable(dumper.format(event)))
+
+    capture(app, on_event,
             announce="-> corekit events: dumping events (timestamps in UTC), Ctrl-C to stop")
     return 0
 

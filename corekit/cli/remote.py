@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from corekit.cli.output import printable
 from corekit.control import Control, check_signal
 from corekit.queues import EXCHANGE_TYPES
 from corekit.ratelimit import parse_rate
@@ -228,11 +229,11 @@ def _indent(text: str, by: int = 4) -> str:
 
 
 def say(reply: dict[str, Any], body: bool = True) -> None:
-    for hostname, value in reply.items():
+    for hostname, value in reply.items():  # both as the replying node chose them: escaped
         status, text = pretty(value)
-        print(f"->  {hostname}: {status}")
+        print(f"->  {printable(hostname)}: {status}")
         if body:
-            print(_indent(text))
+            print(_indent(printable(text, newlines=True)))
     sys.stdout.flush()
 
 
