@@ -230,6 +230,8 @@ class Corekit:
                     "result_accept_content": (conf.result_accept_content
                                               or [*conf.accept_content, conf.result_serializer]),
                     "result_expires": conf.result_expires,
+                    "result_max_size": conf.result_max_size,
+                    "result_exception_modules": conf.result_exception_modules,
                     # rpc:// replies through the broker
                     "broker_url": conf.broker, "broker_use_ssl": conf.broker_use_ssl})
             return self._backend

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 from corekit import states
-from corekit.exceptions import RemoteError
+from corekit.exceptions import EncodeError, RemoteError
 from corekit.exceptions import TimeoutError as CorekitTimeoutError
 from corekit.transport import mask_url
 
 if TYPE_CHECKING:
     from corekit.serialization import Codecs
+
+logger = logging.getLogger("corekit.results")
 
 
 def encode_exception(exc: BaseException) -> dict[str, Any]:
@@ -29,9 +33,19 @@ def _jsonable_args(args: tuple[Any, ...]) -> list[Any]:
     return out
 
 
-def decode_exception(meta: Any) -> BaseException:
+#: Modules whose exceptions are always rebuilt with their own type.
+ALWAYS_ALLOWED = frozenset({"builtins", "corekit.exceptions"})
+#: Celery's and kombu's exceptions come back as corekit's of the same name.
+CELERY_MODULES = frozenset({"celery.exceptions", "kombu.exceptions", "billiard.exceptions"})
+
+
+def decode_exception(meta: Any, allowed_modules: frozenset[str] = frozenset()
+                     ) -> BaseException:
     """Rebuild an exception from its portable form, with its original type
-    when that type can be imported and is an exception; `RemoteError` else."""
+    when that type is an exception in a module already imported, or in
+    *allowed_modules* (``result_exception_modules``), builtins or corekit's;
+    `RemoteError` (type name, module and message kept) else.  A meta never
+    makes a module be imported that the settings do not allow."""
     if isinstance(meta, BaseException):
         return meta
     if not isinstance(meta, dict):
@@ -39,7 +53,7 @@ def decode_exception(meta: Any) -> BaseException:
     name, module = meta.get("exc_type", "Exception"), meta.get("exc_module")
     message = meta.get("exc_message", [])
     args = tuple(message) if isinstance(message, (list, tuple)) else (message,)
-    cls = _import_exception(module, name)
+    cls = _exception_class(module, str(name), allowed_modules)
     if cls is not None:
         try:
             return cls(*args)
@@ -48,11 +62,23 @@ def decode_exception(meta: Any) -> BaseException:
     return RemoteError(name, list(args), module)
 
 
-def _import_exception(module: str | None, name: str) -> type[BaseException] | None:
-    if not module:
-        module = "builtins"
+def _exception_class(module: Any, name: str, allowed: frozenset[str]
+                     ) -> type[BaseException] | None:
+    module = module or "builtins"
+    if not isinstance(module, str):
+        return None
+    if module in CELERY_MODULES and "." not in name:
+        from corekit import exceptions
+
+        ours = getattr(exceptions, name, None)
+        if isinstance(ours, type) and issubclass(ours, BaseException):
+            return ours
+    obj: Any = sys.modules.get(module)
     try:
-        obj: Any = importlib.import_module(module)
+        if obj is None:
+            if module not in allowed and module not in ALWAYS_ALLOWED:
+                return None
+            obj = importlib.import_module(module)
         for part in name.split("."):
             obj = getattr(obj, part)
     except Exception:
@@ -60,9 +86,24 @@ def _import_exception(module: str | None, name: str) -> type[BaseException] | No
     return obj if isinstance(obj, type) and issubclass(obj, BaseException) else None
 
 
+#: ``result_max_size``'s default: the largest encoded meta a backend stores.
+RESULT_MAX_SIZE = 64 * 1024 * 1024
+#: The keys every meta has; other keys (``reply_to``, ``hostname``) are extras.
+META_KEYS = frozenset({"status", "result", "traceback", "children", "date_done", "task_id"})
+
+
 def pending_meta(task_id: str) -> dict[str, Any]:
     return {"task_id": task_id, "status": states.PENDING, "result": None,
             "traceback": None, "children": [], "date_done": None}
+
+
+def unencodable_meta(meta: Mapping[str, Any], why: str) -> dict[str, Any]:
+    """The FAILURE meta that replaces *meta* when it cannot be stored:
+    ``kombu.exceptions.EncodeError`` (Celery's shape), its plain-string
+    extras (``reply_to``, ``hostname``) kept."""
+    extras = {k: v for k, v in meta.items() if k not in META_KEYS and isinstance(v, str)}
+    exc = {"exc_type": "EncodeError", "exc_message": [why], "exc_module": "kombu.exceptions"}
+    return ResultBackend.make_meta(str(meta.get("task_id")), exc, states.FAILURE, **extras)
 
 
 class ResultBackend:
@@ -90,6 +131,9 @@ class ResultBackend:
         self.serializer = self.options.get("result_serializer", "json")
         self.accept = codecs.accepted_types(self.options.get("result_accept_content", ["json"]))
         self.expires = self.options.get("result_expires", 86400)
+        self.max_size = int(self.options.get("result_max_size") or RESULT_MAX_SIZE)
+        #: modules a stored exception may name to be rebuilt with its own type
+        self.exception_modules = frozenset(self.options.get("result_exception_modules") or ())
 
     @property
     def reply_to(self) -> str | None:
@@ -145,8 +189,40 @@ class ResultBackend:
         return meta
 
     def store_many(self, metas: Sequence[Mapping[str, Any]]) -> None:
-        """Store several metas (the worker batches finished tasks)."""
-        self._set_many([(m["task_id"], self.encode_meta(m), m["status"]) for m in metas])
+        """Store several metas (the worker batches finished tasks).  Each is
+        encoded on its own: one that cannot be (`encode_or_fail`) fails its
+        task alone, so only an outage of the store makes this raise."""
+        items = []
+        for meta in metas:
+            encoded = self.encode_or_fail(meta, self.encode_meta)
+            if encoded is not None:
+                items.append((encoded[0]["task_id"], encoded[1], encoded[0]["status"]))
+        self._set_many(items)
+
+    def encode_or_fail(self, meta: Mapping[str, Any],
+                       encode: Callable[[Mapping[str, Any]], bytes]
+                       ) -> tuple[Mapping[str, Any], bytes] | None:
+        """``(meta, encode(meta))``; or, when *meta* cannot be encoded or is
+        encoded larger than ``result_max_size``, its task's FAILURE meta
+        with an ``EncodeError`` saying why (Celery stores that too), and
+        that meta encoded; None (logged) if even that cannot be encoded."""
+        try:
+            data = encode(meta)
+        except Exception as exc:
+            why = f"cannot encode the result of task {meta.get('task_id')} " \
+                  f"with {self.serializer}: {exc}"
+        else:
+            if len(data) <= self.max_size:
+                return meta, data
+            why = (f"the result of task {meta.get('task_id')} is {len(data)} bytes encoded, "
+                   f"over result_max_size ({self.max_size} bytes)")
+        logger.error("%s: the task is stored as FAILURE", why)
+        failed = unencodable_meta(meta, why)
+        try:
+            return failed, encode(failed)
+        except Exception:
+            logger.exception("cannot store anything for task %r", meta.get("task_id"))
+            return None
 
     def get_task_meta(self, task_id: str) -> dict[str, Any]:
         data = self._get(task_id)

@@ -18,6 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "broker_connection_retry_on_startup": True,  # a worker waits for a broker that is down
     "broker_connection_max_retries": 100,  # ...this many retries (None or 0: forever)
     "result_expires": 86400,            # seconds results are kept (None: forever)
+    "result_max_size": 64 * 1024 * 1024,  # bytes; a larger encoded result fails its task
+    "result_exception_modules": [],     # modules a stored exception may make get() import
     # messages
     "task_serializer": "json",
     "result_serializer": "json",

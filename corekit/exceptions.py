@@ -31,6 +31,11 @@ class TimeoutError(CorekitError, TimeoutError):  # noqa: A001 - Celery's name
     """`AsyncResult.get()` gave up waiting."""
 
 
+class EncodeError(CorekitError):
+    """A value (a task's result) cannot be encoded by its serializer;
+    stored as Celery stores it, ``kombu.exceptions.EncodeError``."""
+
+
 class ContentDisallowed(CorekitError):
     """A message uses a content type the worker does not accept."""
 

@@ -59,7 +59,7 @@ class AsyncResult(Generic[R]):
         """The return value, or the exception instance if the task failed."""
         meta = self._meta()
         if meta["status"] in states.EXCEPTION_STATES:
-            return decode_exception(meta["result"])
+            return decode_exception(meta["result"], self.backend.exception_modules)
         return meta["result"]
 
     info = result
@@ -131,7 +131,7 @@ class AsyncResult(Generic[R]):
             return meta["result"]
         exc = (TaskRevokedError(str(meta.get("result") or "revoked"))
                if status == states.REVOKED and not isinstance(meta.get("result"), dict)
-               else decode_exception(meta["result"]))
+               else decode_exception(meta["result"], self.backend.exception_modules))
         if propagate:
             raise exc
         return exc

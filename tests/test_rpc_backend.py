@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from corekit import Corekit, states
-from corekit.exceptions import ImproperlyConfigured, TimeoutError
+from corekit.exceptions import EncodeError, ImproperlyConfigured, TimeoutError
 from corekit.pluginmanager import default_manager
 from corekit.serialization import Codecs
 from corekit.testing import start_worker
@@ -218,3 +218,18 @@ def test_misconfiguration_is_explained(broker_url: str | None, url: str, problem
 def test_describe_masks_the_broker_password() -> None:
     backend = _rpc("amqp://user:secret@localhost//")
     assert "secret" not in backend.describe() and "rpc://" in backend.describe()
+
+
+def test_an_unencodable_result_fails_only_its_task(rpc_app: Corekit) -> None:
+    """Each reply is encoded on its own: the task whose result cannot be
+    encoded gets FAILURE (EncodeError) and the worker goes on."""
+    @rpc_app.task
+    def make(bad: bool) -> object:
+        return object() if bad else "fine"
+
+    with start_worker(rpc_app, concurrency=2):
+        results = [make.delay(i == 1) for i in range(4)]
+        with pytest.raises(EncodeError, match="object"):
+            results[1].get(timeout=10)
+        assert [results[i].get(timeout=10) for i in (0, 2, 3)] == ["fine"] * 3
+        assert make.delay(False).get(timeout=10) == "fine"

@@ -76,7 +76,8 @@ class ResultWriter:
     def _store(self, metas: list[Mapping[str, Any]]) -> None:
         """Store, retrying while the backend is down (0.1 s doubling to 5 s):
         results are not dropped for an outage.  Once stopping, three more
-        tries, then the loss is logged."""
+        tries, then the loss is logged.  `store_many` raises only for an
+        outage: a meta that cannot be encoded becomes its task's FAILURE."""
         delay, failures = 0.1, 0
         while True:
             try:

@@ -78,10 +78,16 @@ class RpcBackend(ResultBackend):
     # -- the worker's side ---------------------------------------------------------
     def store_many(self, metas: Sequence[Mapping[str, Any]]) -> None:
         """Publish each meta to its ``reply_to`` queue, then wait for the
-        broker's confirms.  A meta without ``reply_to`` has nobody to go to."""
+        broker's confirms.  A meta without ``reply_to`` has nobody to go to;
+        one that cannot be encoded is replaced by its task's FAILURE
+        (`encode_or_fail`)."""
         import amqp
 
         s = self.codecs.serializer(self.serializer)
+
+        def encode(meta: Mapping[str, Any]) -> bytes:
+            return s.dumps({k: v for k, v in meta.items() if k != "reply_to"})
+
         with self._publishing:
             link = self._publisher_link()
             try:
@@ -91,9 +97,11 @@ class RpcBackend(ResultBackend):
                         logger.debug("no reply_to for task %s: its state goes nowhere",
                                      meta.get("task_id"))
                         continue
-                    body = {k: v for k, v in meta.items() if k != "reply_to"}
+                    encoded = self.encode_or_fail(meta, encode)
+                    if encoded is None:
+                        continue
                     link.channel.basic_publish(
-                        amqp.Message(s.dumps(body), content_type=s.content_type,
+                        amqp.Message(encoded[1], content_type=s.content_type,
                                      content_encoding=s.content_encoding,
                                      correlation_id=meta["task_id"], delivery_mode=1),
                         exchange="", routing_key=reply_to)

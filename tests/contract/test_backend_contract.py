@@ -236,3 +236,33 @@ def test_a_saved_group_is_restored_by_another_client(make_backend: MakeBackend) 
     assert reader.restore_group("never-saved") is None
     writer.delete_group("grp-1")
     assert reader.restore_group("grp-1") is None
+
+
+class _Unencodable:
+    pass
+
+
+def test_an_unencodable_meta_fails_its_task_alone(backend: ResultBackend) -> None:
+    """Each meta is encoded on its own: the one that cannot be is stored as
+    FAILURE with Celery's EncodeError; its batch is stored; nothing raises."""
+    metas = [backend.make_meta(f"e{i}", _Unencodable() if i == 1 else i, states.SUCCESS)
+             for i in range(3)]
+    backend.store_many(metas)
+    good = [backend.get_task_meta(f"e{i}") for i in (0, 2)]
+    assert [(m["status"], m["result"]) for m in good] == [(states.SUCCESS, 0),
+                                                          (states.SUCCESS, 2)]
+    bad = backend.get_task_meta("e1")
+    assert bad["status"] == states.FAILURE and bad["task_id"] == "e1" and bad["date_done"]
+    assert bad["result"]["exc_type"] == "EncodeError"
+    assert bad["result"]["exc_module"] == "kombu.exceptions"
+    assert "_Unencodable" in bad["result"]["exc_message"][0]
+
+
+def test_a_result_over_result_max_size_fails_its_task(make_backend: MakeBackend) -> None:
+    backend = make_backend(result_max_size=10_000)
+    backend.store_many([backend.make_meta("big", "x" * 20_000, states.SUCCESS),
+                        backend.make_meta("small", "x" * 100, states.SUCCESS)])
+    assert backend.get_task_meta("small")["result"] == "x" * 100
+    bad = backend.get_task_meta("big")
+    assert bad["status"] == states.FAILURE
+    assert "over result_max_size (10000 bytes)" in bad["result"]["exc_message"][0]
