@@ -70,6 +70,8 @@ class Corekit:
         self._plugin_manager = plugin_manager
         self._lock = threading.RLock()
         self._finalized = False
+        #: task_annotations, prepared when the app finalizes (`corekit.annotations`)
+        self._annotations: list[Any] = []
         self._producer: Transport | None = None
         self._backend: ResultBackend | None = None
         self._router: tuple[Any, Router] | None = None
@@ -98,15 +100,23 @@ class Corekit:
         return self._plugin_manager
 
     def finalize(self) -> None:
-        """Import ``include`` modules and let plugins see the configuration;
-        runs once, on first use."""
+        """Import ``include`` modules, let plugins see the configuration and
+        apply ``task_annotations`` to every task (and to those registered
+        later); runs once, on first use."""
         with self._lock:
             if self._finalized:
                 return
+            from corekit.annotations import annotate, prepare
+
+            annotations = prepare(self.conf.task_annotations)  # a bad one raises here
             self._finalized = True
+            self._annotations = annotations
             self.plugins.hook.corekit_app_configure(app=self)
             for module in list(self.conf.include) + list(self.conf.imports):
                 importlib.import_module(module)
+            if annotations:
+                for task in list(self._registry.values()):
+                    annotate(task, annotations)
 
     @property
     def tasks(self) -> TaskRegistry:
@@ -189,6 +199,10 @@ class Corekit:
         task = cls()
         functools.update_wrapper(task, fn, updated=())
         self._registry.register(task)
+        if self._annotations:  # registered after the app finalized
+            from corekit.annotations import annotate
+
+            annotate(task, self._annotations)
         return task
 
     def gen_task_name(self, name: str, module: str) -> str:

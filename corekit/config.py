@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "task_default_retry_delay": 180,
     "task_time_limit": None,            # seconds; prefork kills the task (and its child) after
     "task_soft_time_limit": None,       # seconds; SoftTimeLimitExceeded is raised in the task
+    "task_annotations": None,           # task attributes by task name or "*" (corekit.annotations)
     "task_reject_on_worker_lost": False,  # acks_late: requeue, not fail, when the child dies
     "task_acks_on_failure_or_timeout": True,  # acks_late: False dead-letters a failed task
     # worker

@@ -76,6 +76,37 @@ class Task(Generic[P, R]):
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         raise NotImplementedError(f"task {self.name!r} has no run method")
 
+    # -- handlers (Celery's): override them, or set them with task_annotations ----
+    #: *einfo* is the formatted traceback; a handler that raises is logged
+    def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
+        """Called in the worker before the task runs."""
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        """Called when the task succeeded."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                   einfo: Any) -> None:
+        """Called when the task failed."""
+
+    def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                 einfo: Any) -> None:
+        """Called when the task is to be retried."""
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any,
+                     einfo: Any) -> None:
+        """Called after the task returned, whatever the outcome."""
+
+    @classmethod
+    def has_handlers(cls) -> bool:
+        """Whether this task overrides one of the handlers (worked out once)."""
+        found = cls.__dict__.get("_has_handlers")
+        if found is None:
+            found = any(getattr(cls, name) is not getattr(Task, name) for name in
+                        ("before_start", "on_success", "on_failure", "on_retry",
+                         "after_return"))
+            cls._has_handlers = found
+        return bool(found)
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.run(*args, **kwargs)
 
@@ -112,6 +143,8 @@ class Task(Generic[P, R]):
                     compression: str | None = None, priority: int | None = None,
                     **options: Any) -> AsyncResult[R]:
         """Send the task to a worker.  See `Corekit.send_task` for options."""
+        if not self.app._finalized:  # task_annotations may set this task's options
+            self.app.finalize()
         options.update(task_id=task_id, countdown=countdown, eta=eta, expires=expires,
                        queue=queue, serializer=serializer, compression=compression,
                        priority=priority)
@@ -139,6 +172,7 @@ class Task(Generic[P, R]):
         worker would."""
         from corekit.trace import apply_eagerly
 
+        self.app.finalize()
         embed = _eager_options(options)
         if embed:
             from corekit.app import _check_canvas_options

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import traceback as tb
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from corekit.task import Task
 
 MAX_EAGER_RETRIES = 1000
+
+logger = logging.getLogger("corekit.worker")
 
 
 @dataclass(slots=True)
@@ -79,6 +82,8 @@ def _before(task: Task[Any, Any], request: Request, args: list[Any],
             kwargs: dict[str, Any]) -> None:
     if signals.task_prerun.receivers:
         signals.task_prerun.send(task, task_id=request.id, task=task, args=args, kwargs=kwargs)
+    if task.has_handlers():
+        _handler(task, task.before_start, request.id, args, kwargs)
 
 
 def _succeeded(task: Task[Any, Any], request: Request, retval: Any) -> Outcome:
@@ -108,6 +113,8 @@ def _after(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict
         from corekit.workflow import call_errbacks
 
         call_errbacks(task.app, request, outcome.exc, outcome.traceback)
+    if task.has_handlers():
+        _call_handlers(task, request, args, kwargs, outcome)
     if outcome.state == states.SUCCESS:
         if signals.task_success.receivers:
             signals.task_success.send(task, result=outcome.retval)
@@ -126,6 +133,33 @@ def _after(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict
                                   kwargs=kwargs, retval=(outcome.retval if outcome.exc is None
                                                          else outcome.exc),
                                   state=outcome.state)
+
+
+def _call_handlers(task: Task[Any, Any], request: Request, args: list[Any],
+                   kwargs: dict[str, Any], outcome: Outcome) -> None:
+    """The task's own handlers (Celery's ``on_success``, ``on_failure``,
+    ``on_retry``, ``after_return``), when it has any."""
+    state = outcome.state
+    if state == states.SUCCESS:
+        _handler(task, task.on_success, outcome.retval, request.id, args, kwargs)
+    elif state == states.FAILURE:
+        _handler(task, task.on_failure, outcome.exc, request.id, args, kwargs,
+                 outcome.traceback)
+    elif state == states.RETRY:
+        _handler(task, task.on_retry, outcome.exc, request.id, args, kwargs, outcome.traceback)
+    else:
+        return
+    retval = outcome.retval if outcome.exc is None else outcome.exc
+    _handler(task, task.after_return, state, retval, request.id, args, kwargs,
+             outcome.traceback)
+
+
+def _handler(task: Task[Any, Any], handler: Any, *args: Any) -> None:
+    try:
+        handler(*args)
+    except Exception:
+        logger.exception("handler %s of task %s raised", getattr(handler, "__name__", handler),
+                         task.name)
 
 
 def _failed(task: Task[Any, Any], exc: Exception) -> Outcome:
