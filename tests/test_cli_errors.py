@@ -89,3 +89,36 @@ def test_traceback_shows_the_traceback(proj: Path, where: str) -> None:
     assert out.stderr.strip().splitlines()[-1].startswith("Error: ")
     assert masked in out.stderr
 
+
+
+def test_a_hostile_servers_error_stays_one_inert_line(proj: Path) -> None:
+    """A "Redis" that answers every command with an error full of terminal
+    controls: still one line, escaped."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    reply = "-ERR \x1b]0;pwned\x07 \x1b[2J evil \u202e\r\n".encode() * 16
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                while conn.recv(65536):
+                    conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    try:
+        out = corekit(proj, "-b", f"redis://x:{SECRET}@127.0.0.1:{port}/0", "purge", "-f")
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+    assert_one_line(out, f"redis://x:**@127.0.0.1:{port}/0")
+    assert "\x1b" not in out.stderr and "\x07" not in out.stderr and "\u202e" not in out.stderr
+    assert "\\x1b]0;pwned\\x07" in out.stderr
