@@ -9,6 +9,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from traceback import format_exc
 from typing import Any, Callable
 
 from corekit.exceptions import TimeLimitExceeded
@@ -177,9 +178,9 @@ class AsyncioPool(Pool):
                 finally:
                     self._count(-1)
             return await self._in_thread(execute, call, job.task, job.started)
-        except Exception:  # a corekit bug: the message is still acked, not retried forever
+        except Exception as exc:  # a corekit bug: stored as the task's FAILURE, not retried
             logger.exception("internal error running %r", job)
-            return []
+            return job.failure_metas(exc, format_exc())
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self._loop.run_in_executor(self._executor, self._counted, fn, *args)

@@ -9,6 +9,12 @@ cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
 
 MAX_RETRIES = 2**63 - 1
+#: The longest names and ids (task, id, root_id, parent_id, group, origin,
+#: compression, content type, reply_to) and argsrepr/kwargsrepr a worker
+#: takes; Celery writes ids of 36 characters and reprs of at most 1024.
+MAX_NAME = 1024
+MAX_REPR = 65536
+cdef Py_ssize_t _MAX_NAME = MAX_NAME, _MAX_REPR = MAX_REPR
 FIELDS = ("message", "task", "id", "root_id", "parent_id", "group", "retries", "eta",
           "expires", "time_limit", "soft_time_limit", "ignore_result", "compression",
           "content_type", "redelivered")
@@ -152,6 +158,22 @@ cdef str _bad(str key, object value):
     return f"bad {key!r} header: {_show(value)}"
 
 
+cdef str _too_long(str text, Py_ssize_t limit):
+    return f"a string of {len(text)} characters (at most {limit})"
+
+
+cdef object _text(dict h, str key, Py_ssize_t limit):
+    """Why header *key* is not None or a string of at most *limit*, or None."""
+    value = h.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return _bad(key, value)
+    if len(<str>value) > limit:
+        return f"bad {key!r} header: {_too_long(value, limit)}"
+    return None
+
+
 cdef object _limit(object value):
     """A time limit as a float, None, or _BAD."""
     cdef double seconds
@@ -184,24 +206,32 @@ cdef object _when(dict h, str key, double* out):
 cdef object _decode_one(object message):
     """`TaskHeaders` for a good message, else the reason it is bad."""
     try:
-        headers, content_type, redelivered = (message.headers, message.content_type,
-                                              message.redelivered)
+        headers, properties, content_type, redelivered = (
+            message.headers, message.properties, message.content_type, message.redelivered)
     except AttributeError:
         return f"not a message object: {type(message).__name__}"
     if not isinstance(headers, dict):
         return f"headers are not a dict: {type(headers).__name__}"
+    if not isinstance(properties, dict):
+        return f"properties are not a dict: {type(properties).__name__}"
     cdef dict h = headers if type(headers) is dict else dict(headers)
     task, task_id = h.get("task"), h.get("id")
     if task is None:
         return "missing 'task' header"
     if not isinstance(task, str) or not task:
         return _bad("task", task)
+    if len(<str>task) > _MAX_NAME:
+        return f"bad 'task' header: {_too_long(task, _MAX_NAME)}"
     if task_id is None:
         return "missing 'id' header"
     if not isinstance(task_id, str) or not task_id:
         return _bad("id", task_id)
+    if len(<str>task_id) > _MAX_NAME:
+        return f"bad 'id' header: {_too_long(task_id, _MAX_NAME)}"
     if not isinstance(content_type, str):
         return f"bad content type: {_show(content_type)}"
+    if len(<str>content_type) > _MAX_NAME:
+        return f"bad content type: {_too_long(content_type, _MAX_NAME)}"
     retries = h.get("retries")
     if retries is None:
         retries = 0
@@ -223,28 +253,37 @@ cdef object _decode_one(object message):
     has_expires = _when(h, "expires", &expires_at)
     if has_expires is _BAD:
         return _bad("expires", h.get("expires"))
-    root_id, parent_id, group = h.get("root_id"), h.get("parent_id"), h.get("group")
-    if root_id is not None and not isinstance(root_id, str):
-        return _bad("root_id", root_id)
-    if parent_id is not None and not isinstance(parent_id, str):
-        return _bad("parent_id", parent_id)
-    if group is not None and not isinstance(group, str):
-        return _bad("group", group)
-    compression = h.get("compression")
-    if compression is not None and not isinstance(compression, str):
-        return _bad("compression", compression)
+    reason = (_text(h, "root_id", _MAX_NAME) or _text(h, "parent_id", _MAX_NAME)
+              or _text(h, "group", _MAX_NAME) or _text(h, "compression", _MAX_NAME))
+    if reason is not None:
+        return reason
     ignore_result = h.get("ignore_result")
     if ignore_result is not None and type(ignore_result) is not bool:
         return _bad("ignore_result", ignore_result)
+    group_index = h.get("group_index")
+    if group_index is not None and (not isinstance(group_index, int)
+                                    or isinstance(group_index, bool)
+                                    or not 0 <= group_index <= MAX_RETRIES):
+        return _bad("group_index", group_index)
+    reason = (_text(h, "origin", _MAX_NAME) or _text(h, "argsrepr", _MAX_REPR)
+              or _text(h, "kwargsrepr", _MAX_REPR))
+    if reason is not None:
+        return reason
+    reply_to = (<dict>properties).get("reply_to")
+    if reply_to is not None:
+        if not isinstance(reply_to, str):
+            return f"bad 'reply_to' property: {_show(reply_to)}"
+        if len(<str>reply_to) > _MAX_NAME:
+            return f"bad 'reply_to' property: {_too_long(reply_to, _MAX_NAME)}"
     cdef TaskHeaders out = TaskHeaders.__new__(TaskHeaders)
     out.message, out.task, out.id = message, task, task_id
-    out.root_id, out.parent_id, out.group = root_id, parent_id, group
+    out.root_id, out.parent_id, out.group = h.get("root_id"), h.get("parent_id"), h.get("group")
     out.retries = retries
     out.eta = None if has_eta is None else eta_at
     out.expires = None if has_expires is None else expires_at
     out.time_limit, out.soft_time_limit = hard, soft
     out.ignore_result = ignore_result is True
-    out.compression = compression
+    out.compression = h.get("compression")
     out.content_type = content_type
     out.redelivered = redelivered
     return out

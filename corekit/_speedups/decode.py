@@ -16,6 +16,11 @@ from typing import Any
 _ISO8601 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
                       r"(?:\.([0-9]{1,6}))?(Z|[+-][0-9]{2}:[0-9]{2})?")
 MAX_RETRIES = 2**63 - 1
+#: The longest names and ids (task, id, root_id, parent_id, group, origin,
+#: compression, content type, reply_to) and argsrepr/kwargsrepr a worker
+#: takes; Celery writes ids of 36 characters and reprs of at most 1024.
+MAX_NAME = 1024
+MAX_REPR = 65536
 FIELDS = ("message", "task", "id", "root_id", "parent_id", "group", "retries", "eta",
           "expires", "time_limit", "soft_time_limit", "ignore_result", "compression",
           "content_type", "redelivered")
@@ -83,6 +88,25 @@ def _bad(key: str, value: Any) -> str:
     return f"bad {key!r} header: {_show(value)}"
 
 
+def _too_long(text: str, limit: int) -> str | None:
+    """Why *text* is too long, or None."""
+    if len(text) <= limit:
+        return None
+    return f"a string of {len(text)} characters (at most {limit})"
+
+
+def _text(h: dict[str, Any], key: str, limit: int) -> str | None:
+    """Why header *key* is not None or a string of at most *limit*, or None."""
+    value = h.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return _bad(key, value)
+    if len(value) > limit:
+        return f"bad {key!r} header: {_too_long(value, limit)}"
+    return None
+
+
 def _limit(value: Any) -> float | None:
     """A time limit as a float, or raise ValueError."""
     if value is None:
@@ -101,12 +125,14 @@ def _limit(value: Any) -> float | None:
 def _decode_one(message: Any) -> TaskHeaders | str:
     """`TaskHeaders` for a good message, else the reason it is bad."""
     try:
-        h, content_type, redelivered = (message.headers, message.content_type,
-                                        message.redelivered)
+        h, properties, content_type, redelivered = (message.headers, message.properties,
+                                                    message.content_type, message.redelivered)
     except AttributeError:
         return f"not a message object: {type(message).__name__}"
     if not isinstance(h, dict):
         return f"headers are not a dict: {type(h).__name__}"
+    if not isinstance(properties, dict):
+        return f"properties are not a dict: {type(properties).__name__}"
     if type(h) is not dict:
         h = dict(h)
     task, task_id = h.get("task"), h.get("id")
@@ -114,12 +140,18 @@ def _decode_one(message: Any) -> TaskHeaders | str:
         return "missing 'task' header"
     if not isinstance(task, str) or not task:
         return _bad("task", task)
+    if len(task) > MAX_NAME:
+        return f"bad 'task' header: {_too_long(task, MAX_NAME)}"
     if task_id is None:
         return "missing 'id' header"
     if not isinstance(task_id, str) or not task_id:
         return _bad("id", task_id)
+    if len(task_id) > MAX_NAME:
+        return f"bad 'id' header: {_too_long(task_id, MAX_NAME)}"
     if not isinstance(content_type, str):
         return f"bad content type: {_show(content_type)}"
+    if len(content_type) > MAX_NAME:
+        return f"bad content type: {_too_long(content_type, MAX_NAME)}"
     retries = h.get("retries")
     if retries is None:
         retries = 0
@@ -150,12 +182,27 @@ def _decode_one(message: Any) -> TaskHeaders | str:
             else:
                 expires = when
     for key in ("root_id", "parent_id", "group", "compression"):
-        value = h.get(key)
-        if value is not None and not isinstance(value, str):
-            return _bad(key, value)
+        reason = _text(h, key, MAX_NAME)
+        if reason is not None:
+            return reason
     ignore_result = h.get("ignore_result")
     if ignore_result is not None and not isinstance(ignore_result, bool):
         return _bad("ignore_result", ignore_result)
+    group_index = h.get("group_index")
+    if group_index is not None and (not isinstance(group_index, int)
+                                    or isinstance(group_index, bool)
+                                    or not 0 <= group_index <= MAX_RETRIES):
+        return _bad("group_index", group_index)
+    reason = (_text(h, "origin", MAX_NAME) or _text(h, "argsrepr", MAX_REPR)
+              or _text(h, "kwargsrepr", MAX_REPR))
+    if reason is not None:
+        return reason
+    reply_to = properties.get("reply_to")
+    if reply_to is not None:
+        if not isinstance(reply_to, str):
+            return f"bad 'reply_to' property: {_show(reply_to)}"
+        if len(reply_to) > MAX_NAME:
+            return f"bad 'reply_to' property: {_too_long(reply_to, MAX_NAME)}"
     out = TaskHeaders.__new__(TaskHeaders)
     out.message, out.task, out.id = message, task, task_id
     out.root_id, out.parent_id, out.group = h.get("root_id"), h.get("parent_id"), h.get("group")

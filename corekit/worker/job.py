@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from traceback import format_exc
 from typing import TYPE_CHECKING, Any, Callable
 
 from corekit import signals, states
@@ -233,9 +234,9 @@ class Job:
         """Run here, then `finish`."""
         try:
             metas = execute(self.call(), self.task, self.started)
-        except Exception:  # a corekit bug: the message is still acked, not retried forever
+        except Exception as exc:  # a corekit bug: stored as the task's FAILURE, not retried
             logger.exception("internal error running %r", self)
-            metas = []
+            metas = self.failure_metas(exc, format_exc())
         self.finish(metas)
 
     def started(self, metas: list[dict[str, Any]]) -> None:
@@ -288,9 +289,12 @@ class Job:
 
     def failure_metas(self, exc: BaseException, traceback: str | None = None
                       ) -> list[dict[str, Any]]:
-        """The metas of a FAILURE the task's own code did not reach."""
-        return _keep(self.call(), ResultBackend.make_meta(self.id, exc, states.FAILURE,
-                                                          traceback))
+        """The metas of a FAILURE the task's own code did not reach (built
+        without `call`, which may be what failed)."""
+        meta = ResultBackend.make_meta(self.id, exc, states.FAILURE, traceback)
+        if self.results.backend.needs_reply_to:
+            meta["reply_to"] = self.message.properties.get("reply_to")
+        return [meta]
 
     def fail(self, exc: BaseException, traceback: str | None = None) -> None:
         """`finish` with FAILURE for an end the task's own code did not reach
