@@ -106,6 +106,27 @@ def unencodable_meta(meta: Mapping[str, Any], why: str) -> dict[str, Any]:
     return ResultBackend.make_meta(str(meta.get("task_id")), exc, states.FAILURE, **extras)
 
 
+def revoked_meta(task_id: str, reason: str) -> dict[str, Any]:
+    """A REVOKED meta as Celery stores it (``mark_as_revoked``): the result
+    is a ``celery.exceptions.TaskRevokedError`` whose message is *reason*
+    (``revoked``, ``expired`` or ``terminated``)."""
+    exc = {"exc_type": "TaskRevokedError", "exc_message": [reason],
+           "exc_module": "celery.exceptions"}
+    return ResultBackend.make_meta(task_id, exc, states.REVOKED)
+
+
+def revoked_reason(meta: Mapping[str, Any]) -> str:
+    """Why a REVOKED meta's task did not finish: its exception's message,
+    or (as corekit stored it before) the bare reason string."""
+    result = meta.get("result")
+    if isinstance(result, dict):
+        message = result.get("exc_message")
+        if isinstance(message, (list, tuple)) and message:
+            return str(message[0])
+        return str(message or "revoked")
+    return str(result or "revoked")
+
+
 class ResultBackend:
     """Keeps each task's meta ``{status, result, traceback, children,
     date_done, task_id}`` (DESIGN.md §3).  Subclasses are registered by URL

@@ -59,7 +59,7 @@ class AsyncResult(Generic[R]):
         """The return value, or the exception instance if the task failed."""
         meta = self._meta()
         if meta["status"] in states.EXCEPTION_STATES:
-            return decode_exception(meta["result"], self.backend.exception_modules)
+            return self._exception(meta)
         return meta["result"]
 
     info = result
@@ -129,12 +129,15 @@ class AsyncResult(Generic[R]):
         status = meta["status"]
         if status == states.SUCCESS:
             return meta["result"]
-        exc = (TaskRevokedError(str(meta.get("result") or "revoked"))
-               if status == states.REVOKED and not isinstance(meta.get("result"), dict)
-               else decode_exception(meta["result"], self.backend.exception_modules))
+        exc = self._exception(meta)
         if propagate:
             raise exc
         return exc
+
+    def _exception(self, meta: dict[str, Any]) -> BaseException:
+        if meta["status"] == states.REVOKED and not isinstance(meta.get("result"), dict):
+            return TaskRevokedError(str(meta.get("result") or "revoked"))  # as stored before
+        return decode_exception(meta["result"], self.backend.exception_modules)
 
     def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
         """Never run this task; with *terminate*, kill it where it runs

@@ -192,10 +192,11 @@ def join_chord(app: Corekit, backend: ResultBackend, body: Signature,
 
 
 def _describe(meta: Mapping[str, Any]) -> str:
+    from corekit.backend import revoked_reason
     from corekit.worker.job import describe_failure
 
     if meta["status"] == states.REVOKED:
-        return f"TaskRevokedError: {meta.get('result')}"
+        return f"TaskRevokedError: {revoked_reason(meta)}"
     if meta["status"] != states.FAILURE:
         return f"state {meta['status']}"
     return describe_failure(meta["result"])

@@ -3,6 +3,7 @@ run on a corekit worker, and Celery reads the results corekit stored (the
 wire is Celery's protocol v2; results are in Celery's Redis layout)."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -132,3 +133,35 @@ def test_a_celery_worker_runs_what_a_corekit_client_sends(shared: tuple[Corekit,
         worker.terminate()
         output = worker.communicate(timeout=30)[0]
     assert "succeeded" in output, output
+
+
+def test_celery_reads_a_revoked_and_an_expired_result_corekit_stored(
+        redis_url: str, shared: tuple[Corekit, object]) -> None:
+    """REVOKED is stored as Celery stores it (a TaskRevokedError exception
+    meta with the reason), so Celery's AsyncResult and Flower read it."""
+    import json
+
+    import redis
+
+    from corekit import TaskRevokedError
+
+    ours, theirs = shared
+    revoked, expired = ours.send_task("proj.add", (1, 1)), ours.send_task(
+        "proj.add", (2, 2), expires=0.01)
+    revoked.revoke()
+    threading.Event().wait(0.05)
+    with start_worker(ours, pool="threads", concurrency=1):
+        for result, reason in ((revoked, "revoked"), (expired, "expired")):
+            with pytest.raises(TaskRevokedError, match=reason):
+                result.get(timeout=10)
+            stored = json.loads(redis.Redis.from_url(redis_url).get(
+                f"celery-task-meta-{result.id}"))
+            assert stored["status"] == "REVOKED"
+            assert stored["result"] == {"exc_type": "TaskRevokedError",
+                                        "exc_message": [reason],
+                                        "exc_module": "celery.exceptions"}
+            theirs_result = theirs.AsyncResult(result.id)  # type: ignore[attr-defined]
+            assert theirs_result.state == "REVOKED"
+            assert isinstance(theirs_result.result, celery.exceptions.TaskRevokedError)
+            with pytest.raises(celery.exceptions.TaskRevokedError, match=reason):
+                theirs_result.get(timeout=10)

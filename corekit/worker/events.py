@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from corekit import states
+from corekit.backend import revoked_reason
 from corekit.bootsteps import Step
 from corekit.events.dispatcher import SOFTWARE_INFO, EventDispatcher
 from corekit.messages import saferepr
@@ -85,7 +86,7 @@ class TaskEvents(JobListener):
             send("task-retried", uuid=job.id, exception=exception_repr(meta["result"]),
                  traceback=meta.get("traceback"))
         elif status == states.REVOKED:
-            reason = meta["result"]
+            reason = revoked_reason(meta)
             send("task-revoked", uuid=job.id, terminated=reason == "terminated",
                  signum=None, expired=reason == "expired")
 

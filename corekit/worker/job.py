@@ -15,7 +15,7 @@ from traceback import format_exc
 from typing import TYPE_CHECKING, Any, Callable
 
 from corekit import signals, states
-from corekit.backend import ResultBackend
+from corekit.backend import ResultBackend, revoked_meta
 from corekit.request import Request
 from corekit.trace import Outcome, atrace, trace
 
@@ -95,7 +95,7 @@ def _before(call: TaskCall, task: Task[Any, Any],
         if signals.task_revoked.receivers:
             signals.task_revoked.send(task, request=Request(**call.request), terminated=False,
                                       signum=None, expired=True)
-        return _keep(call, ResultBackend.make_meta(call.id, "expired", states.REVOKED))
+        return _keep(call, revoked_meta(call.id, "expired"))
     if call.track_started and call.store_results:
         started(_keep(call, ResultBackend.make_meta(call.id, None, states.STARTED,
                                                     hostname=call.hostname)))
@@ -315,8 +315,7 @@ class Job:
         if signals.task_revoked.receivers:
             signals.task_revoked.send(self.task, request=self.request(), terminated=terminated,
                                       signum=signum, expired=reason == "expired")
-        self.finish(_keep(self.call(), ResultBackend.make_meta(self.id, reason,
-                                                               states.REVOKED)))
+        self.finish(_keep(self.call(), revoked_meta(self.id, reason)))
 
     def requeue(self) -> None:
         """Free the pool slot and hand the message back to the broker to run
