@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "worker_send_task_events": False,   # workers send task-* events (-E)
     # events
     "task_send_sent_event": False,      # a task-sent event for each task a client publishes
+    "event_max_field_size": 4096,       # bytes of args/result/traceback... in events (0: all)
     # app
     "include": [],                      # task modules imported when the app finalizes
     "imports": [],                      # same, Celery's older name

@@ -12,6 +12,10 @@ Thread-safe: every method takes ``state.lock``.  Code that walks
 ``state.tasks`` or ``state.workers`` itself while events come in holds
 ``state.lock`` too (or uses `tasks_by_time`, `alive_workers`, `snapshot`,
 which copy).
+
+Every field of an event is bounded (`corekit.events.truncate`) before it is
+kept: a Celery worker sends tracebacks and arguments whole, and a task's
+timeline would keep them too.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import time
 from typing import Any, Callable, Mapping, TypeVar
 
 from corekit import states
+from corekit.events.truncate import DEFAULT_MAX_FIELD_SIZE, bounded_event
 
 T = TypeVar("T")
 
@@ -219,13 +224,16 @@ class State:
     """Workers and tasks as the events received so far tell them.
 
     At most *max_workers_in_memory* workers (dead ones are forgotten first)
-    and *max_tasks_in_memory* tasks (the oldest first) are kept.
+    and *max_tasks_in_memory* tasks (the oldest first) are kept, and of each
+    event field at most *max_field_size* bytes (0: all).
     """
 
     def __init__(self, max_workers_in_memory: int = 5000,
-                 max_tasks_in_memory: int = 10000) -> None:
+                 max_tasks_in_memory: int = 10000,
+                 max_field_size: int = DEFAULT_MAX_FIELD_SIZE) -> None:
         self.max_workers_in_memory = max_workers_in_memory
         self.max_tasks_in_memory = max_tasks_in_memory
+        self.max_field_size = max_field_size
         self.lock = threading.RLock()
         self.workers: dict[str, WorkerState] = {}
         self.tasks: dict[str, TaskState] = {}
@@ -242,6 +250,7 @@ class State:
     def event(self, event: Mapping[str, Any]) -> WorkerState | TaskState | None:
         """Apply one event; returns the worker or task it was about (None
         for other groups)."""
+        event = bounded_event(event, self.max_field_size)
         with self.lock:
             self.event_count += 1
             kind = str(event.get("type", ""))

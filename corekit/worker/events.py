@@ -19,6 +19,7 @@ from corekit import states
 from corekit.backend import revoked_reason
 from corekit.bootsteps import Step
 from corekit.events.dispatcher import SOFTWARE_INFO, EventDispatcher
+from corekit.events.truncate import DEFAULT_MAX_FIELD_SIZE, truncate
 from corekit.messages import saferepr
 from corekit.worker.listeners import JobListener
 from corekit.worker.steps import ConsumerStep
@@ -53,17 +54,21 @@ def exception_repr(encoded: Any) -> str:
 
 
 class TaskEvents(JobListener):
-    """Sends a task event for each step of each job."""
+    """Sends a task event for each step of each job; args, kwargs, result,
+    exception and traceback cut to *max_field_size* bytes (the
+    ``event_max_field_size`` setting; the result backend keeps them whole)."""
 
-    def __init__(self, dispatcher: EventDispatcher) -> None:
+    def __init__(self, dispatcher: EventDispatcher,
+                 max_field_size: int = DEFAULT_MAX_FIELD_SIZE) -> None:
         self.dispatcher = dispatcher
+        self.max_field_size = max_field_size
 
     def received(self, job: Job) -> None:
-        h, raw = job.headers, job.message.headers
+        h, raw, limit = job.headers, job.message.headers, self.max_field_size
         self.dispatcher.send(
             "task-received", uuid=h.id, name=h.task,
-            args=raw.get("argsrepr") or saferepr(job.args),
-            kwargs=raw.get("kwargsrepr") or saferepr(job.kwargs),
+            args=truncate(str(raw.get("argsrepr") or saferepr(job.args)), limit),
+            kwargs=truncate(str(raw.get("kwargsrepr") or saferepr(job.kwargs)), limit),
             root_id=h.root_id, parent_id=h.parent_id, retries=h.retries,
             eta=raw.get("eta"), expires=raw.get("expires"))
 
@@ -74,17 +79,17 @@ class TaskEvents(JobListener):
         if not job.metas:  # Ignore, or replaced: no event, as Celery
             return
         meta = job.metas[-1]
-        status, send = meta["status"], self.dispatcher.send
+        status, send, limit = meta["status"], self.dispatcher.send, self.max_field_size
         if status == states.SUCCESS:
             runtime = time.time() - job.started_at if job.started_at else 0.0
-            send("task-succeeded", uuid=job.id, result=saferepr(meta["result"]),
+            send("task-succeeded", uuid=job.id, result=truncate(saferepr(meta["result"]), limit),
                  runtime=runtime)
-        elif status == states.FAILURE:
-            send("task-failed", uuid=job.id, exception=exception_repr(meta["result"]),
-                 traceback=meta.get("traceback"))
-        elif status == states.RETRY:
-            send("task-retried", uuid=job.id, exception=exception_repr(meta["result"]),
-                 traceback=meta.get("traceback"))
+        elif status in (states.FAILURE, states.RETRY):
+            traceback = meta.get("traceback")
+            send("task-failed" if status == states.FAILURE else "task-retried", uuid=job.id,
+                 exception=truncate(exception_repr(meta["result"]), limit),
+                 traceback=truncate(traceback, limit) if isinstance(traceback, str)
+                 else traceback)
         elif status == states.REVOKED:
             reason = revoked_reason(meta)
             send("task-revoked", uuid=job.id, terminated=reason == "terminated",
@@ -105,6 +110,7 @@ class EventsStep(Step):
     def create(self, worker: Worker) -> None:
         self.consumer: Consumer = worker.blueprint[ConsumerStep].consumer
         self.interval = worker.heartbeat_interval
+        self.max_field_size = int(worker.app.conf.event_max_field_size or 0)
         groups = {"worker"} if self.interval else set()
         if worker.send_task_events:
             groups.add("task")
@@ -132,7 +138,7 @@ class EventsStep(Step):
             if wanted == (self.listener is not None):
                 return
             if wanted:
-                self.listener = TaskEvents(self.dispatcher)
+                self.listener = TaskEvents(self.dispatcher, self.max_field_size)
                 self.consumer.listeners = [*self.consumer.listeners, self.listener]
             else:
                 self.consumer.listeners = [x for x in self.consumer.listeners
