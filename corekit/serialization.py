@@ -6,6 +6,19 @@ from typing import Any, Iterable
 
 from corekit.exceptions import ContentDisallowed, DecodeError, PluginNotFound
 
+#: The largest body `Codecs.decode` inflates when not told otherwise; the
+#: worker passes its ``worker_max_message_size`` setting (the same by default).
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+
+class BodyTooLarge(DecodeError):
+    """A message body, or what it decompresses to, is larger than allowed."""
+
+    def __init__(self, what: str, max_size: int) -> None:
+        super().__init__(f"{what} is over the limit of {max_size:,} bytes "
+                         f"(worker_max_message_size)")
+        self.max_size = max_size
+
 
 class Serializer:
     """Turns Python values into bytes and back.
@@ -44,7 +57,15 @@ class Compressor:
     def compress(self, data: bytes) -> bytes:
         raise NotImplementedError
 
-    def decompress(self, data: bytes) -> bytes:
+    def decompress(self, data: bytes, max_size: int) -> bytes:
+        """*data* decompressed, at most *max_size* bytes of it.
+
+        Decompress while streaming, asking for at most ``max_size + 1``
+        bytes of output, and raise `BodyTooLarge` (``BodyTooLarge("the
+        decompressed body", max_size)``) as soon as there is more: a
+        small bomb must never make the worker hold more than the limit plus
+        a chunk.  Anything else wrong with *data* (not this format,
+        truncated) raises any other exception."""
         raise NotImplementedError
 
 
@@ -95,8 +116,15 @@ class Codecs:
         return body, s.content_type, s.content_encoding, ctype
 
     def decode(self, body: bytes, content_type: str, compression: str | None = None,
-               accept: frozenset[str] | None = None) -> Any:
-        """Decode a body, refusing content types outside *accept*."""
+               accept: frozenset[str] | None = None, max_size: int | None = None) -> Any:
+        """Decode a body, refusing content types outside *accept*, and a
+        body (as it came or decompressed) over *max_size* bytes; without
+        *max_size*, what a body decompresses to is capped at
+        `DEFAULT_MAX_SIZE`."""
+        if not isinstance(body, (bytes, bytearray, memoryview, str)):
+            raise DecodeError(f"the body is not bytes: {type(body).__name__}")
+        if max_size is not None and len(body) > max_size:
+            raise BodyTooLarge(f"the body ({len(body):,} bytes)", max_size)
         if accept is not None and content_type not in accept:
             raise ContentDisallowed(
                 f"refusing to deserialize content of type {content_type!r}: "
@@ -109,7 +137,9 @@ class Codecs:
             if c is None:
                 raise DecodeError(f"no decompressor for {compression!r}")
             try:
-                body = c.decompress(body)
+                body = c.decompress(body, DEFAULT_MAX_SIZE if max_size is None else max_size)
+            except BodyTooLarge:
+                raise
             except Exception as exc:
                 raise DecodeError(f"cannot decompress body ({compression}): {exc}") from exc
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import zlib
 
 from corekit.hookspecs import hookimpl
-from corekit.serialization import Compressor
+from corekit.serialization import BodyTooLarge, Compressor
 
 
 class ZlibCompressor(Compressor):
@@ -14,8 +14,14 @@ class ZlibCompressor(Compressor):
     def compress(self, data: bytes) -> bytes:
         return zlib.compress(data)
 
-    def decompress(self, data: bytes) -> bytes:
-        return zlib.decompress(data)
+    def decompress(self, data: bytes, max_size: int) -> bytes:
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(data, max_size + 1)
+        if len(out) > max_size:
+            raise BodyTooLarge("the decompressed body", max_size)
+        if not inflater.eof:
+            raise zlib.error("incomplete or truncated stream")
+        return out
 
 
 @hookimpl

@@ -49,6 +49,7 @@ class Consumer:
         self.tasks = app.tasks
         self.codecs = app.codecs
         self.accept = self.codecs.accepted_types(app.conf.accept_content)
+        self.max_body = int(app.conf.worker_max_message_size)
         self.prefetch_multiplier = max(1, prefetch_multiplier)
         self.prefetch_limit = self.prefetch_multiplier * pool.concurrency
         self.dispatcher = Dispatcher(self._hand_to_pool, pool.concurrency)
@@ -214,7 +215,7 @@ class Consumer:
             return None
         try:
             body = self.codecs.decode(message.body, headers.content_type, headers.compression,
-                                      self.accept)
+                                      self.accept, self.max_body)
         except (ContentDisallowed, DecodeError) as exc:
             dead.append((message, str(exc)))
             return None

@@ -1,12 +1,13 @@
 """Serializer and compressor contracts, on every installed one."""
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import pytest
 
 from corekit.messages import task_body
-from corekit.serialization import Compressor, Serializer
+from corekit.serialization import BodyTooLarge, Compressor, Serializer
 from corekit.pluginmanager import default_manager
 
 PM = default_manager()
@@ -49,10 +50,42 @@ def test_compressor_round_trip(name: str) -> None:
     assert isinstance(c, Compressor) and c.name == name and "/" in c.content_type
     data = b"corekit " * 1000
     packed = c.compress(data)
-    assert len(packed) < len(data) and c.decompress(packed) == data
-    assert c.decompress(c.compress(b"")) == b""
+    assert len(packed) < len(data) and c.decompress(packed, 1 << 20) == data
+    assert c.decompress(c.compress(b""), 1 << 20) == b""
     with pytest.raises(Exception):
-        c.decompress(b"definitely not compressed")
+        c.decompress(b"definitely not compressed", 1 << 20)
+    with pytest.raises(Exception):
+        c.decompress(packed[:len(packed) // 2], 1 << 20)  # truncated
+
+
+@pytest.mark.parametrize("name", COMPRESSORS)
+def test_compressor_stops_at_max_size(name: str) -> None:
+    """Exactly *max_size* bytes come out; one more is `BodyTooLarge`, which
+    names the limit."""
+    c = PM.registry("compressors")[name]
+    data = bytes(range(256)) * 4096  # 1 MiB
+    packed = c.compress(data)
+    assert c.decompress(packed, len(data)) == data
+    with pytest.raises(BodyTooLarge, match=f"{len(data) - 1:,} bytes"):
+        c.decompress(packed, len(data) - 1)
+
+
+@pytest.mark.parametrize("name", COMPRESSORS)
+def test_compressor_defuses_a_bomb_while_streaming(name: str) -> None:
+    """32 MiB of zeros, compressed to a few KiB, against a 1 MiB limit: the
+    decompressor gives up having held little more than the limit, not the
+    bomb (Python's allocations traced)."""
+    c = PM.registry("compressors")[name]
+    bomb = c.compress(bytes(32 << 20))
+    assert len(bomb) < 64 << 10
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge):
+            c.decompress(bomb, 1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"{name} held {peak:,} bytes to refuse a 32 MiB bomb"
 
 
 def test_celery_mime_types() -> None:
