@@ -135,6 +135,8 @@ class AsyncResult(Generic[R]):
         return exc
 
     def _exception(self, meta: dict[str, Any]) -> BaseException:
+        if isinstance(meta["result"], BaseException):  # an EagerResult's own
+            return meta["result"]
         if meta["status"] == states.REVOKED and not isinstance(meta.get("result"), dict):
             return TaskRevokedError(str(meta.get("result") or "revoked"))  # as stored before
         return decode_exception(meta["result"], self.backend.exception_modules)
