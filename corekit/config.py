@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
     # events
     "task_send_sent_event": False,      # a task-sent event for each task a client publishes
     "event_max_field_size": 4096,       # bytes of args/result/traceback... in events (0: all)
+    # web monitor
+    "monitor_allowed_hosts": [],        # Host names it answers besides its address, localhost
     # app
     "include": [],                      # task modules imported when the app finalizes
     "imports": [],                      # same, Celery's older name

@@ -3,11 +3,16 @@ worker with events plus a monitor in front of it."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from corekit import Corekit
@@ -48,9 +53,9 @@ def call(url: str, method: str = "GET", body: Any = None,
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
         with _opener.open(request, timeout=15) as response:
-            return Response(response.status, dict(response.headers), response.read())
-    except urllib.error.HTTPError as exc:
-        return Response(exc.code, dict(exc.headers), exc.read())
+            return Response(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as exc:  # headers: case-insensitive, as HTTP's are
+        return Response(exc.code, exc.headers, exc.read())
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 15, what: str = "condition"
@@ -114,3 +119,37 @@ def monitored(app: Corekit, *, auth: Auth | None = None, concurrency: int = 1,
 def task_state(monitor: Monitor, task_id: str) -> str | None:
     response = call(f"{monitor.url}/api/tasks/{task_id}")
     return response.json["state"] if response.status == 200 else None
+
+
+@contextmanager
+def cli_monitor(broker_url: str, *args: str, env: Mapping[str, str] | None = None
+                ) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``corekit monitor`` as its own process (port 0): the process and its
+    base URL, from the banner; stopped with SIGINT, as a user would."""
+    command = [sys.executable, "-m", "corekit", "-b", broker_url, "--result-backend",
+               broker_url, "monitor", "--port", "0", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **(env or {})})
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        if not banner.startswith("corekit monitor on http://"):
+            proc.kill()
+            raise AssertionError(f"no banner: {banner!r} {proc.communicate(timeout=20)!r}")
+        yield proc, banner.split()[3]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A number from /proc/PID/status: ``Threads``, ``VmRSS`` (KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == field:
+            return int(value.split()[0])
+    raise KeyError(field)

@@ -119,11 +119,11 @@ def test_actions_revoke_retry_rate_limit_pool_and_shutdown(app: Corekit) -> None
 
         flaky = tasks["flaky"].delay(4)
         wait_until(lambda: task_state(monitor, flaky.id) == "FAILURE", what="the failure")
-        retried = call(f"{monitor.url}/api/tasks/{flaky.id}/retry", "POST")
+        retried = call(f"{monitor.url}/api/tasks/{flaky.id}/retry", "POST", {})
         assert retried.status == 202, retried.json
         again = app.AsyncResult(retried.json["task_id"])
         assert again.id != flaky.id and again.get(timeout=15) == 40
-        not_failed = call(f"{monitor.url}/api/tasks/{blocker.id}/retry", "POST")
+        not_failed = call(f"{monitor.url}/api/tasks/{blocker.id}/retry", "POST", {})
         assert not_failed.status == 409 and "SUCCESS" in not_failed.json["error"]
 
         base = f"{monitor.url}/api/workers/{worker.hostname}"
@@ -137,7 +137,7 @@ def test_actions_revoke_retry_rate_limit_pool_and_shutdown(app: Corekit) -> None
         shrunk = call(f"{base}/pool_shrink", "POST", {"n": 1})
         assert shrunk.status == 200 and worker.pool.concurrency == 2
 
-        stopped = call(f"{base}/shutdown", "POST")
+        stopped = call(f"{base}/shutdown", "POST", {})
         assert stopped.status == 202
         wait_until(lambda: not get(monitor, "/api/workers")["workers"][0]["online"],
                    what="the worker offline")
@@ -156,7 +156,7 @@ def test_errors_are_json_with_proper_status(sqlite_app: Corekit) -> None:
         assert "no such API endpoint" in error("/api/nothing", 404)
         assert "no task" in error("/api/tasks/123", 404)
         assert "no worker" in error("/api/workers/nobody@nowhere", 404)
-        assert "no worker" in error("/api/workers/nobody@nowhere/pool_grow", 404, "POST")
+        assert "no worker" in error("/api/workers/nobody@nowhere/pool_grow", 404, "POST", body={})
         assert "not found" in error("/static/../../etc/passwd", 404)
         assert "use GET" in error("/api/tasks", 405, "POST")
         assert "use POST" in error("/api/tasks/123/revoke", 405)
@@ -173,7 +173,7 @@ def test_errors_are_json_with_proper_status(sqlite_app: Corekit) -> None:
                                          body={"signal": "SIGNOPE"})
         assert "may not act" in error("/api/tasks/123/revoke", 403, "POST", body={},
                                       headers={"Origin": "http://evil.example"})
-        assert "no task" in error("/api/tasks/123/retry", 404, "POST")
+        assert "no task" in error("/api/tasks/123/retry", 404, "POST", body={})
         # a revoke of a task the monitor never saw still goes out (it may be waiting)
         assert call(url + "/api/tasks/123/revoke", "POST", body={"terminate": True}).status == 202
 

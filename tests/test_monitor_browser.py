@@ -129,6 +129,12 @@ def click_through(page: Any, app: Corekit) -> None:
         page.goto(f"{monitor.url}/#/task/{failed.id}")
         expect(page.get_by_test_id("task-traceback")).to_contain_text("ValueError: boom kaput")
         expect(page.get_by_test_id("action-retry")).to_be_visible()
+        # and links to its whole result and traceback, read from the result backend
+        stored = page.get_by_test_id("task-stored-result")
+        expect(stored).to_be_visible()
+        assert stored.get_attribute("href") == f"/api/tasks/{failed.id}/result"
+        whole = page.request.get(f"{monitor.url}/api/tasks/{failed.id}/result")
+        assert whole.ok and "ValueError: boom kaput" in whole.json()["traceback"]
 
         # revoke the task waiting behind the blocker, through the UI
         page.goto(f"{monitor.url}/#/task/{waiting.id}")

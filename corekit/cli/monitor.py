@@ -2,40 +2,80 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import Any
 
+VISIBLE = "visible in ps to every user of the machine"
 
 
 def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "monitor", parents=parents, help="serve the web monitor",
         description="Serve a live dashboard of the workers and tasks, a JSON API and "
-                    "Prometheus metrics at /metrics.  Workers send task events with -E.")
+                    "Prometheus metrics at /metrics.  Workers send task events with -E.  "
+                    "Credentials given on the command line are " + VISIBLE + ": prefer "
+                    "the -file options or COREKIT_MONITOR_BASIC_AUTH / "
+                    "COREKIT_MONITOR_AUTH_TOKEN.")
     p.add_argument("--address", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1; any other needs auth)")
     p.add_argument("--port", type=int, default=5555, help="port to listen on (default: 5555)")
+    p.add_argument("--allowed-host", action="append", default=None, metavar="NAME",
+                   help="a host name the monitor answers to besides its address and "
+                        "localhost (repeatable; '*' for any; default: the "
+                        "monitor_allowed_hosts setting)")
     p.add_argument("--basic-auth", default=None, metavar="USER:PASS[,USER2:PASS2]",
-                   help="require HTTP basic auth with one of these users")
+                   help="require HTTP basic auth with one of these users (" + VISIBLE + ")")
+    p.add_argument("--basic-auth-file", default=None, metavar="PATH",
+                   help="read USER:PASS[,...] (or one per line) from this file, mode 600; "
+                        "else from COREKIT_MONITOR_BASIC_AUTH")
     p.add_argument("--auth-token", default=None, metavar="TOKEN",
                    help="require 'Authorization: Bearer TOKEN' (the browser: open "
-                        "/?token=TOKEN once)")
+                        "/?token=TOKEN once) (" + VISIBLE + ")")
+    p.add_argument("--auth-token-file", default=None, metavar="PATH",
+                   help="read the token from this file, mode 600; else from "
+                        "COREKIT_MONITOR_AUTH_TOKEN")
     p.add_argument("--inspect-interval", type=float, default=5.0, metavar="SECONDS",
                    help="how often to ask the workers for their pool, queues and tasks "
                         "(default: 5)")
+    p.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a client's time to send a request's headers, and again its body; "
+                        "also how long an idle connection is kept (default: 10)")
+    p.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="connections open at once; more get 503 (default: 1000)")
     p.set_defaults(func=run_monitor)
 
 
 def run_monitor(args: argparse.Namespace, app: Any) -> int:
-    from corekit.monitor.auth import Auth, AuthConfigError, parse_basic_auth
-    from corekit.monitor.server import Monitor
+    from corekit.monitor.auth import Auth, AuthConfigError, credential, parse_basic_auth
 
     try:
-        users = parse_basic_auth(args.basic_auth) if args.basic_auth else {}
-        auth = Auth(users=users, token=args.auth_token or None)
+        from corekit.monitor.server import Monitor
+    except ImportError as exc:
+        if exc.name != "tornado":
+            raise
+        print("Error: corekit monitor needs Tornado: pip install 'corekit[monitor]'",
+              file=sys.stderr)
+        return 2
+
+    def warn(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    limits = {name: value for name, value in (("request_timeout", args.request_timeout),
+                                              ("max_connections", args.max_connections))
+              if value is not None}
+    try:
+        basic = credential("--basic-auth", args.basic_auth, args.basic_auth_file,
+                           "COREKIT_MONITOR_BASIC_AUTH", os.environ, warn)
+        source = ("--basic-auth-file" if args.basic_auth_file else "--basic-auth"
+                  if args.basic_auth is not None else "COREKIT_MONITOR_BASIC_AUTH")
+        token = credential("--auth-token", args.auth_token, args.auth_token_file,
+                           "COREKIT_MONITOR_AUTH_TOKEN", os.environ, warn)
+        auth = Auth(users=parse_basic_auth(basic, source) if basic else {}, token=token)
         monitor = Monitor(app, address=args.address, port=args.port, auth=auth,
-                          inspect_interval=args.inspect_interval)
+                          allowed_hosts=args.allowed_host,
+                          inspect_interval=args.inspect_interval, **limits)
     except AuthConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2

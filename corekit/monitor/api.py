@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 RETRYABLE = ("FAILURE", "REVOKED", "REJECTED")
 #: At most this many tasks per page of ``/api/tasks``.
 MAX_LIMIT = 1000
+#: Task fields events carry truncated; the marker that says a value was.
+TRUNCATABLE = ("args", "kwargs", "result", "exception", "traceback")
+TRUNCATED = "…(truncated, "
 
 Handler = Callable[..., tuple[int, Any]]
 
@@ -47,6 +50,7 @@ class Api:
             ("GET", re.compile(r"/api/workers/(?P<hostname>[^/]+)"), self.worker),
             ("GET", re.compile(r"/api/tasks"), self.tasks),
             ("GET", re.compile(r"/api/tasks/(?P<task_id>[^/]+)"), self.task),
+            ("GET", re.compile(r"/api/tasks/(?P<task_id>[^/]+)/result"), self.stored_result),
             ("GET", re.compile(r"/api/queues"), self.queues),
             ("GET", re.compile(r"/api/stats"), self.stats),
             ("POST", re.compile(r"/api/tasks/(?P<task_id>[^/]+)/revoke"), self.revoke),
@@ -156,7 +160,14 @@ class Api:
         info["children"] = [_brief(c, tasks.get(c)) for c in info.get("children") or ()]
         parent_id = info.get("parent_id")
         info["parent"] = _brief(parent_id, tasks.get(parent_id)) if parent_id else None
+        info["truncated"] = [k for k in TRUNCATABLE if TRUNCATED in str(info.get(k) or "")]
         return 200, info
+
+    def stored_result(self, query: Mapping[str, str], task_id: str) -> tuple[int, Any]:
+        """The task's meta as the result backend keeps it: its whole result
+        and traceback, which events carry truncated (PENDING when the
+        backend has none)."""
+        return 200, self.app.backend.get_task_meta(task_id)
 
     def _known_task(self, task_id: str) -> Any:
         task = self.collector.state.tasks.get(task_id)

@@ -4,6 +4,9 @@ With neither set the monitor is open, and it may only listen on a loopback
 address (`check_bind`): its actions revoke tasks and shut workers down.
 With either set, every request needs one of them.  A browser can carry the
 token as a ``token`` cookie, which ``/?token=TOKEN`` sets (`Auth.cookie_for`).
+
+Each credential comes from the command line (visible in ``ps``), a file or
+an environment variable (`credential`).
 """
 from __future__ import annotations
 
@@ -11,9 +14,11 @@ import base64
 import binascii
 import hmac
 import ipaddress
+import os
+import stat
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from typing import Mapping
+from typing import Callable, Mapping
 
 #: The cookie the browser UI keeps the token in.
 TOKEN_COOKIE = "token"
@@ -23,16 +28,46 @@ class AuthConfigError(ValueError):
     """A malformed ``--basic-auth`` or an unsafe address without auth."""
 
 
-def parse_basic_auth(spec: str) -> dict[str, str]:
-    """``user:pass[,user2:pass2]`` -> ``{user: pass}``."""
+def parse_basic_auth(spec: str, source: str = "--basic-auth") -> dict[str, str]:
+    """``user:pass[,user2:pass2]`` (commas or lines) -> ``{user: pass}``."""
     users: dict[str, str] = {}
-    for entry in spec.split(","):
+    for entry in spec.replace("\n", ",").split(","):
+        if not entry.strip():
+            continue
         user, sep, password = entry.strip().partition(":")
         if not sep or not user or not password:
-            raise AuthConfigError(f"--basic-auth expects user:password[,user2:password2], "
+            raise AuthConfigError(f"{source} expects user:password[,user2:password2], "
                                   f"got {entry.strip()!r}")
         users[user] = password
     return users
+
+
+def credential(option: str, given: str | None, path: str | None, env: str,
+               environ: Mapping[str, str], warn: Callable[[str], None]) -> str | None:
+    """A secret from *option* on the command line, else the file at *path*
+    (``OPTION-file``), else the environment variable *env*; None if none.
+    A file readable by other users is used with a warning."""
+    if given is not None and path is not None:
+        raise AuthConfigError(f"give {option} or {option}-file, not both")
+    if given is not None:
+        return given or None
+    if path is not None:
+        return read_secret(f"{option}-file", path, warn)
+    return environ.get(env) or None
+
+
+def read_secret(option: str, path: str, warn: Callable[[str], None]) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            mode = os.fstat(file.fileno()).st_mode
+            text = file.read().strip()
+    except OSError as exc:
+        raise AuthConfigError(f"cannot read {option} {path}: {exc.strerror or exc}") from None
+    if not text:
+        raise AuthConfigError(f"{option} {path} is empty")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warn(f"Warning: {option} {path} is readable by other users (chmod 600 {path})")
+    return text
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from corekit.events.receiver import EventReceiver
 from corekit.events.state import State
+from corekit.events.truncate import DEFAULT_MAX_FIELD_SIZE
 from corekit.monitor.metrics import TaskMetrics
 from corekit.monitor.series import Throughput
 
@@ -36,12 +37,13 @@ class Collector:
 
     def __init__(self, app: Corekit, *, inspect_interval: float = 5.0,
                  inspect_timeout: float = 1.0, max_tasks: int = 10000,
-                 max_workers: int = 5000) -> None:
+                 max_workers: int = 5000,
+                 max_field_size: int = DEFAULT_MAX_FIELD_SIZE) -> None:
         self.app = app
         self.inspect_interval = inspect_interval
         self.inspect_timeout = inspect_timeout
         self.state: State = State(max_workers_in_memory=max_workers,
-                                  max_tasks_in_memory=max_tasks)
+                                  max_tasks_in_memory=max_tasks, max_field_size=max_field_size)
         self.throughput = Throughput()
         self.metrics = TaskMetrics()
         #: hostname -> {"stats", "active_queues", "registered", "updated"}

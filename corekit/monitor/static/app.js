@@ -166,7 +166,8 @@ function taskView(root, taskId) {
     t.result !== null && t.result !== undefined
       ? [h("h2", {}, "Result"), h("pre", {"data-testid": "task-result"}, show(t.result))] : null,
     t.exception ? [h("h2", {}, "Exception"), h("pre", {"data-testid": "task-exception"}, show(t.exception))] : null,
-    t.traceback ? [h("h2", {}, "Traceback"), h("pre", {"data-testid": "task-traceback"}, t.traceback)] : null);
+    t.traceback ? [h("h2", {}, "Traceback"), h("pre", {"data-testid": "task-traceback"}, t.traceback)] : null,
+    storedResult(t, path));
     fill(timeline, h("ol", {cls: "timeline", "data-testid": "task-timeline"},
       t.timeline.map((e) => h("li", {cls: e.type, "data-testid": "timeline-event", "data-type": e.type},
         h("strong", {}, e.type), h("span", {cls: "when"}, fmtTime(e.timestamp)),
@@ -174,6 +175,16 @@ function taskView(root, taskId) {
     fill(children, t.children.length ? panel("Children", h("ul", {"data-testid": "task-children"},
       t.children.map((c) => h("li", {}, taskLink(c.uuid), " ", c.name || "", " ", c.state ? badge(c.state) : "")))) : null);
   };
+}
+
+// Events carry args, results and tracebacks cut to a few KiB; the backend keeps them whole.
+function storedResult(t, path) {
+  const cut = t.truncated || [];
+  if (!cut.length && !["SUCCESS", "FAILURE", "RETRY"].includes(t.state)) return null;
+  return h("p", {cls: "muted", "data-testid": "task-stored"},
+    cut.length ? `Events carry ${cut.join(", ")} truncated. ` : "",
+    h("a", {href: `${path}/result`, target: "_blank", rel: "noopener", "data-testid": "task-stored-result"},
+      "Full result and traceback from the result backend"));
 }
 
 function eventFields(e) {
