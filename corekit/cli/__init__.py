@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 from corekit import __version__
 from corekit.cli import commands, events, monitor, remote, worker
 from corekit.cli.appload import AppLoadError, load_app
-from corekit.cli.errors import fail, is_server_error, server_error_message
+from corekit.cli.errors import fail, server_error_message
 from corekit.exceptions import CorekitError
 
 #: Built-in subcommands: name -> setup(subparsers, parents).
@@ -94,9 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if not is_server_error(exc):
+        message = server_error_message(exc, app)
+        if message is None:  # not the broker's or backend's: a bug keeps its traceback
             raise
-        return fail(server_error_message(exc, app), exc, args)
+        return fail(message, exc, args)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,35 @@ from corekit.cli.output import printable
 SERVER_ERROR_NAMES = frozenset({"RedisError", "AMQPError", "KombuError"})
 
 
-def is_server_error(exc: BaseException) -> bool:
-    """A connection error, or an error the broker or backend answered with."""
-    from corekit.worker.startup import is_connection_error  # on the error path only
+def server_error_message(exc: BaseException, app: Any) -> str | None:
+    """The one-line message for an error a broker or result backend caused
+    (``cannot reach the broker at <masked URL>: <reason>``); None for any
+    other error, which keeps its traceback."""
+    from corekit.worker.startup import (CONNECTION_ERROR_NAMES, is_connection_error,
+                                        one_line_reason)
 
-    return is_connection_error(exc) or any(
-        cls.__name__ in SERVER_ERROR_NAMES for cls in type(exc).__mro__)
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    client_error = bool(names & (CONNECTION_ERROR_NAMES | SERVER_ERROR_NAMES))
+    if not (client_error or is_connection_error(exc)):
+        return None
+    server = failed_server(exc)
+    if server is None:
+        if not client_error or app is None:  # e.g. a file the command could not open
+            return None
+        from corekit.transport import mask_url
+
+        server = "broker", mask_url(app.conf.broker)  # a subscription, the app's own calls
+    what, url = server
+    if is_connection_error(exc):
+        return f"cannot reach the {what} at {url}: {one_line_reason(exc)}"
+    return f"the {what} at {url} answered with an error: {one_line_reason(exc)}"
 
 
-def failed_server(exc: BaseException, app: Any) -> tuple[str, str]:
+def failed_server(exc: BaseException) -> tuple[str, str] | None:
     """``("broker" | "result backend", masked URL)``: the outermost transport
-    or result backend method the error went through; the broker when none
-    did (a subscription, the app's own calls)."""
+    or result backend method the error went through, if any."""
     from corekit.backend import ResultBackend
-    from corekit.transport import Transport, mask_url
+    from corekit.transport import Transport
 
     tb = exc.__traceback__
     while tb is not None:
@@ -38,16 +53,7 @@ def failed_server(exc: BaseException, app: Any) -> tuple[str, str]:
         if isinstance(owner, Transport):
             return "broker", owner.describe()
         tb = tb.tb_next
-    return "broker", mask_url(app.conf.broker) if app is not None else "?"
-
-
-def server_error_message(exc: BaseException, app: Any) -> str:
-    from corekit.worker.startup import is_connection_error, one_line_reason
-
-    what, url = failed_server(exc, app)
-    if is_connection_error(exc):
-        return f"cannot reach the {what} at {url}: {one_line_reason(exc)}"
-    return f"the {what} at {url} answered with an error: {one_line_reason(exc)}"
+    return None
 
 
 def wants_traceback(args: argparse.Namespace | None) -> bool:
