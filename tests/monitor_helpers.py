@@ -122,14 +122,16 @@ def task_state(monitor: Monitor, task_id: str) -> str | None:
 
 
 @contextmanager
-def cli_monitor(broker_url: str, *args: str, env: Mapping[str, str] | None = None
+def cli_monitor(broker_url: str, *args: str, env: Mapping[str, str] | None = None,
+                preexec_fn: Callable[[], None] | None = None
                 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``corekit monitor`` as its own process (port 0): the process and its
     base URL, from the banner; stopped with SIGINT, as a user would."""
     command = [sys.executable, "-m", "corekit", "-b", broker_url, "--result-backend",
                broker_url, "monitor", "--port", "0", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **(env or {})})
+                            text=True, env={**os.environ, **(env or {})},
+                            preexec_fn=preexec_fn)
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline()

@@ -138,3 +138,39 @@ def test_a_body_past_the_limit_is_refused_before_it_is_read(sqlite_app: Corekit)
         answer = huge.recv(65536)
         assert answer.split(b" ")[1] in (b"400", b"413"), answer
         huge.close()
+
+
+def test_the_limit_stays_below_the_open_files_limit(tmp_path: Path) -> None:
+    """With `ulimit -n 200`, 300 connections: those past the room left get
+    503 instead of the server failing every accept; it answers afterwards."""
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, resource.getrlimit(
+            resource.RLIMIT_NOFILE)[1]))
+
+    with cli_monitor(f"sqlite://{tmp_path / 'b.sqlite3'}", preexec_fn=low_limit) as (_, base):
+        port = int(base.rsplit(":", 1)[1])
+        socks = [connect(port) for _ in range(300)]
+        for sock in socks:
+            sock.sendall(b"GET /api/workers HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        statuses: dict[bytes, int] = {}
+        deadline = time.monotonic() + 30
+        pending = list(socks)
+        while pending and time.monotonic() < deadline:
+            waiting = []
+            for sock in pending:
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    waiting.append(sock)
+                    continue
+                except ConnectionResetError:
+                    data = b"reset"
+                status = data.split(b" ")[1] if data.startswith(b"HTTP/") else data[:5]
+                statuses[status] = statuses.get(status, 0) + 1
+            pending = waiting
+            time.sleep(0.05)
+        assert not pending, f"{len(pending)} connections got no answer: {statuses}"
+        assert statuses.get(b"200", 0) >= 100 and statuses.get(b"503", 0) >= 100, statuses
+        for sock in socks:
+            sock.close()
+        wait_until(lambda: call(base + "/api/workers").status == 200, what="an answer")

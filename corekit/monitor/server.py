@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +44,8 @@ MAX_HEADER = 32 * 1024
 ROUTE_THREADS = 4
 #: Pending connections the kernel keeps before the server accepts them.
 BACKLOG = 1024
+#: File descriptors kept free of connections (the broker's, the result backend's...).
+SPARE_FDS = 64
 REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
            b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n")
 
@@ -65,6 +68,18 @@ class LimitedHTTPServer(HTTPServer):
     def on_close(self, server_conn: object) -> None:
         self.open_connections -= 1
         super().on_close(server_conn)
+
+
+def connection_room(wanted: int) -> int:
+    """*wanted*, or fewer when the open-files limit would not leave room for
+    them (a server out of descriptors fails every accept, in a busy loop)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or wanted <= soft - SPARE_FDS:
+        return wanted
+    room = max(soft - SPARE_FDS, 1)
+    logger.warning("monitor: at most %d connections, not %d: the open files limit is %d "
+                   "(ulimit -n)", room, wanted, soft)
+    return room
 
 
 def _close(stream: IOStream, written: Future[None] | asyncio.Future[None]) -> None:
@@ -92,7 +107,7 @@ class Monitor:
             allowed_hosts = app.conf.get("monitor_allowed_hosts") or ()
         self.hosts = AllowedHosts(address, allowed_hosts)
         self.request_timeout = request_timeout
-        self.max_connections = max_connections
+        self.max_connections = connection_room(max_connections)
         self.collector = Collector(app, inspect_interval=inspect_interval,
                                    inspect_timeout=inspect_timeout,
                                    max_field_size=int(app.conf.get("event_max_field_size") or 0))
