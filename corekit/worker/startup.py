@@ -61,7 +61,8 @@ class StartupRetry:
 
     def __init__(self, conf: Any, stopping: threading.Event) -> None:
         self.retry = bool(conf.broker_connection_retry_on_startup)
-        self.max_retries: int | None = conf.broker_connection_max_retries or None
+        limit = conf.broker_connection_max_retries
+        self.max_retries: int | None = int(limit) if limit else None  # None, 0: forever
         self.stopping = stopping
 
     def call(self, what: str, where: str, attempt: Callable[[], T],
