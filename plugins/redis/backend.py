@@ -1,7 +1,8 @@
 """The ``redis://`` result backend, in Celery's layout: each result is the
 serialized meta at ``celery-task-meta-<id>``, kept ``result_expires`` seconds,
 and announced on the pub/sub channel of the same name so `wait_for` wakes up
-at once instead of polling.
+at once instead of polling (a meta over `PUBLISH_MAX` by a short notice, the
+waiter then reads the key).
 
 Counters (`incr`) live at ``chord-unlock-<key>``: Celery's key-value result
 backends keep a chord's join counter under that name (``chord-unlock-`` and
@@ -26,6 +27,12 @@ KEY_PREFIX = "celery-task-meta-"
 REVOKED_KEY = "corekit-revoked"
 REVOKES_EXPIRE = 10800.0
 COUNTER_PREFIX = "chord-unlock-"
+#: A ready meta up to this size is published whole, as Celery does; a larger
+#: one is announced by a short notice and read with GET: Redis drops a
+#: subscriber whose output buffer passes 32 MB (8 MB for a minute).
+PUBLISH_MAX = 4 * 1024 * 1024
+#: The key that marks a notice (`RedisBackend._notice`).
+NOTICE = "corekit_stored"
 
 
 class RedisBackend(ResultBackend):
@@ -66,11 +73,20 @@ class RedisBackend(ResultBackend):
         args: list[Any] = [self._expires_ms() or 0]
         ready = states.READY_STATES
         for task_id, data, status in items:
-            args += [KEY_PREFIX + task_id, data, 1 if status in ready else 0]
+            announce: Any = 0
+            if status in ready:
+                announce = 1 if len(data) <= PUBLISH_MAX else self._notice(task_id)
+            args += [KEY_PREFIX + task_id, data, announce]
         store = self._store
         if store is None:
             store = self._store = script(Lane(self.client), "store")
         store(args=args)
+
+    def _notice(self, task_id: str) -> bytes:
+        """What a large result's channel hears instead of the meta: a meta
+        in a state that is not ready (a Celery client waits on), marked so
+        that corekit's `wait_for` reads the key."""
+        return self.encode_meta({"task_id": task_id, "status": states.PENDING, NOTICE: True})
 
     def _get_many(self, task_ids: Sequence[str]) -> list[bytes | None]:
         if not task_ids:
@@ -132,29 +148,56 @@ class RedisBackend(ResultBackend):
 
     def wait_for(self, task_id: str, timeout: float | None = None, interval: float = 0.5
                  ) -> dict[str, Any]:
+        """Wait on the task's channel; a pub/sub connection the server
+        dropped (``CLIENT KILL``, a restart, an output-buffer limit) is
+        replaced once and the wait goes on."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for attempt in (1, 2):
+            try:
+                return self._wait(task_id, deadline, timeout, interval)
+            except RedisConnectionError:
+                self._drop_pubsub()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self._drop_pubsub()
+                raise
+        raise AssertionError("unreachable")
+
+    def _wait(self, task_id: str, deadline: float | None, timeout: float | None,
+              interval: float) -> dict[str, Any]:
         key = KEY_PREFIX + task_id
         channel = key.encode()
-        deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self._pubsub()
+        pubsub.subscribe(key)  # before the first look, so no store slips between
+        meta = self.get_task_meta(task_id)
+        while meta["status"] not in states.READY_STATES:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise CorekitTimeoutError(
+                    f"the operation timed out after {timeout}s waiting for task {task_id}")
+            message = pubsub.get_message(timeout=min(interval, left) if left is not None
+                                         else interval)
+            if message is None:
+                meta = self.get_task_meta(task_id)  # a missed message costs one interval
+            elif message["channel"] == channel:
+                meta = self._announced(task_id, message["data"])
+        pubsub.unsubscribe(key)  # sent, not waited for; the connection is kept
+        return meta
+
+    def _announced(self, task_id: str, data: bytes) -> dict[str, Any]:
+        """The meta a store published, or read from the key when it
+        published a notice (or something unreadable)."""
         try:
-            pubsub.subscribe(key)  # before the first look, so no store slips between
-            meta = self.get_task_meta(task_id)
-            while meta["status"] not in states.READY_STATES:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise CorekitTimeoutError(
-                        f"the operation timed out after {timeout}s waiting for task {task_id}")
-                message = pubsub.get_message(timeout=min(interval, left) if left is not None
-                                             else interval)
-                if message is None:
-                    meta = self.get_task_meta(task_id)  # a missed message costs one interval
-                elif message["channel"] == channel:  # the store published the meta itself
-                    meta = self.decode_meta(message["data"])
-            pubsub.unsubscribe(key)  # sent, not waited for; the connection is kept
-            return meta
-        except BaseException:
-            self._drop_pubsub()
-            raise
+            meta = self.decode_meta(data)
+        except Exception:
+            return self.get_task_meta(task_id)
+        if (not isinstance(meta, dict) or NOTICE in meta or "status" not in meta
+                or meta.get("task_id") != task_id):
+            return self.get_task_meta(task_id)
+        return meta
 
     def _pubsub(self) -> Any:
         """This thread's pub/sub connection, kept between waits (opening one
