@@ -225,3 +225,28 @@ def test_the_traceback_is_there_at_debug_level(workers: Any, tmp_path: Path) -> 
                      settings={"broker_connection_max_retries": 1})
     assert worker.finish() == 1
     assert "Traceback" in worker.output
+
+
+def test_a_broker_outage_while_running_is_told_once_by_the_heartbeat(
+        workers: Any, redis_server: RedisServer, tmp_path: Path) -> None:
+    """The broker heartbeat (every 0.2 s here) fails on each beat while the
+    broker is away: one WARNING line for the outage, the rest at DEBUG."""
+    gate = TcpGate(redis_server.port)
+    gate.open()
+    url = gate.url("redis://127.0.0.1:{port}/0")
+    worker = workers(url, f"sqlite://{tmp_path / 'r.sqlite3'}", "-l", "debug")
+    try:
+        worker.wait_for("ready")
+        gate.close()
+        for _ in range(3):
+            worker.wait_for(r"[Hh]eartbeat to the broker")
+        gate.open()
+        worker.wait_for(r"Heartbeat to the broker is back")
+        assert worker.stop() == 0
+    finally:
+        gate.close()
+    told = [line for line in worker.lines
+            if re.search(r"WARNING.*[Hh]eartbeat to the broker.*fail", line)
+            and "is back" not in line]
+    assert len(told) == 1, worker.output
+    assert f"redis://127.0.0.1:{gate.port}/0" in told[0]

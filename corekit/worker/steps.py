@@ -95,12 +95,27 @@ class HeartbeatStep(Step):
         self.thread = threading.Thread(target=self.beat, name="corekit-heartbeat", daemon=True)
 
     def beat(self) -> None:
-        interval = self.transport.heartbeat_interval
+        """Beat every ``heartbeat_interval`` seconds; an outage is logged
+        once at WARNING (each failed beat's traceback at DEBUG), and its end."""
+        from corekit.worker.startup import one_line_reason
+
+        interval, failures = self.transport.heartbeat_interval, 0
         while not self.stopping.wait(interval):
             try:
                 self.transport.heartbeat()
-            except Exception:  # a broker hiccup must not end the heartbeat
-                logger.warning("heartbeat to the broker failed", exc_info=True)
+            except Exception as exc:  # a broker hiccup must not end the heartbeat
+                failures += 1
+                if failures == 1:
+                    logger.warning("Heartbeat to the broker at %s failed: %s; trying again "
+                                   "every %g s", self.transport.describe(),
+                                   one_line_reason(exc), interval)
+                logger.debug("Heartbeat to the broker failed (attempt %d)", failures,
+                             exc_info=True)
+            else:
+                if failures:
+                    logger.warning("Heartbeat to the broker is back after %d failed "
+                                   "attempt(s)", failures)
+                    failures = 0
 
     def start(self, worker: Worker) -> None:
         transport = self.transport
