@@ -165,3 +165,21 @@ def test_celery_reads_a_revoked_and_an_expired_result_corekit_stored(
             assert isinstance(theirs_result.result, celery.exceptions.TaskRevokedError)
             with pytest.raises(celery.exceptions.TaskRevokedError, match=reason):
                 theirs_result.get(timeout=10)
+
+
+def test_celery_reads_an_unencodable_result_as_kombus_encode_error(
+        shared: tuple[Corekit, object]) -> None:
+    """A result JSON cannot encode fails its task as Celery fails it."""
+    import kombu.exceptions
+
+    ours, theirs = shared
+
+    @ours.task(name="proj.opaque")
+    def opaque() -> object:
+        return object()
+
+    with start_worker(ours, pool="threads", concurrency=1):
+        result = theirs.send_task("proj.opaque")  # type: ignore[attr-defined]
+        with pytest.raises(kombu.exceptions.EncodeError, match="type object"):
+            result.get(timeout=10)
+        assert result.state == "FAILURE"
