@@ -97,6 +97,10 @@ def pending_meta(task_id: str) -> dict[str, Any]:
             "traceback": None, "children": [], "date_done": None}
 
 
+class _TooLarge(Exception):
+    """An encoded meta over ``result_max_size`` (`store_many`'s slow path)."""
+
+
 def unencodable_meta(meta: Mapping[str, Any], why: str) -> dict[str, Any]:
     """The FAILURE meta that replaces *meta* when it cannot be stored:
     ``kombu.exceptions.EncodeError`` (Celery's shape), its plain-string
@@ -213,11 +217,20 @@ class ResultBackend:
         """Store several metas (the worker batches finished tasks).  Each is
         encoded on its own: one that cannot be (`encode_or_fail`) fails its
         task alone, so only an outage of the store makes this raise."""
+        encode, limit = self.encode_meta, self.max_size
         items = []
         for meta in metas:
-            encoded = self.encode_or_fail(meta, self.encode_meta)
-            if encoded is not None:
-                items.append((encoded[0]["task_id"], encoded[1], encoded[0]["status"]))
+            try:
+                data = encode(meta)
+                if len(data) > limit:
+                    data = b""  # not kept while the slow path encodes it again
+                    raise _TooLarge
+            except Exception:
+                encoded = self.encode_or_fail(meta, encode)
+                if encoded is None:
+                    continue
+                meta, data = encoded
+            items.append((meta["task_id"], data, meta["status"]))
         self._set_many(items)
 
     def encode_or_fail(self, meta: Mapping[str, Any],
