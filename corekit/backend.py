@@ -43,7 +43,8 @@ def decode_exception(meta: Any, allowed_modules: frozenset[str] = frozenset()
                      ) -> BaseException:
     """Rebuild an exception from its portable form, with its original type
     when that type is an exception in a module already imported, or in
-    *allowed_modules* (``result_exception_modules``), builtins or corekit's;
+    *allowed_modules* (``result_exception_modules``), builtins, corekit's or
+    Celery's (kombu's, billiard's);
     `RemoteError` (type name, module and message kept) else.  A meta never
     makes a module be imported that the settings do not allow."""
     if isinstance(meta, BaseException):
@@ -76,7 +77,8 @@ def _exception_class(module: Any, name: str, allowed: frozenset[str]
     obj: Any = sys.modules.get(module)
     try:
         if obj is None:
-            if module not in allowed and module not in ALWAYS_ALLOWED:
+            if (module not in allowed and module not in ALWAYS_ALLOWED
+                    and module not in CELERY_MODULES):
                 return None
             obj = importlib.import_module(module)
         for part in name.split("."):

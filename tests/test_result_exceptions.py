@@ -93,3 +93,12 @@ def test_celery_and_kombu_exceptions_read_as_corekits(sqlite_app: Corekit, modul
     _store_failure(sqlite_app, "t6", module, exc_type)
     exc = sqlite_app.AsyncResult("t6").get(timeout=1, propagate=False)
     assert type(exc) is expected and exc.args == ("bad", 7)
+
+
+def test_a_celery_exception_corekit_lacks_keeps_its_celery_type(sqlite_app: Corekit) -> None:
+    """celery.exceptions is always allowed: its types corekit has no twin
+    of are rebuilt from Celery's module when celery is installed."""
+    pytest.importorskip("celery")
+    _store_failure(sqlite_app, "t7", "celery.exceptions", "QueueNotFound")
+    exc = sqlite_app.AsyncResult("t7").get(timeout=1, propagate=False)
+    assert (type(exc).__module__, type(exc).__name__) == ("celery.exceptions", "QueueNotFound")
