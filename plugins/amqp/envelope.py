@@ -2,8 +2,10 @@
 corekit adds on the way (delay ladder, dead letters) and takes off again."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from corekit.plugins.amqp.frames import UNREADABLE
 from corekit.transport import Message
 
 #: AMQP basic properties a `Message.properties` may carry.
@@ -45,3 +47,20 @@ def from_amqp(raw: Any, **fields: Any) -> tuple[Message, dict[str, Any]]:
                       content_type=props.get("content_type", ""),
                       content_encoding=props.get("content_encoding", ""), **fields)
     return message, headers
+
+
+def stored_form_problem(headers: dict[str, Any]) -> str | None:
+    """Why a delivery cannot be taken as it is stored, or None: properties
+    py-amqp could not read (`UNREADABLE`, taken off), or corekit's own
+    delay and route headers of the wrong type (a forged or foreign message)."""
+    unreadable = headers.pop(UNREADABLE, None)
+    if unreadable is not None:
+        return str(unreadable)
+    eta = headers.get(ETA)
+    if eta is not None and (type(eta) not in (int, float) or not math.isfinite(eta)):
+        return f"bad {ETA!r} header: {eta!r:.100}"
+    for key in (EXCHANGE, ROUTING_KEY):
+        value = headers.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"bad {key!r} header: {value!r:.100}"
+    return None

@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from corekit.plugins.amqp import topology
+from corekit.plugins.amqp import frames, topology
 from corekit.queues import QueueSpec
 
 logger = logging.getLogger("corekit.amqp")
@@ -52,6 +52,8 @@ class Link:
                                       transport_options=dict(options.get("amqp_options") or {}))
         self.kombu.ensure_connection(max_retries=0)  # retrying is the caller's policy
         self.connection = self.kombu.connection
+        # a delivery with unreadable properties must not break the connection
+        self.connection.on_inbound_frame = frames.tolerant(self.connection.on_inbound_frame)
         self.channel = self.connection.channel()
         self.channel.auto_decode = False
         self.on_delivery = on_delivery

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 from corekit.config import DEFAULTS
 from corekit.plugins.amqp import deadletters, topology
 from corekit.plugins.amqp.envelope import (DEATH_HEADERS, ETA, EXCHANGE, ROUTING_KEY,
-                                           from_amqp, to_amqp)
+                                           from_amqp, stored_form_problem, to_amqp)
 from corekit.plugins.amqp.link import Link, explain, heartbeat_seconds
 from corekit.queues import Queues
 from corekit.transport import DeadLetter, Message, Subscription, Transport
@@ -62,6 +62,8 @@ class AmqpTransport(Transport):
         self._ready: deque[Message] = deque()
         self._early: list[Message] = []
         self._too_early: list[Message] = []
+        #: deliveries that cannot be taken as stored, with why: dead-lettered by `fetch`
+        self._poison: list[tuple[Message, str]] = []
         self._held = 0
 
     # -- connections ------------------------------------------------------------------
@@ -149,6 +151,7 @@ class AmqpTransport(Transport):
                 link.drain_ready()
                 while True:
                     self._release_early()
+                    self._bury_poison(link)
                     if self._ready:
                         return self._take(limit)
                     left = deadline - time.monotonic()
@@ -191,19 +194,28 @@ class AmqpTransport(Transport):
                 link.consume(queue)
 
     def _on_delivery(self, link: Link, raw: Any) -> None:
-        message = self._message(link, raw)
+        message, problem = self._message(link, raw)
         link.unsettled.add(message.delivery_tag[1])
-        if message.eta is None or message.eta <= time.time():
+        if problem is not None:
+            self._poison.append((message, problem))
+        elif message.eta is None or message.eta <= time.time():
             self._ready.append(message)
         elif message.eta - time.time() <= EARLY_HORIZON:
             self._early.append(message)
         else:  # a clock ahead of ours, or past the ladder's reach
             self._too_early.append(message)
 
-    def _message(self, link: Link, raw: Any) -> Message:
+    def _message(self, link: Link, raw: Any) -> tuple[Message, str | None]:
+        """The delivery as a `Message`, and why it cannot be taken as it is
+        stored (None: it can)."""
         info = raw.delivery_info
         message, headers = from_amqp(raw, delivery_tag=(link.generation, info["delivery_tag"]),
                                      redelivered=bool(info["redelivered"]))
+        problem = stored_form_problem(headers)
+        if problem is not None:
+            message.exchange, message.routing_key = info["exchange"], info["routing_key"]
+            message.queue = link.queue_of.get(info["consumer_tag"], message.routing_key)
+            return message, problem
         message.eta = headers.pop(ETA, None)
         message.exchange = headers.pop(EXCHANGE, info["exchange"])
         message.routing_key = headers.pop(ROUTING_KEY, info["routing_key"])
@@ -211,7 +223,7 @@ class AmqpTransport(Transport):
             for key in DEATH_HEADERS:
                 headers.pop(key, None)
         message.queue = link.queue_of.get(info["consumer_tag"], message.routing_key)
-        return message
+        return message, None
 
     def _release_early(self) -> None:
         if self._early:
@@ -233,6 +245,18 @@ class AmqpTransport(Transport):
             self.publish(batch)
             self._held += len(batch)
             self.ack(batch)
+
+    def _bury_poison(self, link: Link) -> None:
+        """Dead-letter the deliveries that cannot be taken as stored (never
+        handed out); those of an older connection the broker has requeued."""
+        if self._poison:
+            poison, self._poison = self._poison, []
+            for message, reason in poison:
+                if message.delivery_tag[0] == link.generation:
+                    logger.error("Moved message %s to the dead-letter queue: %s",
+                                 message.headers.get("id"), reason)
+                    self.publish([deadletters.letter_for(message, reason)])
+                    self._settle([message], None, count=False)
 
     def _take(self, limit: int) -> list[Message]:
         batch = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
