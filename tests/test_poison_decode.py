@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from corekit import Corekit
 from corekit._speedups.decode import MAX_NAME, MAX_REPR
+from corekit.exceptions import ContentDisallowed, DecodeError
 from corekit.messages import build_message, task_body, task_headers
 from corekit.testing import start_worker
 from corekit.transport import Message
@@ -244,3 +245,50 @@ def test_an_error_building_the_request_stores_a_failure(sqlite_app: Corekit, poo
         with pytest.raises(AttributeError, match="no attribute 'get'"):
             result.get(timeout=30)
         assert result.state == "FAILURE"
+
+
+# -- fuzzing the body decode ------------------------------------------------------------------
+def _mangled(data: bytes, cuts: list[tuple[int, int]]) -> bytes:
+    out = bytearray(data)
+    for at, byte in cuts:
+        if out:
+            out[at % len(out)] = byte
+    return bytes(out)
+
+
+@st.composite
+def bodies(draw: Any) -> tuple[bytes, str | None]:
+    """A body and its compression header: garbage, or real compressed JSON
+    and msgpack with some bytes changed."""
+    compression = draw(st.sampled_from([None, "application/x-gzip", "application/x-bz2",
+                                        "application/zstd", "zlib", "application/bogus"]))
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=80)), compression
+    from corekit.pluginmanager import default_manager
+
+    registry = default_manager().registry("compressors")
+    plain = json.dumps(draw(st.recursive(st.none() | st.integers() | st.text(max_size=5),
+                                         lambda xs: st.lists(xs, max_size=3), max_leaves=8))
+                       ).encode() * draw(st.integers(1, 400))
+    codec = next((c for c in registry.values() if compression in (c.content_type, c.name)),
+                 None)
+    body = codec.compress(plain) if codec else plain
+    cuts = draw(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3))
+    return _mangled(body, cuts), compression
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies(), content_type=st.sampled_from(["application/json", "application/x-msgpack",
+                                                     "application/x-python-serialize", ""]))
+def test_fuzz_body_decode(echo_app: Corekit, body: tuple[bytes, str | None],
+                          content_type: str) -> None:
+    """Whatever the body, decoding it gives a value or a DecodeError /
+    ContentDisallowed with a reason (what the consumer dead-letters), never
+    anything else, and never more than the limit."""
+    codecs = echo_app.codecs
+    accept = codecs.accepted_types(["json", "msgpack"])
+    data, compression = body
+    try:
+        codecs.decode(data, content_type, compression, accept, max_size=4096)
+    except (DecodeError, ContentDisallowed) as exc:
+        assert str(exc)
