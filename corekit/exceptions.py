@@ -113,3 +113,12 @@ class RemoteError(CorekitError):
         if isinstance(msg, (list, tuple)):
             msg = ", ".join(str(m) for m in msg)
         return f"{where}{self.exc_type}: {msg}"
+
+
+class LeaseLost(CorekitError):
+    """This consumer's broker lease lapsed (it was paused, or cut off from
+    the broker, for longer than ``broker_lease_timeout``) and the broker
+    gave its unacked messages back to their queues, for other consumers to
+    run: none of the messages it fetched before is its own any more.
+    Raised by `Transport.fetch`, `Transport.ack_and_fetch` and
+    `Transport.renew_lease`; the transport already holds a fresh lease."""

@@ -6,12 +6,14 @@ hands consumers batches, and acks in batches.  How it stores a message
 """
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from corekit.exceptions import LeaseLost
 from corekit.queues import topic_matches
 
 DEAD_LETTER_QUEUE = "corekit.dlq"
@@ -172,6 +174,17 @@ class Transport:
     that fetched a message must be the one that acks, rejects and heartbeats
     for it.  Every consumer of one broker must use the same
     ``lease_timeout``, since whoever recovers lapsed leases judges by its own.
+    Leases are timed by one clock, the broker's (Redis ``TIME``, SQLite's
+    own clock, RabbitMQ's heartbeat timer), never by a consumer's
+    ``time.time()``: a consumer whose clock is off can neither take a live
+    lease nor lose its own.
+
+    A lease that lapsed stays lapsed.  A consumer that comes back (it was
+    paused, or cut off from the broker) finds that its messages were given
+    back to their queues and may be running elsewhere: its `heartbeat`
+    does not take them back, its acks and rejects of them are no-ops, and
+    its next `fetch`, `ack_and_fetch` or `renew_lease` raises `LeaseLost`,
+    once; the transport then consumes under a fresh lease.
     """
 
     scheme: ClassVar[str] = ""
@@ -183,6 +196,13 @@ class Transport:
         self.consumer_id = uuid.uuid4().hex
         self.heartbeat_interval = float(self.options.get("heartbeat", 2.0))
         self.lease_timeout = float(self.options.get("lease_timeout", 15.0))
+        #: `time.monotonic()` before the last call in which the broker
+        #: confirmed this consumer's lease (a fetch or a heartbeat); 0.0 before any
+        self.lease_renewed = 0.0
+        #: set when a `heartbeat` found the lease lapsed, until the `LeaseLost` it means is raised
+        self.lease_lapsed = False
+        #: held while the consumer id is read for a heartbeat or replaced
+        self.lease_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------
     def connect(self) -> None:
@@ -202,7 +222,12 @@ class Transport:
         """Return up to *limit* due messages from *queues* (earlier queues and
         higher priorities first), waiting up to *timeout* seconds for the
         first.  Every returned message is owned by this consumer until
-        `ack` or `reject`; an empty list means nothing arrived in time."""
+        `ack` or `reject`; an empty list means nothing arrived in time.
+
+        Raises `LeaseLost`, fetching nothing, when this consumer's lease
+        lapsed since it was last renewed (found now or by a `heartbeat`);
+        the transport has then dropped the lapsed lease (`new_lease`) and
+        the next call fetches under a fresh one."""
         raise NotImplementedError
 
     def consume(self, queues: Sequence[str], prefetch: int, timeout: float = 1.0
@@ -212,7 +237,9 @@ class Transport:
             yield self.fetch(queues, prefetch, timeout)
 
     def ack(self, messages: Sequence[Message]) -> None:
-        """Forget these delivered messages for good."""
+        """Forget these delivered messages for good.  Those this consumer no
+        longer owns (its lease lapsed: they went back to their queue, and
+        may be another consumer's now) are left alone."""
         raise NotImplementedError
 
     def ack_and_fetch(self, acks: Sequence[Message], queues: Sequence[str], limit: int,
@@ -220,7 +247,7 @@ class Transport:
         """`ack` *acks*, then `fetch`: the worker's loop does both each turn,
         so a transport that can do them in one round trip overrides this.
         If it raises, the acks may or may not have been made (acking again
-        is harmless)."""
+        is harmless); with `LeaseLost`, none was (none was this consumer's)."""
         if acks:
             self.ack(acks)
         return self.fetch(queues, limit, timeout)
@@ -232,8 +259,38 @@ class Transport:
         raise NotImplementedError
 
     def heartbeat(self) -> None:
-        """Tell the broker this consumer is alive, renewing its leases.
-        Called every ``heartbeat_interval`` seconds by the worker."""
+        """Tell the broker this consumer is alive, renewing its leases
+        (and `lease_renewed`).  Called every ``heartbeat_interval`` seconds
+        by the worker, from a thread of its own.  A heartbeat that finds the
+        lease lapsed does not take it back: it sets `lease_lapsed`, for the
+        consumer's next call to raise `LeaseLost`; it never raises that itself."""
+
+    def renew_lease(self) -> None:
+        """Renew the lease now, as `heartbeat` does, and raise `LeaseLost`
+        if it had lapsed.  The worker calls it before it starts a job it
+        fetched while its lease was last confirmed more than half a lease
+        ago (the process was paused, say), so it never starts work the
+        broker gave to someone else."""
+        self.heartbeat()
+        if self.lease_lapsed:
+            raise self.lost_lease()
+
+    def lost_lease(self) -> LeaseLost:
+        """For implementations that found the lease lapsed: drop it (a new
+        ``consumer_id``, then `new_lease`) and return the `LeaseLost` to raise."""
+        with self.lease_lock:
+            self.lease_lapsed = False
+            self.lease_renewed = 0.0
+            self.consumer_id = uuid.uuid4().hex
+            self.new_lease()
+        return LeaseLost(
+            f"this consumer's lease lapsed: the broker heard nothing from it for more than "
+            f"lease_timeout ({self.lease_timeout:g} s) and gave its unacked messages back to "
+            f"their queues")
+
+    def new_lease(self) -> None:
+        """Forget what the transport kept of the lease `lost_lease` dropped
+        (a registration flag, say); called with `lease_lock` held."""
 
     # -- dead letters -----------------------------------------------------
     def dead_letter(self, message: Message, reason: str) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from corekit import signals
 from corekit._speedups import Dispatcher, EtaHeap, decode_batch
-from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigured
+from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigured, LeaseLost
 from corekit.ratelimit import BrokerBucket, TokenBucket, parse_rate
 from corekit.worker.job import FailedMessage, Job, TaskOptions
 from corekit.worker.listeners import JobListener, JobTracker
@@ -70,6 +70,13 @@ class Consumer:
         #: late-acked messages of failed tasks, to dead-letter rather than ack
         self._failed: list[FailedMessage] = []
         self._trouble = 0
+        #: the lease is renewed before a job starts when it was last
+        #: confirmed longer ago than this (the process was paused, say)
+        self._renew_after = (transport.lease_timeout / 2 if "lease" in transport.capabilities
+                             else float("inf"))
+        #: id(message) -> message: late acks of the jobs that were running
+        #: when the lease lapsed, not ours to send (see `lease_lost`)
+        self._orphans: dict[int, Message] = {}
         self._options: dict[str, TaskOptions] = {}
         #: counts and holds jobs for remote inspection and heartbeats
         self.tracker = JobTracker()
@@ -92,6 +99,8 @@ class Consumer:
             while not self.stopping.is_set():
                 try:
                     self.step()
+                except LeaseLost as exc:
+                    self.lease_lost(exc)
                 except Exception as exc:  # the broker went away: wait and go on
                     self.broker_trouble(exc)
                 else:
@@ -127,6 +136,10 @@ class Consumer:
             self._ack(acks)
         if self.stopping.is_set():  # a warm shutdown starts no task after it was asked for
             return
+        transport = self.transport
+        if dispatcher.ready_count and (transport.lease_lapsed or time.monotonic()
+                                       - transport.lease_renewed > self._renew_after):
+            transport.renew_lease()  # LeaseLost: what is ready may be running elsewhere
         dispatcher.dispatch()
         if not got and (not want or not idle_broker):
             self.flush_acks()
@@ -147,6 +160,31 @@ class Consumer:
         except Exception:  # closing a broken connection may fail too
             pass
         self.stopping.wait(delay)
+
+    def lease_lost(self, exc: LeaseLost) -> None:
+        """The broker gave this worker's unacked messages to other workers
+        (it was paused, or cut off, past its lease): drop every job not
+        started, and never ack, requeue or dead-letter a message of the
+        lapsed lease.  Running jobs finish (they cannot be un-run); their
+        results are stored, their acks dropped."""
+        dropped = self.dispatcher.drain_ready()
+        while self.timer:
+            dropped.extend(self.timer.pop_due(float("inf")))
+        self.waiting = {}
+        self.dispatcher.take_acks()
+        self.results.take_acks()
+        self._early_acks = []
+        with self._requeue_lock:
+            self._requeues = []
+        self._failed = []
+        running = list(self.running.values())
+        self._orphans.update((id(job.message), job.message) for job in running if job.acks_late)
+        for listener in self.listeners:
+            for job in dropped:
+                listener.requeued(job)
+        logger.warning("Broker lease lost (%s): dropped %d prefetched task(s) without running "
+                       "them; %d running task(s) finish here unacknowledged", exc, len(dropped),
+                       len(running))
 
     def _poll_timeout(self) -> float:
         due = self.timer.next_due()
@@ -443,11 +481,20 @@ class Consumer:
         if self._early_acks:
             acks.extend(self._early_acks)
             self._early_acks = []
+        if self._orphans:
+            acks = self._without_orphans(acks)
         if self._requeues:
             self.flush_requeues()
         if self._failed:
             self.flush_failed()
         return acks
+
+    def _without_orphans(self, acks: list[Message]) -> list[Message]:
+        """*acks* (and `_failed`) less the messages of a lapsed lease."""
+        orphans = self._orphans
+        if self._failed:
+            self._failed = [f for f in self._failed if orphans.pop(id(f.message), None) is None]
+        return [m for m in acks if orphans.pop(id(m), None) is None]
 
     def _ack(self, acks: list[Message]) -> None:
         """Acks that fail (the broker went away) are kept and sent again

@@ -10,9 +10,11 @@ Guarantees: every publish waits for publisher confirms, and is ``mandatory``
 is ``basic.qos``.  A fetched message stays unacknowledged on the broker until
 ``ack``/``reject``; the broker hands it to another consumer only when this
 one's connection dies, which AMQP heartbeats detect within about
-``lease_timeout``.  A long task never makes its message come back while its
-worker is alive (with RabbitMQ's ``consumer_timeout`` raised or disabled for
-acks_late tasks that outlive it).  ETAs wait on the broker in the delay ladder
+``lease_timeout``; a consumer that comes back (it was paused past that)
+drops the dead connection's deliveries, which the broker has requeued, and
+its next fetch raises `LeaseLost` before it reconnects.  A long task never
+makes its message come back while its worker is alive (with RabbitMQ's
+``consumer_timeout`` raised or disabled for acks_late tasks that outlive it).  ETAs wait on the broker in the delay ladder
 (`topology`), not in worker memory.
 """
 from __future__ import annotations
@@ -82,7 +84,12 @@ class AmqpTransport(Transport):
         return self._consumer
 
     def _drop_consumer(self) -> None:
+        """Close the consuming connection; the broker requeues whatever it
+        had delivered, so deliveries handed out and not settled are lost
+        to this consumer (`lease_lapsed`)."""
         link, self._consumer = self._consumer, None
+        if self._held:
+            self.lease_lapsed = True
         self._ready.clear()
         self._early.clear()
         self._held = 0
@@ -144,11 +151,16 @@ class AmqpTransport(Transport):
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
         deadline = time.monotonic() + timeout
         with self._consuming:
+            if self.lease_lapsed:
+                raise self.lost_lease()
             try:
                 link = self._consumer_link()
                 link.set_qos(self._held + max(limit, self._waiting_count()))
                 self._follow(link, queues)
+                started = time.monotonic()
                 link.drain_ready()
+                link.tick()
+                self.lease_renewed = started
                 while True:
                     self._release_early()
                     self._bury_poison(link)
@@ -267,14 +279,33 @@ class AmqpTransport(Transport):
         # A fetch in progress sends heartbeats itself; never wait behind it.
         if self._consuming.acquire(blocking=False):
             try:
-                if self._consumer is not None and self._consumer.alive:
-                    self._consumer.drain_ready()
-                    self._consumer.tick()
-            except Exception:
-                self._drop_consumer()
-                raise
+                self._beat()
             finally:
                 self._consuming.release()
+
+    def renew_lease(self) -> None:
+        with self._consuming:
+            self._beat()
+            if self.lease_lapsed:
+                raise self.lost_lease()
+
+    def _beat(self) -> None:
+        """Heartbeat the consuming connection, if there is one.  Its death
+        with deliveries out is a lapsed lease (reported by the next fetch);
+        without, a connection error."""
+        link = self._consumer
+        if link is None or not link.alive:
+            return
+        started = time.monotonic()
+        try:
+            link.drain_ready()
+            link.tick()
+        except Exception:
+            self._drop_consumer()
+            if not self.lease_lapsed:
+                raise
+        else:
+            self.lease_renewed = started
 
     def ack(self, messages: Sequence[Message]) -> None:
         with self._consuming:

@@ -5,6 +5,8 @@ producer and a worker in one process talk through it; nothing leaves the
 process.  It honours the full contract (ETA, priority, leases, dead letters,
 broadcast) so the kernel's unit tests exercise the same paths as on a real
 broker, and `fetch` sleeps on a condition variable: a publish wakes it at once.
+Leases are timed by `time.monotonic` (one process, one clock that no
+``time.time`` change moves).
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ class MemoryBroker:
             self.ready: defaultdict[str, list[Entry]] = defaultdict(list)
             self.delayed: defaultdict[str, list[Entry]] = defaultdict(list)
             self.unacked: dict[int, tuple[str, Message]] = {}  # tag -> (owner, message)
-            self.last_seen: dict[str, float] = {}
+            self.last_seen: dict[str, float] = {}  # consumer -> time.monotonic()
             self.dead: dict[int, DeadLetter] = {}
             self.buckets: dict[str, TokenBucket] = {}
             self.cond.notify_all()
@@ -80,14 +82,26 @@ class MemoryBroker:
                 got.append(_copy(m, seq, m.redelivered))
         return got
 
+    def renew(self, consumer: str, register: bool) -> bool:
+        """Renew *consumer*'s lease (*register*: start it); False if it
+        lapsed, which a renewal never undoes."""
+        if register or consumer in self.last_seen:
+            self.last_seen[consumer] = time.monotonic()
+            return True
+        return False
+
     def recover(self, lease_timeout: float, now: float) -> float | None:
-        """Requeue what lapsed consumers hold; return when the next lease
-        could lapse (so a waiting fetch wakes for it without polling)."""
-        cutoff = now - lease_timeout
+        """Requeue what lapsed consumers hold and forget them; return when
+        the next lease could lapse, by `time.monotonic` (so a waiting fetch
+        wakes for it without polling).  *now* is for the requeued ETAs."""
+        cutoff = time.monotonic() - lease_timeout
+        lapsed = {c for c, seen in self.last_seen.items() if seen < cutoff}
+        for consumer in lapsed:
+            del self.last_seen[consumer]
         next_lapse = None
         for seq, (owner, m) in list(self.unacked.items()):
-            seen = self.last_seen.get(owner, 0.0)
-            if seen < cutoff:
+            seen = self.last_seen.get(owner)
+            if seen is None:
                 del self.unacked[seq]
                 m.redelivered = True
                 self.put(seq, m, now)
@@ -129,6 +143,7 @@ class MemoryTransport(Transport):
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
         self.broker = broker_for(url)
+        self._registered = False
 
     # -- producing ----------------------------------------------------------------
     def publish(self, messages: Sequence[Message]) -> None:
@@ -141,34 +156,56 @@ class MemoryTransport(Transport):
 
     # -- consuming ----------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
-        broker = self.broker
         if limit <= 0:
             return []
+        got = self._fetch(queues, limit, timeout)
+        if got is None:  # raised here: `lost_lease` takes the lease lock, not under cond
+            raise self.lost_lease()
+        return got
+
+    def _fetch(self, queues: Sequence[str], limit: int, timeout: float
+               ) -> list[Message] | None:
+        """`fetch`, or None if the lease lapsed."""
+        broker = self.broker
         deadline = time.monotonic() + timeout
         with broker.cond:
             while True:
-                now = time.time()
-                broker.last_seen[self.consumer_id] = now  # a fetching consumer is alive
+                now, started = time.time(), time.monotonic()
+                if self.lease_lapsed or not broker.renew(self.consumer_id,
+                                                         not self._registered):
+                    return None  # a fetching consumer is alive, unless it lapsed
+                self._registered, self.lease_renewed = True, started
                 next_lapse = broker.recover(self.lease_timeout, now)
                 next_eta = broker.promote(queues, now)
                 got = broker.take(queues, limit, self.consumer_id)
                 left = deadline - time.monotonic()
                 if got or left <= 0:
                     return got
-                for when in (next_eta, next_lapse):
-                    if when is not None:
-                        left = min(left, max(0.001, when - now))
+                if next_eta is not None:
+                    left = min(left, max(0.001, next_eta - now))
+                if next_lapse is not None:
+                    left = min(left, max(0.001, next_lapse - started))
                 # wake well before our own lease could look lapsed to others
                 broker.cond.wait(min(left, self.lease_timeout / 2))
 
     def heartbeat(self) -> None:
-        with self.broker.cond:
-            self.broker.last_seen[self.consumer_id] = time.time()
+        with self.lease_lock, self.broker.cond:
+            started = time.monotonic()
+            if self.broker.renew(self.consumer_id, not self._registered):
+                self._registered, self.lease_renewed = True, started
+            else:
+                self.lease_lapsed = True
+
+    def new_lease(self) -> None:
+        self._registered = False
 
     def ack(self, messages: Sequence[Message]) -> None:
+        unacked = self.broker.unacked
         with self.broker.cond:
-            for m in messages:
-                self.broker.unacked.pop(m.delivery_tag, None)
+            for m in messages:  # only ours: after a lapse it may be another's
+                held = unacked.get(m.delivery_tag)
+                if held is not None and held[0] == self.consumer_id:
+                    del unacked[m.delivery_tag]
 
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
         broker = self.broker
@@ -179,10 +216,10 @@ class MemoryTransport(Transport):
                 if held is None:
                     continue
                 owner, stored = held
-                if not requeue:
-                    del broker.unacked[m.delivery_tag]
-                elif owner == self.consumer_id:  # a lapsed lease may be someone else's now
-                    del broker.unacked[m.delivery_tag]
+                if owner != self.consumer_id:  # a lapsed lease may be someone else's now
+                    continue
+                del broker.unacked[m.delivery_tag]
+                if requeue:
                     stored.redelivered = True
                     broker.put(m.delivery_tag, stored, now)
             broker.cond.notify_all()

@@ -17,7 +17,10 @@ speak only kombu's, unprefixed ``/{db}.celeryev/<routing key>`` (see
 Guarantees: a claim moves ids into the consumer's owned set in the same Lua
 step that pops them; a message comes back only when its consumer's heartbeat
 lapses (``lease_timeout``), never because a task ran long; ETAs wait in
-Redis, not in worker memory.
+Redis, not in worker memory.  Leases are timed by Redis's clock (``TIME`` in
+the scripts): heartbeats, fetches and recovery never use a client's.  A
+lapsed consumer is not taken back by its heartbeat or fetch (``ZADD XX``):
+its fetch raises `LeaseLost` and it starts over under a new id.
 """
 from __future__ import annotations
 
@@ -71,11 +74,12 @@ class RedisTransport(Transport):
         self._client: Any = None
         self._lane: Lane | None = None
         self._scripts: dict[str, Any] = {}
-        self._recovered_at = 0.0
+        self._recovered_at = float("-inf")  # monotonic
         self._lock = threading.Lock()
         self._claims = itertools.count()  # claim tokens: this consumer's id and a number
         self._last_claim = ""    # the token of the last fetch whose reply arrived
         self._lost_claim = ""    # the token of a fetch whose reply was lost
+        self._registered = False  # whether the broker has seen this consumer id
 
     @property
     def client(self) -> Any:
@@ -87,7 +91,7 @@ class RedisTransport(Transport):
                 self._lane = Lane(client)
                 self._scripts = {name: script(self._lane, name)
                                  for name in ("publish", "fetch", "reclaim", "settle", "recover",
-                                              "purge", "ratelimit")}
+                                              "renew", "purge", "ratelimit")}
                 self._client = client
             return self._client
 
@@ -128,6 +132,8 @@ class RedisTransport(Transport):
         """One script acks *acks* and claims what is due.  With nothing due,
         wait on the queues' wake-up lists (BLPOP) until a publish, a requeue
         or the earliest ETA of these queues, not polling."""
+        if self.lease_lapsed:  # a heartbeat found it so
+            raise self.lost_lease()
         if self._lost_claim:
             got = self._decode(self._run("reclaim", [self.consumer_id, self._lost_claim]))
             self._lost_claim = ""
@@ -138,17 +144,24 @@ class RedisTransport(Transport):
         deadline = time.monotonic() + timeout
         ack_ids = [m.delivery_tag for m in acks]
         while True:
-            now = time.time()
-            if now - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
-                self._recovered_at = now
-                self._run("recover", [repr(now - self.lease_timeout)])
+            started = time.monotonic()
+            if started - self._recovered_at >= min(RECOVER_EVERY, self.lease_timeout / 2):
+                self._recovered_at = started
+                self._run("recover", [repr(self.lease_timeout)])
             token = f"{self.consumer_id}.{next(self._claims)}"
+            registered = self._registered
             try:
-                raw = self._run("fetch", [self.consumer_id, repr(now), limit, token,
-                                          self._last_claim, len(ack_ids), *ack_ids, *queues])
+                raw = self._run("fetch", [self.consumer_id, repr(time.time()), limit, token,
+                                          self._last_claim, "0" if registered else "1",
+                                          len(ack_ids), *ack_ids, *queues])
             except Exception:  # the claim may have happened: reclaim it next time
                 self._lost_claim = token
                 raise
+            if len(raw) == 1:  # {'lapsed'}: nothing was acked or claimed
+                raise self.lost_lease()
+            self.lease_renewed = started
+            if not registered:
+                self._registered = True
             ack_ids = []
             if len(raw) != 2 and raw:
                 self._last_claim = token
@@ -171,7 +184,16 @@ class RedisTransport(Transport):
                 for i in range(0, len(raw), 3) if raw[i + 1]]
 
     def heartbeat(self) -> None:
-        self.client.zadd(self.prefix + "consumers", {self.consumer_id: time.time()})
+        with self.lease_lock:  # the consumer's thread may be replacing a lapsed lease
+            started, registered = time.monotonic(), self._registered
+            if self._run("renew", [self.consumer_id, "0" if registered else "1"]):
+                self.lease_renewed = started
+                self._registered = True
+            else:
+                self.lease_lapsed = True
+
+    def new_lease(self) -> None:
+        self._registered = False
 
     def ack(self, messages: Sequence[Message]) -> None:
         self._settle("ack", messages)

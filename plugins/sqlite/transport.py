@@ -14,7 +14,11 @@ How it keeps its promises:
 - a fetched message is leased to its consumer (``owner``) until acked or
   rejected.  It comes back, marked redelivered, only when that consumer's
   ``last_seen`` in ``consumers`` is older than ``lease_timeout`` -- never
-  because a task ran long while its worker kept heartbeating;
+  because a task ran long while its worker kept heartbeating.  Lease times
+  are SQLite's own clock (`SQL_NOW`), the clock of the one host whose
+  processes share the file, never a process's ``time.time()``; a consumer
+  whose row recovery deleted is not written back: its next fetch raises
+  `LeaseLost`, and acks and rejects touch only rows it still owns;
 - an idle fetch polls ``PRAGMA data_version`` (no table read) with a backoff
   of 2 to 50 ms, and wakes in time for the earliest ETA;
 - broadcasts are rows of ``broadcasts`` that subscribers poll (see `broadcast`).
@@ -29,8 +33,6 @@ from typing import Any, Mapping, Sequence
 from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path_from_url
 from corekit.plugins.sqlite.ratelimit import SCHEMA as RATE_SCHEMA
 from corekit.plugins.sqlite.ratelimit import take_tokens
-from corekit.plugins.sqlite.rows import BAD_ETA, COLUMNS, bury_bad_etas, letter_message
-from corekit.plugins.sqlite.rows import messages_or_bury, select
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: AUTOINCREMENT: an id (the delivery tag, the dead-letter id) is never reused,
@@ -78,9 +80,16 @@ CREATE TABLE IF NOT EXISTS broadcasts (
 CREATE INDEX IF NOT EXISTS broadcasts_exchange ON broadcasts (exchange, id);
 """ + RATE_SCHEMA
 
+#: The message columns, in the order `_message` reads them after ``id, redelivered``.
+COLUMNS = ("queue, priority, headers, properties, content_type, content_encoding, exchange,"
+           " routing_key, body")
 INSERT_MESSAGE = (f"INSERT INTO messages ({COLUMNS}, eta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 RECOVER_EVERY = 1.0
 MIN_POLL, MAX_POLL = 0.002, 0.05
+#: Now, in epoch seconds (to the millisecond), by SQLite's clock: the one
+#: clock every lease on the file is timed by (``unixepoch('subsec')`` needs
+#: SQLite 3.42; this works on any).
+SQL_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 FRESH_CONSUMERS = "SELECT consumer_id FROM consumers WHERE last_seen >= ?"
 
 
@@ -88,10 +97,29 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _loads(text: str) -> Any:
+    """Headers that are not JSON (written by someone else) travel as the raw
+    string, so the worker dead-letters the message instead of crashing."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def _row(m: Message) -> tuple[Any, ...]:
     return (m.queue, m.priority or 0, _dumps(m.headers), _dumps(m.properties),
             m.content_type, m.content_encoding, m.exchange or "", m.routing_key or "",
             m.body if isinstance(m.body, bytes) else bytes(m.body))
+
+
+def _message(row: Sequence[Any]) -> Message:
+    """A `Message` from ``id, redelivered, COLUMNS``."""
+    (tag, redelivered, queue, priority, headers, properties, ctype, cenc, exchange,
+     routing_key, body) = row
+    return Message(body=bytes(body), headers=_loads(headers), properties=_loads(properties),
+                   content_type=ctype, content_encoding=cenc, queue=queue, exchange=exchange,
+                   routing_key=routing_key, priority=priority, delivery_tag=tag,
+                   redelivered=bool(redelivered))
 
 
 class SQLiteTransport(Transport):
@@ -108,8 +136,9 @@ class SQLiteTransport(Transport):
         self.db = Database(self.path, SCHEMA)
         # Refresh our row often enough that a short lease never lapses between touches.
         self._touch_every = min(self.heartbeat_interval, self.lease_timeout) / 4
-        self._touched_at = 0.0
-        self._recover_at = 0.0
+        self._touched_at = float("-inf")  # monotonic, as _recover_at
+        self._recover_at = float("-inf")
+        self._registered = False  # whether our consumers row was ever written
         self._prune_broadcasts_at = 0.0
 
     def connect(self) -> None:
@@ -142,9 +171,11 @@ class SQLiteTransport(Transport):
         while True:
             conn = self.db.conn()
             now = time.time()
-            if now - self._touched_at >= self._touch_every:  # a fetching consumer is alive
-                self.heartbeat()
-            if now >= self._recover_at and self._recover(conn, now):
+            if time.monotonic() - self._touched_at >= self._touch_every:
+                self.heartbeat()  # a fetching consumer is alive
+            if self.lease_lapsed:
+                raise self.lost_lease()
+            if time.monotonic() >= self._recover_at and self._recover(conn):
                 version = None  # our own commit does not move data_version
             seen = conn.execute("PRAGMA data_version").fetchone()[0]
             if seen != version or (next_eta is not None and next_eta <= now):
@@ -171,54 +202,69 @@ class SQLiteTransport(Transport):
         ready = conn.execute(
             f"SELECT 1 FROM messages WHERE queue IN ({marks(len(queues))})"
             " AND owner IS NULL AND eta IS NULL LIMIT 1", list(queues)).fetchone()
-        # an ETA that is not a number (see `rows`) counts as ready: the claim buries it
-        eta, bad = conn.execute(
-            f"SELECT (SELECT MIN(eta) FROM messages WHERE eta <= 9e999),"
-            f" EXISTS (SELECT 1 FROM messages WHERE {BAD_ETA})").fetchone()
-        return ready is not None or bool(bad), eta
+        eta = conn.execute("SELECT MIN(eta) FROM messages WHERE eta IS NOT NULL").fetchone()[0]
+        return ready is not None, eta
 
     def _claim(self, conn: sqlite3.Connection, queues: Sequence[str], limit: int, now: float
                ) -> list[Message]:
-        """Promote due ETAs, then take up to *limit* messages, in one write
-        transaction so no other consumer can take the same ones."""
+        """Renew the lease, promote due ETAs (by *now*, this process's
+        clock: an ETA is the producer's absolute time), then take up to
+        *limit* messages, in one write transaction so no other consumer
+        can take the same ones.  LeaseLost, taking nothing, if the lease lapsed."""
         got: list[Message] = []
         with Transaction(conn):
-            bury_bad_etas(conn)  # rows that are no message go to dead_letters (see `rows`)
+            lapsed = not self._touch(conn)
             conn.execute("UPDATE messages SET eta = NULL WHERE eta IS NOT NULL AND eta <= ?",
                          (now,))
-            for queue in queues:
-                rows = select(conn, "SELECT id, redelivered != 0, {} FROM messages"
-                              " WHERE queue = ? AND owner IS NULL AND eta IS NULL"
-                              " ORDER BY priority DESC, id LIMIT ?", (queue, limit - len(got)))
-                got.extend(messages_or_bury(conn, rows))
+            for queue in () if lapsed else queues:
+                rows = conn.execute(
+                    f"SELECT id, redelivered, {COLUMNS} FROM messages"
+                    " WHERE queue = ? AND owner IS NULL AND eta IS NULL"
+                    " ORDER BY priority DESC, id LIMIT ?", (queue, limit - len(got))).fetchall()
+                got.extend(map(_message, rows))
                 if len(got) >= limit:
                     break
             for tags in chunks([m.delivery_tag for m in got]):
                 conn.execute(f"UPDATE messages SET owner = ? WHERE id IN ({marks(len(tags))})",
                              (self.consumer_id, *tags))
-            if got:
-                self._touch(conn, now)
+        if lapsed:  # raised out of the transaction: `lost_lease` takes the lease lock
+            raise self.lost_lease()
         return got
 
-    def _touch(self, conn: sqlite3.Connection, now: float) -> None:
-        conn.execute("INSERT INTO consumers (consumer_id, last_seen) VALUES (?, ?)"
-                     " ON CONFLICT (consumer_id) DO UPDATE SET last_seen = excluded.last_seen",
-                     (self.consumer_id, now))
-        self._touched_at = now
+    def _touch(self, conn: sqlite3.Connection) -> bool:
+        """Renew our lease by SQLite's clock, in the caller's write
+        transaction: False if it lapsed (recovery deleted our row, and
+        writing it back would claim messages running elsewhere)."""
+        started = time.monotonic()
+        if self._registered:
+            alive = conn.execute(f"UPDATE consumers SET last_seen = {SQL_NOW}"
+                                 " WHERE consumer_id = ?", (self.consumer_id,)).rowcount == 1
+        else:
+            conn.execute(f"INSERT INTO consumers (consumer_id, last_seen) VALUES (?, {SQL_NOW})"
+                         " ON CONFLICT (consumer_id) DO UPDATE SET last_seen = excluded.last_seen",
+                         (self.consumer_id,))
+            self._registered = alive = True
+        if alive:
+            self._touched_at = self.lease_renewed = started
+        return alive
 
-    def _recover(self, conn: sqlite3.Connection, now: float) -> bool:
-        """Give back the messages of consumers whose heartbeat lapsed and
-        forget those consumers; True if messages came back.  A cheap read
-        first, the write lock only when there is something to do."""
-        self._recover_at = now + min(RECOVER_EVERY, self.lease_timeout / 2)
-        cutoff = now - self.lease_timeout
+    def _recover(self, conn: sqlite3.Connection) -> bool:
+        """Give back the messages of consumers whose heartbeat lapsed (by
+        SQLite's clock) and forget those consumers; True if messages came
+        back.  A cheap read first, the write lock only when there is
+        something to do."""
+        self._recover_at = time.monotonic() + min(RECOVER_EVERY, self.lease_timeout / 2)
+        cutoff = f"{SQL_NOW} - ?"
         stale = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM consumers WHERE last_seen < ?)"
+            f"SELECT EXISTS (SELECT 1 FROM consumers WHERE last_seen < {cutoff})"
             " OR EXISTS (SELECT 1 FROM messages WHERE owner IS NOT NULL"
-            f" AND owner NOT IN ({FRESH_CONSUMERS}))", (cutoff, cutoff)).fetchone()[0]
+            f" AND owner NOT IN (SELECT consumer_id FROM consumers WHERE last_seen >= {cutoff}))",
+            (self.lease_timeout, self.lease_timeout)).fetchone()[0]
         if not stale:
             return False
         with Transaction(conn):
+            # one cutoff for both statements: the write lock keeps everyone else out
+            cutoff = conn.execute(f"SELECT {SQL_NOW} - ?", (self.lease_timeout,)).fetchone()[0]
             back = conn.execute(
                 "UPDATE messages SET owner = NULL, redelivered = 1 WHERE owner IS NOT NULL"
                 f" AND owner NOT IN ({FRESH_CONSUMERS})", (cutoff,)).rowcount
@@ -226,18 +272,27 @@ class SQLiteTransport(Transport):
         return back > 0
 
     def heartbeat(self) -> None:
-        with Transaction(self.db.conn()) as conn:
-            self._touch(conn, time.time())
+        with self.lease_lock:  # the consumer's thread may be replacing a lapsed lease
+            with Transaction(self.db.conn()) as conn:
+                alive = self._touch(conn)
+            if not alive:
+                self.lease_lapsed = True
+
+    def new_lease(self) -> None:
+        self._registered = False
 
     def ack(self, messages: Sequence[Message]) -> None:
-        self._by_tag("DELETE FROM messages WHERE id IN ({})", messages)
+        # only rows still ours: after a lapse they may be running elsewhere
+        self._by_tag("DELETE FROM messages WHERE owner = ? AND id IN ({})", messages,
+                     self.consumer_id)
 
     def reject(self, messages: Sequence[Message], requeue: bool) -> None:
         if requeue:  # only while still ours: a lapsed lease may be someone else's now
             self._by_tag("UPDATE messages SET owner = NULL, redelivered = 1"
                          " WHERE owner = ? AND id IN ({})", messages, self.consumer_id)
         else:
-            self._by_tag("DELETE FROM messages WHERE id IN ({})", messages)
+            self._by_tag("DELETE FROM messages WHERE owner = ? AND id IN ({})", messages,
+                         self.consumer_id)
 
     def _by_tag(self, sql: str, messages: Sequence[Message], *first: Any) -> None:
         tags = [m.delivery_tag for m in messages]
@@ -259,11 +314,12 @@ class SQLiteTransport(Transport):
                 conn.execute("DELETE FROM messages WHERE id = ?", (message.delivery_tag,))
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = select(self.db.conn(), "SELECT id, 0, {}, reason, failed_at FROM dead_letters"
-                      " ORDER BY id LIMIT ?", (limit,))
+        rows = self.db.conn().execute(
+            f"SELECT id, 0, {COLUMNS}, reason, failed_at FROM dead_letters ORDER BY id LIMIT ?",
+            (limit,)).fetchall()
         letters = []
         for row in rows:
-            message = letter_message(row[:-2])
+            message = _message(row[:-2])
             message.delivery_tag = None
             letters.append(DeadLetter(row[0], message, row[-2], row[-1]))
         return letters

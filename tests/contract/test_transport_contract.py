@@ -11,6 +11,7 @@ from typing import Callable
 
 import pytest
 
+from corekit.exceptions import LeaseLost
 from corekit.transport import Message, Transport
 
 MakeTransport = Callable[..., Transport]
@@ -192,6 +193,89 @@ def test_a_late_reject_cannot_steal_a_redelivered_message(make_transport: MakeTr
     taker.ack([new])
 
 
+def test_a_late_ack_cannot_delete_a_redelivered_message(make_transport: MakeTransport
+                                                      ) -> None:
+    """The task ran on a consumer that was paused past its lease: its ack
+    comes after the message went to another consumer, and is a no-op."""
+    requires(make_transport(), "lease")
+    stale, taker = make_transport(**LEASE), make_transport(**LEASE)
+    stale.publish([msg(1), msg(2)])
+    old = fetch_n(stale, ["q"], 2, 1.0)
+    new = fetch_n(taker, ["q"], 2, LAPSE)  # after stale's lease lapsed
+    assert sorted(ids(new)) == [1, 2]
+    stale.ack(old[:1])
+    stale.reject(old[1:], requeue=False)
+    taker.reject(new, requeue=True)  # taker's copies are still there to give back
+    assert sorted(ids(fetch_n(taker, ["q"], 2, 2.0))) == [1, 2]
+
+
+def test_a_consumer_back_from_a_lapse_is_told_and_starts_afresh(make_transport: MakeTransport
+                                                               ) -> None:
+    """A lapsed consumer's heartbeat does not take its lease back; its next
+    fetch raises LeaseLost instead of fetching (and makes none of its acks),
+    and later calls work under a fresh lease that owns nothing it had."""
+    requires(make_transport(), "lease")
+    stale, taker = make_transport(**LEASE), make_transport(**LEASE)
+    stale.publish([msg(1), msg(2)])
+    old = fetch_n(stale, ["q"], 2, 1.0)
+    new = fetch_n(taker, ["q"], 2, LAPSE)
+    stale.heartbeat()
+    with pytest.raises(LeaseLost):
+        stale.ack_and_fetch(old, ["q"], 10, 0.1)
+    assert stale.ack_and_fetch(old, ["q"], 10, 0.1) == []  # a fresh lease: old acks no-op
+    stale.publish([msg(3)])
+    [fresh] = stale.fetch(["q"], 10, 1.0)
+    assert fresh.headers["n"] == 3
+    stale.ack([fresh])
+    taker.reject(new, requeue=True)
+    assert sorted(ids(fetch_n(stale, ["q"], 2, 2.0))) == [1, 2]
+
+
+def test_renew_lease_raises_once_when_the_lease_lapsed(make_transport: MakeTransport
+                                                       ) -> None:
+    holder = make_transport(**LEASE)
+    requires(holder, "lease")
+    holder.publish([msg(1)])
+    holder.fetch(["q"], 1, 1.0)
+    holder.renew_lease()  # alive: nothing to say
+    assert ids(make_transport(**LEASE).fetch(["q"], 1, LAPSE)) == [1]
+    with pytest.raises(LeaseLost):
+        holder.renew_lease()
+    holder.renew_lease()  # the fresh lease is live
+
+
+def test_leases_are_timed_by_the_brokers_clock(make_transport: MakeTransport,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A consumer whose clock runs 30 s ahead does not take the messages of
+    a consumer that heartbeats, nor does one whose clock is 30 s behind
+    lose its own: only the broker's clock judges leases."""
+    first = make_transport()
+    requires(first, "lease")
+    if first.scheme == "amqp":
+        pytest.skip("amqp://: the lease is the connection, timed by RabbitMQ's heartbeat "
+                    "timer; corekit compares no time (and patching time.time under a live "
+                    "py-amqp connection stalls its deliveries, which says nothing of leases)")
+    real = time.time
+
+    def clock(skew: float) -> None:
+        monkeypatch.setattr(time, "time", lambda: real() + skew)
+
+    for holder_skew, other_skew in ((0.0, 30.0), (-30.0, 0.0)):
+        holder, other = make_transport(**LEASE), make_transport(**LEASE)
+        clock(holder_skew)
+        holder.publish([msg(1)])
+        [held] = holder.fetch(["q"], 1, 1.0)
+        deadline = time.monotonic() + 1.5  # three lease periods
+        while time.monotonic() < deadline:
+            clock(holder_skew)
+            holder.heartbeat()
+            clock(other_skew)
+            assert other.fetch(["q"], 1, 0.1) == []
+        clock(holder_skew)
+        holder.ack([held])
+    monkeypatch.setattr(time, "time", real)
+
+
 def test_dead_letters_keep_the_message_and_replay(make_transport: MakeTransport) -> None:
     transport = make_transport(**LEASE)
     requires(transport, "dead_letter")
@@ -207,8 +291,13 @@ def test_dead_letters_keep_the_message_and_replay(make_transport: MakeTransport)
         b"\x00body-2\xff", "q", "application/x-msgpack", "binary", 4)
     assert m.properties["correlation_id"] == "2" and m.routing_key == "q"
     assert letters[0].failed_at > 0 and len(transport.dead_letters(limit=1)) == 1
-    # dead-lettering acked the deliveries: they do not come back when the lease lapses
-    assert make_transport(**LEASE).fetch(["q"], 10, PAST_LEASE) == []
+    # dead-lettering acked the deliveries: they do not come back past the lease
+    # (`transport` heartbeats meanwhile: a silent one would lose its lease)
+    other = make_transport(**LEASE)
+    deadline = time.monotonic() + PAST_LEASE
+    while time.monotonic() < deadline:
+        transport.heartbeat()
+        assert other.fetch(["q"], 10, 0.1) == []
     assert transport.replay_dead_letters([letters[1].id]) == 1
     assert [d.reason for d in transport.dead_letters()] == ["cannot decode: reason one"]
     [replayed] = transport.fetch(["q"], 10, 1.0)

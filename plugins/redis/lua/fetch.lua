@@ -1,6 +1,12 @@
 -- Ack what the consumer finished, then claim up to `limit` due messages from
 -- queues (in order) for it: the worker's turn in one round trip.
--- ARGV: prefix, consumer, now, limit, token, previous token, nacks, ack id x nacks, queue...
+-- ARGV: prefix, consumer, now, limit, token, previous token, register, nacks,
+-- ack id x nacks, queue...
+-- The lease is renewed first, by Redis's clock, as renew.lua does (register
+-- "1": a new consumer); a lapsed one returns {'lapsed'}, acking and claiming
+-- nothing.  Only acks of ids the consumer still owns delete anything.  `now`
+-- (the consumer's clock) only says which ETAs are due: an ETA is the
+-- producer's absolute time.
 -- The claimed ids are also kept under claim:<token> until the next fetch, so a
 -- consumer whose connection dropped before the reply arrived can take them
 -- back (reclaim.lua) instead of leaving them owned and unseen.
@@ -11,22 +17,38 @@
 -- claim, {'due', <earliest ETA of these queues>} or {} when none is delayed.
 -- A claim takes as many wake-up tokens (wake:<queue>, see publish.lua).
 local prefix, consumer, now, limit = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local token, previous, nacks = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local token, previous, register, nacks = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
 local owned = prefix .. 'owned:' .. consumer
-redis.call('ZADD', prefix .. 'consumers', now, consumer)
+local consumers = prefix .. 'consumers'
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if register == '1' then
+  redis.call('ZADD', consumers, clock, consumer)
+elseif redis.call('ZADD', consumers, 'XX', 'CH', clock, consumer) == 0
+    and not redis.call('ZSCORE', consumers, consumer) then
+  return {'lapsed'}
+end
 if previous ~= '' then
   redis.call('DEL', prefix .. 'claim:' .. previous)
 end
-for first = 8, 7 + nacks, 1000 do  -- one command per key for up to 1,000 acks
-  local last = math.min(first + 999, 7 + nacks)
-  redis.call('SREM', owned, unpack(ARGV, first, last))
-  redis.call('HDEL', prefix .. 'msg', unpack(ARGV, first, last))
-  redis.call('HDEL', prefix .. 'route', unpack(ARGV, first, last))
-  redis.call('HDEL', prefix .. 'redelivered', unpack(ARGV, first, last))
+for first = 9, 8 + nacks, 1000 do  -- one command per key for up to 1,000 acks
+  local last = math.min(first + 999, 8 + nacks)
+  local acked = {unpack(ARGV, first, last)}
+  local mine = redis.call('SMISMEMBER', owned, unpack(acked))
+  local kept = {}
+  for k, id in ipairs(acked) do
+    if mine[k] == 1 then kept[#kept + 1] = id end
+  end
+  if #kept > 0 then
+    redis.call('SREM', owned, unpack(kept))
+    redis.call('HDEL', prefix .. 'msg', unpack(kept))
+    redis.call('HDEL', prefix .. 'route', unpack(kept))
+    redis.call('HDEL', prefix .. 'redelivered', unpack(kept))
+  end
 end
 local ids = {}
 local next_due = nil
-for i = 8 + nacks, #ARGV do
+for i = 9 + nacks, #ARGV do
   local queue = ARGV[i]
   local delayed = prefix .. 'delayed:' .. queue
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)

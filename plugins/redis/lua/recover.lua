@@ -1,6 +1,9 @@
--- Give back the messages of consumers whose heartbeat is older than the lease.
--- ARGV: prefix, cutoff.  Returns how many messages went back.
-local prefix, cutoff = ARGV[1], tonumber(ARGV[2])
+-- Give back the messages of consumers whose heartbeat is older than the lease,
+-- by Redis's clock (every consumer's heartbeat is too: renew.lua, fetch.lua).
+-- ARGV: prefix, lease timeout (seconds).  Returns how many messages went back.
+local prefix = ARGV[1]
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) + tonumber(t[2]) / 1000000 - tonumber(ARGV[2])
 local lapsed = redis.call('ZRANGEBYSCORE', prefix .. 'consumers', '-inf', '(' .. cutoff)
 local n = 0
 for _, consumer in ipairs(lapsed) do

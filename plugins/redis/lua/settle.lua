@@ -1,6 +1,7 @@
 -- Ack, reject or requeue ids owned by a consumer.  ARGV: prefix, consumer, mode, id...
--- mode "ack"/"drop": forget the message (whoever holds it, for ack);
--- mode "requeue": back to its queue, only if this consumer still owns it.
+-- mode "ack"/"drop": forget the message; mode "requeue": back to its queue.
+-- Only ids this consumer still owns: after its lease lapsed they may be
+-- another consumer's, whose copy must stay.
 local prefix, consumer, mode = ARGV[1], ARGV[2], ARGV[3]
 local owned = prefix .. 'owned:' .. consumer
 local n = 0
@@ -19,7 +20,7 @@ for i = 4, #ARGV do
         redis.call('LTRIM', prefix .. 'wake:' .. queue, -64, -1)
       end
     end
-  elseif mode == 'ack' or mine then
+  elseif mine then
     redis.call('HDEL', prefix .. 'msg', id)
     redis.call('HDEL', prefix .. 'route', id)
     redis.call('HDEL', prefix .. 'redelivered', id)
