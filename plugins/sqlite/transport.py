@@ -33,6 +33,8 @@ from typing import Any, Mapping, Sequence
 from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path_from_url
 from corekit.plugins.sqlite.ratelimit import SCHEMA as RATE_SCHEMA
 from corekit.plugins.sqlite.ratelimit import take_tokens
+from corekit.plugins.sqlite.rows import BAD_ETA, COLUMNS, bury_bad_etas, letter_message
+from corekit.plugins.sqlite.rows import messages_or_bury, select
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: AUTOINCREMENT: an id (the delivery tag, the dead-letter id) is never reused,
@@ -80,9 +82,6 @@ CREATE TABLE IF NOT EXISTS broadcasts (
 CREATE INDEX IF NOT EXISTS broadcasts_exchange ON broadcasts (exchange, id);
 """ + RATE_SCHEMA
 
-#: The message columns, in the order `_message` reads them after ``id, redelivered``.
-COLUMNS = ("queue, priority, headers, properties, content_type, content_encoding, exchange,"
-           " routing_key, body")
 INSERT_MESSAGE = (f"INSERT INTO messages ({COLUMNS}, eta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 RECOVER_EVERY = 1.0
 MIN_POLL, MAX_POLL = 0.002, 0.05
@@ -97,29 +96,10 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def _loads(text: str) -> Any:
-    """Headers that are not JSON (written by someone else) travel as the raw
-    string, so the worker dead-letters the message instead of crashing."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _row(m: Message) -> tuple[Any, ...]:
     return (m.queue, m.priority or 0, _dumps(m.headers), _dumps(m.properties),
             m.content_type, m.content_encoding, m.exchange or "", m.routing_key or "",
             m.body if isinstance(m.body, bytes) else bytes(m.body))
-
-
-def _message(row: Sequence[Any]) -> Message:
-    """A `Message` from ``id, redelivered, COLUMNS``."""
-    (tag, redelivered, queue, priority, headers, properties, ctype, cenc, exchange,
-     routing_key, body) = row
-    return Message(body=bytes(body), headers=_loads(headers), properties=_loads(properties),
-                   content_type=ctype, content_encoding=cenc, queue=queue, exchange=exchange,
-                   routing_key=routing_key, priority=priority, delivery_tag=tag,
-                   redelivered=bool(redelivered))
 
 
 class SQLiteTransport(Transport):
@@ -202,8 +182,11 @@ class SQLiteTransport(Transport):
         ready = conn.execute(
             f"SELECT 1 FROM messages WHERE queue IN ({marks(len(queues))})"
             " AND owner IS NULL AND eta IS NULL LIMIT 1", list(queues)).fetchone()
-        eta = conn.execute("SELECT MIN(eta) FROM messages WHERE eta IS NOT NULL").fetchone()[0]
-        return ready is not None, eta
+        # an ETA that is not a number (see `rows`) counts as ready: the claim buries it
+        eta, bad = conn.execute(
+            f"SELECT (SELECT MIN(eta) FROM messages WHERE eta <= 9e999),"
+            f" EXISTS (SELECT 1 FROM messages WHERE {BAD_ETA})").fetchone()
+        return ready is not None or bool(bad), eta
 
     def _claim(self, conn: sqlite3.Connection, queues: Sequence[str], limit: int, now: float
                ) -> list[Message]:
@@ -214,14 +197,14 @@ class SQLiteTransport(Transport):
         got: list[Message] = []
         with Transaction(conn):
             lapsed = not self._touch(conn)
+            bury_bad_etas(conn)  # rows that are no message go to dead_letters (see `rows`)
             conn.execute("UPDATE messages SET eta = NULL WHERE eta IS NOT NULL AND eta <= ?",
                          (now,))
             for queue in () if lapsed else queues:
-                rows = conn.execute(
-                    f"SELECT id, redelivered, {COLUMNS} FROM messages"
-                    " WHERE queue = ? AND owner IS NULL AND eta IS NULL"
-                    " ORDER BY priority DESC, id LIMIT ?", (queue, limit - len(got))).fetchall()
-                got.extend(map(_message, rows))
+                rows = select(conn, "SELECT id, redelivered != 0, {} FROM messages"
+                              " WHERE queue = ? AND owner IS NULL AND eta IS NULL"
+                              " ORDER BY priority DESC, id LIMIT ?", (queue, limit - len(got)))
+                got.extend(messages_or_bury(conn, rows))
                 if len(got) >= limit:
                     break
             for tags in chunks([m.delivery_tag for m in got]):
@@ -314,12 +297,11 @@ class SQLiteTransport(Transport):
                 conn.execute("DELETE FROM messages WHERE id = ?", (message.delivery_tag,))
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self.db.conn().execute(
-            f"SELECT id, 0, {COLUMNS}, reason, failed_at FROM dead_letters ORDER BY id LIMIT ?",
-            (limit,)).fetchall()
+        rows = select(self.db.conn(), "SELECT id, 0, {}, reason, failed_at FROM dead_letters"
+                      " ORDER BY id LIMIT ?", (limit,))
         letters = []
         for row in rows:
-            message = _message(row[:-2])
+            message = letter_message(row[:-2])
             message.delivery_tag = None
             letters.append(DeadLetter(row[0], message, row[-2], row[-1]))
         return letters
