@@ -110,8 +110,9 @@ class JSONSerializer(Serializer):
         return self._encoder.encode(obj).encode()
 
     def loads(self, data: bytes) -> Any:
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            data = bytes(data)
+        if type(data) is not str:
+            if type(data) is not bytes:
+                data = bytes(data)
             # the object hook costs a call per object: only a body that may
             # hold a marker (the key written out, or escaped) pays for it
             typed = MARKER in data or b"\\u" in data
