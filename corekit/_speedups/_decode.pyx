@@ -162,16 +162,16 @@ cdef str _too_long(str text, Py_ssize_t limit):
     return f"a string of {len(text)} characters (at most {limit})"
 
 
-cdef object _text(dict h, str key, Py_ssize_t limit):
-    """Why header *key* is not None or a string of at most *limit*, or None."""
-    value = h.get(key)
-    if value is None:
-        return None
+cdef inline bint _text_ok(object value, Py_ssize_t limit):
+    """Whether a header is None or a string of at most *limit* characters."""
+    return value is None or (isinstance(value, str) and len(<str>value) <= limit)
+
+
+cdef str _text_reason(str key, object value, Py_ssize_t limit):
+    """Why header *key* is not `_text_ok`."""
     if not isinstance(value, str):
         return _bad(key, value)
-    if len(<str>value) > limit:
-        return f"bad {key!r} header: {_too_long(value, limit)}"
-    return None
+    return f"bad {key!r} header: {_too_long(value, limit)}"
 
 
 cdef object _limit(object value):
@@ -253,10 +253,16 @@ cdef object _decode_one(object message):
     has_expires = _when(h, "expires", &expires_at)
     if has_expires is _BAD:
         return _bad("expires", h.get("expires"))
-    reason = (_text(h, "root_id", _MAX_NAME) or _text(h, "parent_id", _MAX_NAME)
-              or _text(h, "group", _MAX_NAME) or _text(h, "compression", _MAX_NAME))
-    if reason is not None:
-        return reason
+    root_id, parent_id, group = h.get("root_id"), h.get("parent_id"), h.get("group")
+    if not _text_ok(root_id, _MAX_NAME):
+        return _text_reason("root_id", root_id, _MAX_NAME)
+    if not _text_ok(parent_id, _MAX_NAME):
+        return _text_reason("parent_id", parent_id, _MAX_NAME)
+    if not _text_ok(group, _MAX_NAME):
+        return _text_reason("group", group, _MAX_NAME)
+    compression = h.get("compression")
+    if not _text_ok(compression, _MAX_NAME):
+        return _text_reason("compression", compression, _MAX_NAME)
     ignore_result = h.get("ignore_result")
     if ignore_result is not None and type(ignore_result) is not bool:
         return _bad("ignore_result", ignore_result)
@@ -265,10 +271,15 @@ cdef object _decode_one(object message):
                                     or isinstance(group_index, bool)
                                     or not 0 <= group_index <= MAX_RETRIES):
         return _bad("group_index", group_index)
-    reason = (_text(h, "origin", _MAX_NAME) or _text(h, "argsrepr", _MAX_REPR)
-              or _text(h, "kwargsrepr", _MAX_REPR))
-    if reason is not None:
-        return reason
+    value = h.get("origin")
+    if not _text_ok(value, _MAX_NAME):
+        return _text_reason("origin", value, _MAX_NAME)
+    value = h.get("argsrepr")
+    if not _text_ok(value, _MAX_REPR):
+        return _text_reason("argsrepr", value, _MAX_REPR)
+    value = h.get("kwargsrepr")
+    if not _text_ok(value, _MAX_REPR):
+        return _text_reason("kwargsrepr", value, _MAX_REPR)
     reply_to = (<dict>properties).get("reply_to")
     if reply_to is not None:
         if not isinstance(reply_to, str):
@@ -277,13 +288,13 @@ cdef object _decode_one(object message):
             return f"bad 'reply_to' property: {_too_long(reply_to, _MAX_NAME)}"
     cdef TaskHeaders out = TaskHeaders.__new__(TaskHeaders)
     out.message, out.task, out.id = message, task, task_id
-    out.root_id, out.parent_id, out.group = h.get("root_id"), h.get("parent_id"), h.get("group")
+    out.root_id, out.parent_id, out.group = root_id, parent_id, group
     out.retries = retries
     out.eta = None if has_eta is None else eta_at
     out.expires = None if has_expires is None else expires_at
     out.time_limit, out.soft_time_limit = hard, soft
     out.ignore_result = ignore_result is True
-    out.compression = h.get("compression")
+    out.compression = compression
     out.content_type = content_type
     out.redelivered = redelivered
     return out
