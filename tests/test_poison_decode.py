@@ -201,7 +201,8 @@ def broker_app(request: pytest.FixtureRequest) -> Corekit:
     return app
 
 
-def test_hostile_messages_are_dead_lettered_and_the_rest_run(broker_app: Corekit) -> None:
+def test_hostile_messages_are_dead_lettered_and_the_rest_run(
+        broker_app: Corekit, caplog: pytest.LogCaptureFixture) -> None:
     app = broker_app
     good = [publish(app, f"good{i}") for i in range(3)]
     hostile = {publish(app, name, **change): reason for name, change, reason in HOSTILE}
@@ -211,6 +212,9 @@ def test_hostile_messages_are_dead_lettered_and_the_rest_run(broker_app: Corekit
             assert app.AsyncResult(task_id).get(timeout=15) == task_id.rsplit("-", 1)[0]
     letters = {d.message.headers.get("id"): d.reason for d in app.producer.dead_letters(1000)}
     assert len(letters) == len(hostile)
+    logged = [r.getMessage() for r in caplog.records if "dead-letter queue" in r.getMessage()]
+    assert len(logged) == len(hostile)
+    assert max(map(len, logged)) < 500  # a 100,000-character id is not logged whole
     for task_id, reason in hostile.items():
         assert reason in letters.get(task_id, "<not dead-lettered>"), task_id[:40]
         if len(task_id) < 100:

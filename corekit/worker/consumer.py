@@ -294,9 +294,8 @@ class Consumer:
         return embed
 
     def dead_letter(self, message: Message, reason: str) -> None:
-        logger.error("Moved message %s to the dead-letter queue: %s",
-                     message.headers.get("id") if isinstance(message.headers, dict) else "?",
-                     reason)
+        task_id = message.headers.get("id") if isinstance(message.headers, dict) else "?"
+        logger.error("Moved message %.100s to the dead-letter queue: %s", task_id, reason)
         self.transport.dead_letter(message, reason)
         for listener in self.listeners:
             listener.rejected(message, reason)

@@ -265,7 +265,7 @@ class AmqpTransport(Transport):
             poison, self._poison = self._poison, []
             for message, reason in poison:
                 if message.delivery_tag[0] == link.generation:
-                    logger.error("Moved message %s to the dead-letter queue: %s",
+                    logger.error("Moved message %.100s to the dead-letter queue: %s",
                                  message.headers.get("id"), reason)
                     self.publish([deadletters.letter_for(message, reason)])
                     self._settle([message], None, count=False)
