@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 from corekit import states
-from corekit.exceptions import EncodeError, RemoteError
+from corekit.exceptions import RemoteError
 from corekit.exceptions import TimeoutError as CorekitTimeoutError
 from corekit.transport import mask_url
 
@@ -42,11 +42,11 @@ CELERY_MODULES = frozenset({"celery.exceptions", "kombu.exceptions", "billiard.e
 def decode_exception(meta: Any, allowed_modules: frozenset[str] = frozenset()
                      ) -> BaseException:
     """Rebuild an exception from its portable form, with its original type
-    when that type is an exception in a module already imported, or in
-    *allowed_modules* (``result_exception_modules``), builtins, corekit's or
-    Celery's (kombu's, billiard's);
-    `RemoteError` (type name, module and message kept) else.  A meta never
-    makes a module be imported that the settings do not allow."""
+    when that type is an exception in a module already imported, in
+    *allowed_modules* (``result_exception_modules``), in builtins, or in
+    corekit's, Celery's, kombu's or billiard's exceptions; a `RemoteError`
+    (type name, module and message kept) else.  A meta never makes a module
+    be imported that the settings do not allow."""
     if isinstance(meta, BaseException):
         return meta
     if not isinstance(meta, dict):
