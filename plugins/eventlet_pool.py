@@ -65,7 +65,13 @@ class EventletPool(Pool):
         import greenlet
 
         self._running[id(job)] = greenlet.getcurrent()
-        timers = self._start_timers(job) if isinstance(job, Job) else []
+        try:
+            timers = self._start_timers(job) if isinstance(job, Job) else []
+        except Exception as exc:  # the job cannot be read (a corekit bug): its FAILURE
+            logger.exception("internal error starting %r", job)
+            self._running.pop(id(job), None)
+            job.fail(exc)
+            return
         try:
             job()
         except greenlet.GreenletExit:  # killed: by `terminate` or a hard time limit

@@ -296,3 +296,59 @@ def test_fuzz_body_decode(echo_app: Corekit, body: tuple[bytes, str | None],
         codecs.decode(data, content_type, compression, accept, max_size=4096)
     except (DecodeError, ContentDisallowed) as exc:
         assert str(exc)
+
+
+FAULTY_PROJ = '''
+import os
+from corekit import Corekit
+from corekit.worker.job import Job
+
+app = Corekit("proj", broker=os.environ["TEST_BROKER"], backend=os.environ["TEST_BROKER"])
+
+@app.task(name="echo")
+def echo(x=None):
+    return x
+
+_real = Job.request_fields
+
+def _broken(self):
+    if self.id.startswith("doomed"):
+        raise AttributeError("'str' object has no attribute 'get'")
+    return _real(self)
+
+Job.request_fields = _broken  # a corekit bug, injected into this worker process
+'''
+
+
+@pytest.mark.slow
+def test_an_error_building_the_request_stores_a_failure_on_eventlet(tmp_path: Any) -> None:
+    """The same on the eventlet pool, which needs a monkey-patched process
+    of its own."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("eventlet")
+    (tmp_path / "proj.py").write_text(FAULTY_PROJ)
+    url = f"sqlite://{tmp_path / 'broker.sqlite3'}"
+    app = Corekit("client", broker=url, backend=url)
+    doomed, fine = app.send_task("echo", ["doomed"], task_id="doomed-1"), app.send_task(
+        "echo", ["fine"])
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "proj", "worker", "-P",
+                               "eventlet", "-c", "2", "-l", "info", "--no-banner"],
+                              cwd=tmp_path, env={**__import__("os").environ, "TEST_BROKER": url},
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert fine.get(timeout=60) == "fine"
+        with pytest.raises(AttributeError, match="no attribute 'get'"):
+            doomed.get(timeout=30)
+        assert doomed.state == "FAILURE"
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()
+        app.close()
