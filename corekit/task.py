@@ -72,6 +72,8 @@ class Task(Generic[P, R]):
     queue: ClassVar[str | None] = None
     priority: ClassVar[int | None] = None
     throws: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: whether a handler is overridden; None until `has_handlers` looks
+    _has_handlers: ClassVar[bool | None] = None
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
         raise NotImplementedError(f"task {self.name!r} has no run method")

@@ -82,7 +82,7 @@ def _before(task: Task[Any, Any], request: Request, args: list[Any],
             kwargs: dict[str, Any]) -> None:
     if signals.task_prerun.receivers:
         signals.task_prerun.send(task, task_id=request.id, task=task, args=args, kwargs=kwargs)
-    if task.has_handlers():
+    if task._has_handlers is not False and task.has_handlers():  # False: none (cheap)
         _handler(task, task.before_start, request.id, args, kwargs)
 
 
@@ -113,7 +113,7 @@ def _after(task: Task[Any, Any], request: Request, args: list[Any], kwargs: dict
         from corekit.workflow import call_errbacks
 
         call_errbacks(task.app, request, outcome.exc, outcome.traceback)
-    if task.has_handlers():
+    if task._has_handlers is not False and task.has_handlers():  # False: none (cheap)
         _call_handlers(task, request, args, kwargs, outcome)
     if outcome.state == states.SUCCESS:
         if signals.task_success.receivers:
