@@ -6,6 +6,8 @@ import zlib
 from corekit.hookspecs import hookimpl
 from corekit.serialization import BodyTooLarge, Compressor
 
+CHUNK = 1024 * 1024
+
 
 class ZlibCompressor(Compressor):
     name = "zlib"
@@ -15,13 +17,21 @@ class ZlibCompressor(Compressor):
         return zlib.compress(data)
 
     def decompress(self, data: bytes, max_size: int) -> bytes:
+        """In chunks of `CHUNK`: a bomb is refused holding at most the
+        limit plus a chunk."""
         inflater = zlib.decompressobj()
-        out = inflater.decompress(data, max_size + 1)
-        if len(out) > max_size:
-            raise BodyTooLarge("the decompressed body", max_size)
-        if not inflater.eof:
-            raise zlib.error("incomplete or truncated stream")
-        return out
+        chunks: list[bytes] = []
+        size = 0
+        while not inflater.eof:
+            chunk = inflater.decompress(data, CHUNK)
+            data = inflater.unconsumed_tail
+            if not chunk and not data and not inflater.eof:
+                raise zlib.error("incomplete or truncated stream")
+            size += len(chunk)
+            if size > max_size:
+                raise BodyTooLarge("the decompressed body", max_size)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 @hookimpl
