@@ -34,6 +34,7 @@ import msgpack
 from corekit.events.dispatcher import EVENT_EXCHANGE
 from corekit.pidbox import REPLY_PIDBOX
 from corekit.plugins.redis.client import Lane, connect, script
+from corekit.plugins.redis.envelope import RAW, bury, decode_claimed, letter
 from corekit.transport import DeadLetter, Message, Subscription, Transport
 
 #: shorter waits sleep (BLPOP's timeout has millisecond precision at best)
@@ -165,7 +166,14 @@ class RedisTransport(Transport):
             ack_ids = []
             if len(raw) != 2 and raw:
                 self._last_claim = token
-                return self._decode(raw)
+                try:
+                    got = self._decode(raw)
+                except Exception:  # burying poison failed: take the batch back next time
+                    self._lost_claim = token
+                    raise
+                if got:
+                    return got
+                continue  # every one was poison, now dead-lettered: look again
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
@@ -178,10 +186,13 @@ class RedisTransport(Transport):
             else:
                 self.client.blpop([self.prefix + "wake:" + q for q in queues], timeout=left)
 
-    @staticmethod
-    def _decode(raw: Sequence[Any]) -> list[Message]:
-        return [message_from(unpack(raw[i + 1]), int(raw[i]), bool(raw[i + 2]))
-                for i in range(0, len(raw), 3) if raw[i + 1]]
+    def _decode(self, raw: Sequence[Any]) -> list[Message]:
+        """Each claimed envelope on its own: one that is no message is
+        dead-lettered raw (see `envelope`), the others delivered."""
+        got, bad = decode_claimed(raw)
+        if bad:
+            bury(self.client, self.prefix, self.consumer_id, bad)
+        return got
 
     def heartbeat(self) -> None:
         with self.lease_lock:  # the consumer's thread may be replacing a lapsed lease
@@ -224,13 +235,7 @@ class RedisTransport(Transport):
         if not ids:
             return []
         records = self.client.hmget(self.prefix + "dead", ids)
-        out = []
-        for dead_id, data in zip(ids, records):
-            if data:
-                record = unpack(data)
-                out.append(DeadLetter(int(dead_id), message_from(record), record["reason"],
-                                      record["failed_at"]))
-        return out
+        return [letter(dead_id, data) for dead_id, data in zip(ids, records) if data]
 
     def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
         letters = self.dead_letters(10**9)
@@ -239,7 +244,11 @@ class RedisTransport(Transport):
             letters = [d for d in letters if d.id in wanted]
         if not letters:
             return 0
-        self.publish([d.message for d in letters])
+        self.publish([d.message for d in letters if d.message.content_type != RAW])
+        raw = [(d.message.queue, d.message.priority, "", d.message.body)
+               for d in letters if d.message.content_type == RAW]
+        if raw:  # an envelope kept as it was stored goes back as it was
+            self._run("publish", [arg for item in raw for arg in item])
         pipe = self.client.pipeline(transaction=True)
         pipe.hdel(self.prefix + "dead", *(d.id for d in letters))
         pipe.zrem(self.prefix + "dead:ids", *(d.id for d in letters))

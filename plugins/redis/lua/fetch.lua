@@ -47,17 +47,17 @@ for first = 9, 8 + nacks, 1000 do  -- one command per key for up to 1,000 acks
   end
 end
 local ids = {}
+local routes = {}
 local next_due = nil
 for i = 9 + nacks, #ARGV do
   local queue = ARGV[i]
   local delayed = prefix .. 'delayed:' .. queue
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
   for _, id in ipairs(due) do
+    -- a missing or garbage route (or id) still promotes: the claim repairs the route
     local route = redis.call('HGET', prefix .. 'route', id)
-    if route then
-      local priority = tonumber(string.match(route, '\n(%d+)$')) or 0
-      redis.call('ZADD', prefix .. 'q:' .. queue, (9 - priority) * 1099511627776 + tonumber(id), id)
-    end
+    local priority = route and tonumber(string.match(route, '\n(%d)$')) or 0
+    redis.call('ZADD', prefix .. 'q:' .. queue, (9 - priority) * 1099511627776 + (tonumber(id) or 0), id)
     redis.call('ZREM', delayed, id)
   end
   if #ids < limit then
@@ -67,6 +67,8 @@ for i = 9 + nacks, #ARGV do
     end
     for j = 1, #popped, 2 do
       ids[#ids + 1] = popped[j]
+      -- the route a requeue or recovery will need: the queue it came from
+      routes[#ids] = queue .. '\n' .. math.max(0, math.min(9, 9 - math.floor((tonumber(popped[j + 1]) or 0) / 1099511627776)))
     end
   end
   if #ids == 0 then
@@ -85,6 +87,13 @@ end
 redis.call('SADD', owned, unpack(ids))
 redis.call('SET', prefix .. 'claim:' .. token, table.concat(ids, ','), 'EX', 86400)
 local envelopes = redis.call('HMGET', prefix .. 'msg', unpack(ids))
+local stored = redis.call('HMGET', prefix .. 'route', unpack(ids))
+for k, id in ipairs(ids) do
+  -- settle.lua and recover.lua cannot requeue an id whose route is garbage
+  if stored[k] ~= routes[k] then
+    redis.call('HSET', prefix .. 'route', id, routes[k])
+  end
+end
 local redelivered = redis.call('HMGET', prefix .. 'redelivered', unpack(ids))
 local out = {}
 for k, id in ipairs(ids) do
