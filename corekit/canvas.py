@@ -24,7 +24,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from corekit.exceptions import MalformedSignature
-from corekit.signature_check import options_problem
+from corekit.signature_check import check_signature, options_problem
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -323,6 +323,8 @@ def signature(varies: Any, *args: Any, app: Corekit | None = None, **kwargs: Any
     if isinstance(varies, dict):
         if isinstance(varies, Signature) and app is None:
             return varies.clone()
+        if not isinstance(varies, Signature):
+            check_signature(varies, "signature")
         return Signature.from_dict(varies, app=app)
     return Signature(varies, *args, app=app, **kwargs)
 
@@ -337,9 +339,7 @@ def maybe_signature(value: Any, app: Corekit | None = None) -> Signature | None:
         if app is not None and value._app is None:
             value._app = app
         return value
-    if not isinstance(value, dict):
-        raise MalformedSignature(f"not a signature: expected a Signature or its dict, "
-                                 f"not {type(value).__name__} {value!r:.60}")
+    check_signature(value, "signature")  # a plain dict, or something else
     return Signature.from_dict(value, app=app)
 
 

@@ -42,11 +42,13 @@ def app(request: pytest.FixtureRequest) -> Corekit:
     return app
 
 
-def publish_raw(app: Corekit, embed: Any, task: str = "echo", value: Any = "v") -> str:
+def publish_raw(app: Corekit, embed: Any, task: str = "echo", value: Any = "v",
+                eta: float | None = None) -> str:
     """Publish a task message with *embed* as its body's third element, as
-    a producer that does not use corekit would; returns its id."""
+    a producer that does not use corekit would (an *eta* only in the
+    headers); returns its id."""
     task_id = f"raw-{uuid.uuid4().hex}"
-    headers = task_headers(task, task_id, [value], {})
+    headers = task_headers(task, task_id, [value], {}, eta=eta)
     body = json.dumps([[value], {}, embed]).encode()
     app.producer.publish([build_message(headers, body, "application/json", "utf-8", None,
                                         queue="celery")])
@@ -135,6 +137,20 @@ def test_a_malformed_workflow_part_leaves_the_parent_succeeded(
         assert app.AsyncResult(publish_raw(app, None, value=2)).get(timeout=T) == 2
     assert letters_for(app, task_id) == [reason]
     assert not [d for d in app.producer.dead_letters(10_000) if "unknown task" in d.reason]
+
+
+def test_one_dead_letter_for_a_message_that_comes_back_at_its_eta(app: Corekit) -> None:
+    """A message that arrives before the ETA in its headers goes back to
+    the broker to wait, and is dead-lettered once, when it runs."""
+    sibling = f"sib-{uuid.uuid4().hex}"
+    with start_worker(app):
+        task_id = publish_raw(app, {"callbacks": [{"args": []}, good(sibling)]},
+                              eta=time.time() + 1.0)
+        assert app.AsyncResult(task_id).get(timeout=T) == "v"
+        assert app.AsyncResult(sibling).get(timeout=T) == "v"
+        letter_for(app, task_id)
+        assert app.AsyncResult(publish_raw(app, None, value=3)).get(timeout=T) == 3
+    assert len(letters_for(app, task_id)) == 1
 
 
 def test_a_malformed_errback_leaves_the_failure_as_it_is(app: Corekit) -> None:
@@ -274,10 +290,15 @@ def client(sqlite_app: Corekit) -> Corekit:
     lambda app: group("abc", app=app).delay(),
     lambda app: chain(app.tasks["echo"].s(1), "echo", app=app).delay(),
     lambda app: (app.tasks["echo"].s(1) | app.tasks["echo"].s()).apply_async(link="abc"),
+    lambda app: signature({"task": "celery.map", "subtask_type": "xmap", "kwargs": [1]},
+                          app=app).delay(),
+    lambda app: signature({"task": "celery.chord", "subtask_type": "chord",
+                           "kwargs": {"body": None}}, app=app).delay(),
+    lambda app: chain([1, 2], app=app).delay(),
 ], ids=["no task", "args str", "kwargs list", "task int", "options str", "link str",
         "link no task", "link_error int", "chain str", "chord str", "nested link",
         "countdown str", "chain('abc')", "group('abc')", "chain with a str",
-        "chain link str"])
+        "chain link str", "map kwargs a list", "chord without header", "chain of ints"])
 def test_the_client_refuses_a_malformed_workflow(client: Corekit,
                                                  build: Callable[[Corekit], Any]) -> None:
     with pytest.raises(MalformedSignature) as info:

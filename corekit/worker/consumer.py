@@ -204,7 +204,7 @@ class Consumer:
         nothing that was already decoded."""
         good, bad = decode_batch(batch)
         dead: list[tuple[Message, str]] = list(bad)
-        #: copies of messages that run without their malformed workflow parts
+        #: messages that run without their malformed workflow parts
         copies: list[tuple[Message, str]] = []
         now = time.time()
         ready: list[Job] = []
@@ -233,11 +233,8 @@ class Consumer:
             self.return_to_broker(to_broker)
         for message, reason in dead:
             self.dead_letter(message, reason)
-        for message, reason in copies:
-            logger.error("Task %s[%s] runs without the malformed parts of its workflow; a copy "
-                         "of its message is in the dead-letter queue: %s",
-                         message.headers.get("task"), message.headers.get("id"), reason)
-            self.transport.dead_letter(message, reason)
+        if copies:
+            self._dead_letter_copies(copies, doomed + to_broker)
 
     def make_job(self, headers: Any, dead: list[tuple[Message, str]],
                  copies: list[tuple[Message, str]]) -> Job | None:
@@ -288,10 +285,25 @@ class Consumer:
             shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
             if len(problems) > MAX_PROBLEMS_SHOWN:
                 shown += f"; and {len(problems) - MAX_PROBLEMS_SHOWN} more"
-            copies.append((dataclasses.replace(message, delivery_tag=None),
-                           f"malformed workflow in the message body, left out (the task ran "
-                           f"without it): {shown}"))
+            copies.append((message, f"malformed workflow in the message body, left out (the "
+                                    f"task ran without it): {shown}"))
         return embed
+
+    def _dead_letter_copies(self, copies: list[tuple[Message, str]], elsewhere: list[Job]
+                            ) -> None:
+        """A copy of each message whose task runs here without its malformed
+        workflow parts goes to the dead-letter queue (the delivery itself is
+        acked as usual).  Not for one that does not run now: revoked or
+        expired (nothing of it runs), or handed back to the broker until its
+        ETA (looked at again when it comes back)."""
+        skip = {id(job.message) for job in elsewhere}
+        for message, reason in copies:
+            if id(message) in skip:
+                continue
+            logger.error("Task %.100s[%.100s] runs without the malformed parts of its workflow; "
+                         "a copy of its message is in the dead-letter queue: %s",
+                         message.headers.get("task"), message.headers.get("id"), reason)
+            self.transport.dead_letter(dataclasses.replace(message, delivery_tag=None), reason)
 
     def dead_letter(self, message: Message, reason: str) -> None:
         task_id = message.headers.get("id") if isinstance(message.headers, dict) else "?"
