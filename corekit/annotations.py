@@ -96,14 +96,14 @@ def annotate(task: Task[Any, Any], entries: Sequence[Any]) -> None:
     cls = type(task)
     if cls.__dict__.get("_annotated"):
         return
-    cls._annotated = True
+    setattr(cls, "_annotated", True)
     for attrs in (_first(entries, "annotate", task), _first(entries, "annotate_any")):
         for key, value in (attrs or {}).items():
             if key.startswith("@"):
                 _wrap(cls, key[1:], value)
             else:
                 setattr(cls, key, _checked(task.name, key, value))
-    cls._has_handlers = None  # `Task.has_handlers` looks again
+    cls._has_handlers = None  # `Task.has_handlers` looks again (handlers may be new)
 
 
 def _wrap(cls: type, name: str, around: Callable[[Any], Any]) -> None:

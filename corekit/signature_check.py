@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from corekit.exceptions import MalformedSignature
 
@@ -169,8 +169,10 @@ def _chunks(kwargs: Mapping[str, Any], where: str, depth: int) -> str | None:
     return _mapped(kwargs, where, depth)
 
 
-_WORKFLOW_CHECKS = {"chain": _task_list, "group": _task_list, "chord": _chord,
-                    "xmap": _mapped, "xstarmap": _mapped, "chunks": _chunks}
+_WORKFLOW_CHECKS: dict[str | None, Callable[[Mapping[str, Any], str, int], str | None]] = {
+    "chain": _task_list,
+    "group": _task_list, "chord": _chord, "xmap": _mapped, "xstarmap": _mapped,
+    "chunks": _chunks}
 
 
 def check_signature(value: Any, where: str) -> None:
