@@ -276,3 +276,14 @@ def test_fuzzed_stored_forms_are_run_or_dead_lettered(app: Corekit, r: redis.Red
         one()
     listing = run_cli("-b", app.conf.broker_url, "dlq", "list", "--limit", "1000")
     assert listing.returncode == 0, listing.stderr
+
+
+def test_a_flood_of_poison_ahead_of_a_task_holds_nothing_up(app: Corekit,
+                                                            r: redis.Redis) -> None:
+    for n in range(300):  # whole batches of nothing but poison
+        put(r, b"\xc1%d" % n)
+    with start_worker(app):
+        assert app.tasks["echo"].delay("through").get(timeout=30) == "through"
+    assert len(app.producer.dead_letters(1000)) == 300
+    assert not list(r.scan_iter(P + "owned:*")) or all(
+        r.scard(k) == 0 for k in r.scan_iter(P + "owned:*"))

@@ -265,3 +265,15 @@ def test_fuzzed_rows_are_run_or_dead_lettered_and_never_stop_the_worker(app: Cor
         one()
     listing = run_cli("-b", app.conf.broker_url, "dlq", "list", "--limit", "1000")
     assert listing.returncode == 0, listing.stderr
+
+
+def test_a_flood_of_poison_rows_ahead_of_a_task_holds_nothing_up(app: Corekit) -> None:
+    path = db_path(app)
+    for n in range(300):  # text priorities sort first: every claim meets poison first
+        row = good_row(f"flood-{n}", [n])
+        row["priority"] = "urgent"
+        row["body"] = not_utf8_text()
+        insert(path, row)
+    with start_worker(app):
+        assert app.tasks["echo"].delay("through").get(timeout=30) == "through"
+    assert len(app.producer.dead_letters(1000)) == 300
