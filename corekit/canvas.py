@@ -264,7 +264,7 @@ class Signature(dict):  # type: ignore[type-arg]
                 options: Mapping[str, Any]) -> tuple[list[Message], Any]:
         """The messages to publish for this call, and its result."""
         a, kw, opts = self._merge(args, kwargs, options)
-        problem = options_problem(opts, f"{self.task}'s options")
+        problem = options_problem(opts, f"{self.task}'s options", canvas=False)
         if problem:
             raise MalformedSignature(f"not a signature: {problem}")
         app = self.app

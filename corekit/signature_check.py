@@ -29,11 +29,6 @@ MAX_DEPTH = 32
 MAX_SECONDS = 1e11
 
 _SEQUENCE = (list, tuple)
-_STR_OPTIONS = ("task_id", "group_id", "root_id", "parent_id", "queue", "routing_key",
-                "exchange", "serializer", "compression", "shadow", "reply_to")
-_SECONDS_OPTIONS = ("countdown", "time_limit", "soft_time_limit")
-_WHEN_OPTIONS = ("eta", "expires")
-_INT_OPTIONS = (("priority", 0, 255), ("retries", 0, 10**9), ("group_index", 0, 10**9))
 #: the sections of a message body's third element
 EMBED_PARTS = ("callbacks", "errbacks", "chain", "chord")
 
@@ -48,7 +43,7 @@ def signature_problem(value: Any, where: str, depth: int = 0) -> str | None:
     answer), or None if nothing is."""
     if depth > MAX_DEPTH:
         return f"{where}: signatures nested more than {MAX_DEPTH} deep"
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return f"{where}: a signature is a dict, not {_kind(value)}"
     task = value.get("task")
     if not isinstance(task, str) or not task:
@@ -75,39 +70,25 @@ def signature_problem(value: Any, where: str, depth: int = 0) -> str | None:
     return check(kwargs or {}, f"{where}.kwargs", depth) if check is not None else None
 
 
-def options_problem(options: Mapping[str, Any], where: str, depth: int = 0) -> str | None:
-    """What is wrong with a signature's (or a call's) *options*."""
-    for name in ("link", "link_error"):
-        if options.get(name) is not None:
-            problem = _one_or_many(options[name], f"{where}.{name}", depth + 1)
-            if problem:
-                return problem
-    if options.get("chain") is not None:
-        problem = _many(options["chain"], f"{where}.chain", depth + 1)
-        if problem:
-            return problem
-    if options.get("chord") is not None:
-        problem = signature_problem(options["chord"], f"{where}.chord", depth + 1)
-        if problem:
-            return problem
-    for name in _STR_OPTIONS:
-        if options.get(name) is not None and not isinstance(options[name], str):
-            return f"{where}.{name}: must be a string, not {_kind(options[name])}"
-    for name in _SECONDS_OPTIONS:
-        if options.get(name) is not None and not _seconds(options[name]):
-            return f"{where}.{name}: must be a number of seconds, not {_kind(options[name])}"
-    for name in _WHEN_OPTIONS:
-        value = options.get(name)
-        if value is not None and not (_seconds(value) or isinstance(value, datetime)):
-            return f"{where}.{name}: must be a datetime or a number, not {_kind(value)}"
-    for name, low, high in _INT_OPTIONS:
-        value = options.get(name)
-        if value is not None and not (type(value) is int and low <= value <= high):
-            return f"{where}.{name}: must be a whole number from {low} to {high}, " \
-                   f"not {_kind(value)}"
-    headers = options.get("headers")
-    if headers is not None and not _str_keyed(headers):
-        return f"{where}.headers: must be a dict with string keys, not {_kind(headers)}"
+def options_problem(options: Mapping[str, Any], where: str, depth: int = 0,
+                    canvas: bool = True) -> str | None:
+    """What is wrong with a signature's (or a call's) *options*; with
+    ``canvas=False`` the nested signatures (``link``, ``chain``...) are
+    left to whoever checks them next."""
+    for name, value in options.items():
+        if value is None:
+            continue
+        wanted = _VALUE_CHECKS.get(name)
+        if wanted is not None:
+            want = wanted(value)
+            if want:
+                return f"{where}.{name}: must be {want}, not {_kind(value)}"
+        elif canvas:
+            nested = _CANVAS_CHECKS.get(name)
+            if nested is not None:
+                problem = nested(value, f"{where}.{name}", depth + 1)
+                if problem:
+                    return problem
     return None
 
 
@@ -117,12 +98,12 @@ def _seconds(value: Any) -> bool:
 
 
 def _str_keyed(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
+    return isinstance(value, dict) and (not value or all(type(k) is str for k in value))
 
 
 def _one_or_many(value: Any, where: str, depth: int) -> str | None:
     """A signature, or a list of them (``link=``)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return signature_problem(value, where, depth)
     return _many(value, where, depth)
 
@@ -144,7 +125,7 @@ def _task_list(kwargs: Mapping[str, Any], where: str, depth: int) -> str | None:
 def _chord(kwargs: Mapping[str, Any], where: str, depth: int) -> str | None:
     header = kwargs.get("header")
     problem = (signature_problem(header, f"{where}.header", depth + 1)
-               if isinstance(header, Mapping) else _many(header, f"{where}.header", depth + 1))
+               if isinstance(header, dict) else _many(header, f"{where}.header", depth + 1))
     if problem:
         return problem
     inner = kwargs.get("kwargs")
@@ -173,6 +154,42 @@ _WORKFLOW_CHECKS: dict[str | None, Callable[[Mapping[str, Any], str, int], str |
     "chain": _task_list,
     "group": _task_list, "chord": _chord, "xmap": _mapped, "xstarmap": _mapped,
     "chunks": _chunks}
+
+
+def _string(value: Any) -> str | None:
+    return None if isinstance(value, str) else "a string"
+
+
+def _number_of_seconds(value: Any) -> str | None:
+    return None if _seconds(value) else "a number of seconds"
+
+
+def _when(value: Any) -> str | None:
+    return None if _seconds(value) or isinstance(value, datetime) else "a datetime or a number"
+
+
+def _whole(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        ok = type(value) is int and low <= value <= high
+        return None if ok else f"a whole number from {low} to {high}"
+    return check
+
+
+def _headers(value: Any) -> str | None:
+    return None if _str_keyed(value) else "a dict with string keys"
+
+
+#: the message options corekit reads: what each must be
+_VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    **dict.fromkeys(("task_id", "group_id", "root_id", "parent_id", "queue", "routing_key",
+                     "exchange", "serializer", "compression", "shadow", "reply_to"), _string),
+    **dict.fromkeys(("countdown", "time_limit", "soft_time_limit"), _number_of_seconds),
+    "eta": _when, "expires": _when, "priority": _whole(0, 255),
+    "retries": _whole(0, 10**9), "group_index": _whole(0, 10**9), "headers": _headers}
+#: the options that are signatures in turn
+_CANVAS_CHECKS: dict[str, Callable[[Any, str, int], str | None]] = {
+    "link": _one_or_many, "link_error": _one_or_many, "chain": _many,
+    "chord": signature_problem}
 
 
 def check_signature(value: Any, where: str) -> None:
@@ -205,7 +222,7 @@ def check_embed(embed: Any) -> tuple[dict[str, Any] | None, list[str]]:
     it would feed them the wrong values)."""
     if embed is None:
         return None, []
-    if not isinstance(embed, Mapping):
+    if not isinstance(embed, dict):
         return None, [f"embed: the body's third element must be a dict, not {_kind(embed)}"]
     clean = dict(embed)
     problems: list[str] = []
