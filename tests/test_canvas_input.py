@@ -329,3 +329,39 @@ def test_the_eager_path_refuses_a_malformed_link(client: Corekit) -> None:
         client.tasks["echo"].apply_async((1,), link="abc")
     with pytest.raises(MalformedSignature, match="link_error"):
         client.tasks["echo"].apply((1,), link_error=[{"args": []}])
+
+
+def test_every_workflow_corekit_builds_passes_the_check(memory_app: Corekit) -> None:
+    """No false alarms: the wire form of each canvas type, nested, with
+    the options a caller may set, is a well-formed signature."""
+    from datetime import datetime, timezone
+
+    from corekit import chord, chunks
+    from corekit.signature_check import signature_problem
+
+    @memory_app.task(name="add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @memory_app.task(name="xsum")
+    def xsum(values: list[int]) -> int:
+        return sum(values)
+
+    step = add.s(1).set(countdown=1.5, expires=datetime.now(timezone.utc), priority=3,
+                        queue="q", headers={"h": 1}, time_limit=10, retries=0)
+    step.link(add.s(2))
+    step.link_error(add.si(0, 0))
+    workflows = [
+        step, add.si(1, 1), chain(add.s(1, 1), add.s(2), group(add.s(3), add.s(4)), xsum.s()),
+        group(add.s(i, i) for i in range(3)), chord([add.s(1, 1), add.s(2, 2)], xsum.s()),
+        add.map([(1, 1)]), add.starmap([(1, 1)]), add.chunks([(1, 1)] * 4, 2),
+        chord(group(add.s(1, 1), chain(add.s(2, 2), add.s(3))), chain(xsum.s(), add.s(1))),
+        chunks(add.s(), [(1, 2)], 1),
+    ]
+    for sig in workflows:
+        frozen = sig.clone()
+        frozen.freeze()
+        wire = json.loads(json.dumps(frozen, default=str))  # as it arrives (datetimes aside)
+        wire_problem = signature_problem({**wire, "options": {
+            k: v for k, v in wire["options"].items() if k != "expires"}}, "sig")
+        assert signature_problem(frozen, "sig") is None and wire_problem is None, sig
