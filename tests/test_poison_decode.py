@@ -63,6 +63,9 @@ BAD = [
       for key in ("task", "id", "root_id", "parent_id", "group", "compression", "origin")],
     (message(content_type="a/" + "b" * MAX_NAME),
      f"bad content type: a string of {MAX_NAME + 2} characters (at most {MAX_NAME})"),
+    (message({**GOOD, "timelimit": [1e300, None]}), "bad 'timelimit' header: [1e+300, None]"),
+    (message({**GOOD, "timelimit": [None, 10**18]}), f"bad 'timelimit' header: [None, {10**18}]"),
+    (message({**GOOD, "timelimit": [2**31 + 1, 5]}), f"bad 'timelimit' header: [{2**31 + 1}, 5]"),
 ]
 
 
@@ -79,9 +82,11 @@ def test_a_bad_field_is_rejected_with_its_name(impl: Any, bad_message: Message,
 @pytest.mark.parametrize("impl", IMPLS)
 def test_the_limits_themselves_are_accepted(impl: Any) -> None:
     headers = {**GOOD, "id": "i" * MAX_NAME, "task": "t" * MAX_NAME, "origin": "o" * MAX_NAME,
-               "argsrepr": "a" * MAX_REPR, "kwargsrepr": "k" * MAX_REPR, "group_index": 2**63 - 1}
+               "argsrepr": "a" * MAX_REPR, "kwargsrepr": "k" * MAX_REPR, "group_index": 2**63 - 1,
+               "timelimit": [2**31, 2.0**31]}
     [h], bad = impl.decode_batch([message(headers, {"reply_to": "r" * MAX_NAME})])
     assert bad == [] and h.id == "i" * MAX_NAME
+    assert h.time_limit == h.soft_time_limit == 2.0**31
     [h], bad = impl.decode_batch([message({"task": "t", "id": "i"}, {})])
     assert bad == [] and (h.task, h.id) == ("t", "i")
 
@@ -219,6 +224,28 @@ def test_hostile_messages_are_dead_lettered_and_the_rest_run(
         assert reason in letters.get(task_id, "<not dead-lettered>"), task_id[:40]
         if len(task_id) < 100:
             assert app.AsyncResult(task_id).state == "PENDING"
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_a_huge_time_limit_is_dead_lettered(sqlite_app: Corekit, pool: str) -> None:
+    """A time limit of 1e300 s once wedged the prefork pool's supervisor
+    (OverflowError computing its wait, every turn) with every task behind
+    it; limits over 2**31 s are dead-lettered."""
+    app = sqlite_app
+
+    @app.task(name="echo")
+    def echo(x: Any = None) -> Any:
+        return x
+
+    huge = [publish(app, f"huge{i}", headers={"timelimit": limits})
+            for i, limits in enumerate([[1e300, None], [None, 1e300], [1e18, 1e18]])]
+    fine = [publish(app, f"fine{i}", headers={"timelimit": [60, 30]}) for i in range(3)]
+    with start_worker(app, pool=pool, concurrency=1):
+        for task_id in fine:
+            assert app.AsyncResult(task_id).get(timeout=20) == task_id.rsplit("-", 1)[0]
+    letters = {d.message.headers["id"]: d.reason for d in app.producer.dead_letters()}
+    assert set(letters) == set(huge)
+    assert all("bad 'timelimit' header" in r for r in letters.values())
 
 
 # -- what goes wrong later, in the pool ----------------------------------------------------

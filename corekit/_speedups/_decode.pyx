@@ -2,7 +2,6 @@
 """Message decode, compiled: timestamps are parsed in C from the string's
 ASCII buffer and the header checks run on typed locals.  Behaves exactly as
 the pure-Python twin ``decode.py``: same fields, same reasons."""
-from libc.math cimport INFINITY
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
@@ -14,7 +13,11 @@ MAX_RETRIES = 2**63 - 1
 #: takes; Celery writes ids of 36 characters and reprs of at most 1024.
 MAX_NAME = 1024
 MAX_REPR = 65536
+#: The longest time limit, in seconds (68 years): the pools' timers and waits
+#: overflow far beyond it.
+MAX_TIME_LIMIT = 2.0**31
 cdef Py_ssize_t _MAX_NAME = MAX_NAME, _MAX_REPR = MAX_REPR
+cdef double _MAX_TIME_LIMIT = MAX_TIME_LIMIT
 FIELDS = ("message", "task", "id", "root_id", "parent_id", "group", "retries", "eta",
           "expires", "time_limit", "soft_time_limit", "ignore_result", "compression",
           "content_type", "redelivered")
@@ -188,7 +191,7 @@ cdef object _limit(object value):
             return _BAD
     else:
         return _BAD
-    if not 0.0 <= seconds < INFINITY:
+    if not 0.0 <= seconds <= _MAX_TIME_LIMIT:
         return _BAD
     return seconds
 

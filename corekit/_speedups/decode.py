@@ -6,7 +6,6 @@ not decoded here.
 """
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -21,6 +20,9 @@ MAX_RETRIES = 2**63 - 1
 #: takes; Celery writes ids of 36 characters and reprs of at most 1024.
 MAX_NAME = 1024
 MAX_REPR = 65536
+#: The longest time limit, in seconds (68 years): the pools' timers and waits
+#: overflow far beyond it.
+MAX_TIME_LIMIT = 2.0**31
 FIELDS = ("message", "task", "id", "root_id", "parent_id", "group", "retries", "eta",
           "expires", "time_limit", "soft_time_limit", "ignore_result", "compression",
           "content_type", "redelivered")
@@ -117,7 +119,7 @@ def _limit(value: Any) -> float | None:
         seconds = float(value)
     except OverflowError:
         raise ValueError from None
-    if not 0.0 <= seconds < math.inf:
+    if not 0.0 <= seconds <= MAX_TIME_LIMIT:
         raise ValueError
     return seconds
 
