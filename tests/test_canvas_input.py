@@ -118,7 +118,17 @@ MALFORMED: list[tuple[str, Callable[[str], Any], str]] = [
     ("errbacks a string", lambda sib: {"errbacks": "abc", "callbacks": [good(sib)]},
      "errbacks"),
     ("embed a list", lambda sib: [good(sib)], "embed"),
+    ("groups nested 300 deep", lambda sib: {"chain": [nested_groups(300)],
+                                            "callbacks": [good(sib)]}, "nested more than"),
 ]
+
+
+def nested_groups(depth: int) -> dict[str, Any]:
+    sig = good("leaf")
+    for _ in range(depth):
+        sig = {**good("g"), "task": "celery.group", "subtask_type": "group",
+               "kwargs": {"tasks": [sig]}}
+    return sig
 
 
 @pytest.mark.parametrize("case,make,names", MALFORMED, ids=[c[0] for c in MALFORMED])
