@@ -277,3 +277,37 @@ def test_a_flood_of_poison_rows_ahead_of_a_task_holds_nothing_up(app: Corekit) -
     with start_worker(app):
         assert app.tasks["echo"].delay("through").get(timeout=30) == "through"
     assert len(app.producer.dead_letters(1000)) == 300
+
+
+def test_nulls_in_a_table_another_tool_created_are_dead_lettered(tmp_path: Path) -> None:
+    """A ``messages`` table made by something else, without NOT NULL:
+    corekit keeps it (CREATE TABLE IF NOT EXISTS), so NULLs can arrive."""
+    path = tmp_path / "foreign.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT,"
+                     " priority INTEGER, eta REAL, owner TEXT, redelivered INTEGER,"
+                     " headers TEXT, properties TEXT, content_type TEXT,"
+                     " content_encoding TEXT, exchange TEXT, routing_key TEXT, body BLOB)")
+    conn.close()
+    url = f"sqlite://{path}"
+    app = Corekit("tests", broker=url, backend=url, broker_heartbeat=0.2,
+                  broker_lease_timeout=2.0)
+    try:
+        @app.task(name="echo")
+        def echo(x: object = None) -> object:
+            return x
+        app.producer.connect()
+        for column in ("priority", "headers", "properties", "content_type", "body",
+                       "redelivered"):
+            row = good_row(f"null-{column}", [1])
+            row[column] = None
+            insert(path, row)
+        with start_worker(app):
+            assert echo.delay("fine").get(timeout=10) == "fine"
+            assert app.AsyncResult("null-redelivered").get(timeout=10) == 1
+        reasons = sorted(d.reason for d in app.producer.dead_letters())
+        assert len(reasons) == 5, reasons
+        for column in ("priority", "headers", "properties", "content_type", "body"):
+            assert any(f"'{column}'" in reason for reason in reasons), (column, reasons)
+    finally:
+        app.close()

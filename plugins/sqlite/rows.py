@@ -39,8 +39,11 @@ CAST_COLUMNS = ", ".join(name if name == "priority" else f"CAST({name} AS BLOB)"
 #: BLOB, and no number exceeds 9e999 (infinity), so this is a range of the
 #: ``messages_eta`` index, as cheap as the MIN(eta) beside it.
 BAD_ETA = "eta > 9e999"
-BURY = (f"INSERT INTO dead_letters ({COLUMNS}, reason, failed_at)"
-        f" SELECT {COLUMNS}, ?, ? FROM messages WHERE id = ?")
+#: A NULL (possible in a table another tool created) is kept as '' (0 for priority).
+BURY = ("INSERT INTO dead_letters ({}, reason, failed_at) SELECT {}, ?, ? FROM messages"
+        " WHERE id = ?").format(COLUMNS, ", ".join(
+            f"COALESCE({name}, {0 if name == 'priority' else repr('')})"
+            for name in COLUMNS.split(", ")))
 
 
 class BadRow(ValueError):
