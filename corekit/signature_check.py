@@ -18,6 +18,7 @@ parts they are made of.  Nesting is bounded.
 from __future__ import annotations
 
 import math
+import reprlib
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
@@ -29,13 +30,15 @@ MAX_DEPTH = 32
 MAX_SECONDS = 1e11
 
 _SEQUENCE = (list, tuple)
-#: the sections of a message body's third element
-EMBED_PARTS = ("callbacks", "errbacks", "chain", "chord")
+#: how a bad value is shown: a few items and characters of it, however big it is
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 40
+_SHOW.maxlist = _SHOW.maxtuple = _SHOW.maxdict = 3
+_SHOW.maxlevel = 2
 
 
 def _kind(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+    return f"{type(value).__name__} {_SHOW.repr(value)}"
 
 
 def signature_problem(value: Any, where: str, depth: int = 0) -> str | None:
