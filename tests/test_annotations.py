@@ -200,3 +200,23 @@ def test_a_bad_annotation_fails_at_finalize(memory_app: Corekit) -> None:
                     task_annotations=[42])
     with pytest.raises(ImproperlyConfigured, match="task_annotations"):
         third.finalize()
+
+
+def _record_failure(self: Any, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                    einfo: Any) -> None:
+    with open(args[0], "a") as out:
+        out.write(f"{self.name} {exc!r} {'KeyError' in einfo}\n")
+
+
+def test_method_annotations_run_in_a_prefork_child(sqlite_app: Corekit, tmp_path: Any) -> None:
+    sqlite_app.conf.task_annotations = {"boom": {"on_failure": _record_failure}}
+
+    @sqlite_app.task(name="boom")
+    def boom(path: str) -> None:
+        raise KeyError("k")
+
+    record = tmp_path / "failures.txt"
+    with start_worker(sqlite_app, pool="prefork", concurrency=1):
+        with pytest.raises(KeyError):
+            boom.delay(str(record)).get(timeout=30)
+    assert record.read_text() == "boom KeyError('k') True\n"
