@@ -208,7 +208,9 @@ def test_a_queued_id_that_is_not_a_number_is_dead_lettered(app: Corekit,
 ANY = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats()
                    | st.text(max_size=10) | st.binary(max_size=10),
                    lambda inner: st.lists(inner, max_size=3)
-                   | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+                   | st.dictionaries(st.text(max_size=5) | st.integers(-2**63, 2**63 - 1)
+                                     | st.binary(max_size=3),
+                                     inner, max_size=3), max_leaves=8)
 FIELDS = ("headers", "properties", "content_type", "content_encoding", "queue", "exchange",
           "routing_key", "priority", "body")
 
