@@ -289,3 +289,16 @@ def test_a_flood_of_poison_ahead_of_a_task_holds_nothing_up(app: Corekit,
     assert len(app.producer.dead_letters(1000)) == 300
     assert not list(r.scan_iter(P + "owned:*")) or all(
         r.scard(k) == 0 for k in r.scan_iter(P + "owned:*"))
+
+
+def test_unreadable_dead_letters_are_listed_not_raised(app: Corekit, r: redis.Redis) -> None:
+    r.hset(P + "dead", "7", b"\xc1")
+    r.zadd(P + "dead:ids", {"7": 7})
+    r.hset(P + "dead", "odd", msgpack.packb({"reason": 1}))
+    r.zadd(P + "dead:ids", {"odd": 8})
+    letters = app.producer.dead_letters()
+    assert [d.id for d in letters] == [7, "odd"]
+    assert all("unreadable dead letter" in d.reason for d in letters)
+    listing = run_cli("-b", app.conf.broker_url, "dlq", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.count("unreadable dead letter") == 2

@@ -165,7 +165,8 @@ def bury(client: Any, prefix: str, consumer: str, bad: Sequence[Bad]) -> None:
 def letter(dead_id: Any, data: bytes) -> DeadLetter:
     """The dead letter stored as *data*; one that cannot be read is shown
     as a raw letter saying so, never an error."""
-    ident = int(dead_id)
+    text = dead_id.decode(errors="backslashreplace") if isinstance(dead_id, bytes) else dead_id
+    ident = int(text) if text.isascii() and text.isdigit() else text  # corekit writes numbers
     try:
         record = _record(data)
         kept = message(data, 0, False)
