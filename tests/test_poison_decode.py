@@ -228,9 +228,10 @@ def test_hostile_messages_are_dead_lettered_and_the_rest_run(
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_a_huge_time_limit_is_dead_lettered(sqlite_app: Corekit, pool: str) -> None:
-    """A time limit of 1e300 s once wedged the prefork pool's supervisor
-    (OverflowError computing its wait, every turn) with every task behind
-    it; limits over 2**31 s are dead-lettered."""
+    """A time limit of 1e300 s (or of a month) once wedged the prefork
+    pool's supervisor (OverflowError computing its wait, every turn) with
+    every task behind it; limits over 2**31 s are dead-lettered, and the
+    supervisor waits at most an hour at once."""
     app = sqlite_app
 
     @app.task(name="echo")
@@ -239,7 +240,8 @@ def test_a_huge_time_limit_is_dead_lettered(sqlite_app: Corekit, pool: str) -> N
 
     huge = [publish(app, f"huge{i}", headers={"timelimit": limits})
             for i, limits in enumerate([[1e300, None], [None, 1e300], [1e18, 1e18]])]
-    fine = [publish(app, f"fine{i}", headers={"timelimit": [60, 30]}) for i in range(3)]
+    fine = [publish(app, f"fine{i}", headers={"timelimit": limits})
+            for i, limits in enumerate([[60, 30], [2**31, 2**31], [None, 2.0**31]])]
     with start_worker(app, pool=pool, concurrency=1):
         for task_id in fine:
             assert app.AsyncResult(task_id).get(timeout=20) == task_id.rsplit("-", 1)[0]

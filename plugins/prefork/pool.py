@@ -38,6 +38,8 @@ logger = logging.getLogger("corekit.pool")
 
 #: autoscale: a child above the minimum exits after this long without work
 SHRINK_AFTER = 3.0
+#: the longest the supervisor waits at once (poll takes at most 2**31 ms)
+MAX_WAIT = 3600.0
 #: stop(wait=False): how long children get to exit on SIGTERM before SIGKILL
 TERMINATE_GRACE = 2.0
 
@@ -215,11 +217,13 @@ class PreforkPool(Pool):
                 self._reap(c)
 
     def _timeout(self) -> float | None:
+        """How long the supervisor may wait: until the nearest hard time
+        limit, at most `MAX_WAIT` (poll takes no more than 2**31 ms)."""
         now = time.monotonic()
         timeouts = [c.deadline - now for c in self._children.values() if c.deadline]
         if sum(c.serving for c in self._children.values()) > self.min_children:
             timeouts.append(SHRINK_AFTER / 4)
-        return max(0.0, min(timeouts)) if timeouts else None
+        return max(0.0, min(*timeouts, MAX_WAIT)) if timeouts else None
 
     def _read(self, child: Child) -> None:
         try:
