@@ -64,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "worker_max_memory_per_child": None,  # prefork: recycle a child past this RSS (KiB)
     "worker_autoscale": None,           # prefork: (max, min) children
     "worker_send_task_events": False,   # workers send task-* events (-E)
-    "worker_max_message_size": 64 * 1024 * 1024,  # bytes of a task body, as sent and decompressed
+    "worker_max_message_size": 16 * 1024 * 1024,  # bytes of a task body, as sent and decompressed
     # events
     "task_send_sent_event": False,      # a task-sent event for each task a client publishes
     "event_max_field_size": 4096,       # bytes of args/result/traceback... in events (0: all)

@@ -8,7 +8,7 @@ from corekit.exceptions import ContentDisallowed, DecodeError, PluginNotFound
 
 #: The largest body `Codecs.decode` inflates when not told otherwise; the
 #: worker passes its ``worker_max_message_size`` setting (the same by default).
-DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 
 
 class BodyTooLarge(DecodeError):

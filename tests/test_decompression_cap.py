@@ -48,7 +48,7 @@ def test_the_bomb_is_what_it_claims() -> None:
 
 
 def test_the_default_limit() -> None:
-    assert DEFAULTS["worker_max_message_size"] == DEFAULT_MAX_SIZE == 64 * MiB
+    assert DEFAULTS["worker_max_message_size"] == DEFAULT_MAX_SIZE == 16 * MiB
 
 
 # -- Codecs.decode ----------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def test_a_worker_fed_a_1_gib_bomb_stays_small(tmp_path: Path) -> None:
-    """A real worker process on SQLite, default limit (64 MiB), fed a 1 MiB
+    """A real worker process on SQLite, default limit (16 MiB), fed a 1 MiB
     zlib message that inflates to 1 GiB: it dead-letters it, runs the next
     task, and its peak RSS stays far below the bomb."""
     (tmp_path / "proj.py").write_text(WORKER_PROJ)
@@ -180,7 +180,7 @@ def test_a_worker_fed_a_1_gib_bomb_stays_small(tmp_path: Path) -> None:
         worker.wait(30)
         app.close()
     print(f"worker peak RSS with a 1 GiB zlib bomb: {peak:.0f} MiB")
-    assert peak < 64 + 200, f"peak RSS {peak:.0f} MiB\n{''.join(log)[-3000:]}"
+    assert peak < 16 + 200, f"peak RSS {peak:.0f} MiB\n{''.join(log)[-3000:]}"
     [letter] = Corekit("check", broker=url, backend=url).producer.dead_letters()
     assert letter.message.headers["id"] == bomb_id
-    assert "over the limit of 67,108,864 bytes" in letter.reason
+    assert "over the limit of 16,777,216 bytes" in letter.reason
