@@ -42,6 +42,20 @@ def hold(self, seconds, until=None):
         time.sleep(0.02)
     record("done " + self.request.id)
     return seconds
+
+@app.task(bind=True, acks_late=True, acks_on_failure_or_timeout=False)
+def fails_first(self, until):
+    """Wait for the file *until*; the first run then fails (a failure
+    dead-letters the message), later ones succeed."""
+    first = not os.path.exists(until + ".ran")
+    open(until + ".ran", "a").close()
+    record("start " + self.request.id)
+    while not os.path.exists(until):
+        time.sleep(0.02)
+    record("done " + self.request.id)
+    if first:
+        raise RuntimeError("the first run fails")
+    return "ok"
 '''
 #: Runs the worker CLI with time.time() moved by $CLOCK_SKEW seconds, from
 #: before corekit is imported: a host whose clock is off.
@@ -171,6 +185,31 @@ def test_a_worker_paused_past_its_lease_runs_nothing_it_lost(project: Project) -
     warnings = [line for line in a_log.read_text().splitlines() if "lease" in line]
     assert len(warnings) == 1 and "WARNING" in warnings[0], a_log.read_text()
     assert "3 prefetched" in warnings[0] and "1 running" in warnings[0], warnings[0]
+    assert project.client("print(proj.app.connection().queue_size('celery'))") == "0"
+
+
+def test_a_task_failing_where_its_lease_lapsed_is_not_dead_lettered(project: Project
+                                                                    ) -> None:
+    """A late-acked task that fails after its lease lapsed (acks on failure
+    off: a failure dead-letters the message) leaves the message alone: the
+    worker that took it over runs it to success, and the dead-letter queue
+    stays empty."""
+    release = project.path / "release"
+    ids = project.client(f"ids = [proj.fails_first.delay({str(release)!r}).id]\n"
+                         "ids += [proj.hold.delay(0.5).id]\n"
+                         "print(' '.join(ids))").split()
+    a, a_log = project.worker("-c", "1")
+    wait_until(lambda: ("start", ids[0], a.pid) in project.runs())
+    pause(project, a)
+    b, _ = project.worker("-c", "4")
+    wait_until(lambda: {("start", ids[0], b.pid), ("done", ids[1], b.pid)} <= set(project.runs()))
+    os.kill(a.pid, signal.SIGCONT)
+    wait_until(lambda: "lease" in a_log.read_text())
+    release.touch()
+    wait_until(lambda: {("done", ids[0], a.pid), ("done", ids[0], b.pid)} <= set(project.runs()))
+    project.stop(a)
+    project.stop(b)
+    assert project.client("print(len(proj.app.connection().dead_letters()))") == "0"
     assert project.client("print(proj.app.connection().queue_size('celery'))") == "0"
 
 
