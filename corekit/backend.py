@@ -20,10 +20,11 @@ logger = logging.getLogger("corekit.results")
 
 
 def encode_exception(exc: BaseException) -> dict[str, Any]:
-    """Celery's portable form of an exception."""
+    """Celery's portable form of an exception (a class may name the module
+    it is stored under with ``stored_module``, as `EncodeError` does)."""
     cls = type(exc)
     return {"exc_type": cls.__qualname__, "exc_message": list(_jsonable_args(exc.args)),
-            "exc_module": cls.__module__}
+            "exc_module": cls.__dict__.get("stored_module") or cls.__module__}
 
 
 def _jsonable_args(args: tuple[Any, ...]) -> list[Any]:
@@ -245,13 +246,11 @@ class ResultBackend:
         try:
             data = encode(meta)
         except Exception as exc:
-            why = f"cannot encode the result of task {meta.get('task_id')} " \
-                  f"with {self.serializer}: {exc}"
+            why = self._cannot_encode(meta, exc)
         else:
             if len(data) <= self.max_size:
                 return meta, data
-            why = (f"the result of task {meta.get('task_id')} is {len(data)} bytes encoded, "
-                   f"over result_max_size ({self.max_size} bytes)")
+            why = self._too_large(meta, len(data))
         logger.error("%s: the task is stored as FAILURE", why)
         failed = unencodable_meta(meta, why)
         try:
@@ -259,6 +258,24 @@ class ResultBackend:
         except Exception:
             logger.exception("cannot store anything for task %r", meta.get("task_id"))
             return None
+
+    def unstorable(self, meta: Mapping[str, Any]) -> str | None:
+        """Why *meta* could not be stored (`encode_or_fail` would store its
+        task's FAILURE instead), or None.  It encodes *meta*: the worker asks
+        only for a task whose workflow goes on from its result."""
+        try:
+            size = len(self.encode_meta(meta))
+        except Exception as exc:
+            return self._cannot_encode(meta, exc)
+        return self._too_large(meta, size) if size > self.max_size else None
+
+    def _cannot_encode(self, meta: Mapping[str, Any], exc: Exception) -> str:
+        return f"cannot encode the result of task {meta.get('task_id')} " \
+               f"with {self.serializer}: {exc}"
+
+    def _too_large(self, meta: Mapping[str, Any], size: int) -> str:
+        return (f"the result of task {meta.get('task_id')} is {size} bytes encoded, "
+                f"over result_max_size ({self.max_size} bytes)")
 
     def get_task_meta(self, task_id: str) -> dict[str, Any]:
         data = self._get(task_id)

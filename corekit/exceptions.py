@@ -35,6 +35,8 @@ class EncodeError(CorekitError):
     """A value (a task's result) cannot be encoded by its serializer;
     stored as Celery stores it, ``kombu.exceptions.EncodeError``."""
 
+    stored_module = "kombu.exceptions"
+
 
 class ContentDisallowed(CorekitError):
     """A message uses a content type the worker does not accept."""

@@ -88,11 +88,17 @@ def _before(task: Task[Any, Any], request: Request, args: list[Any],
 
 def _succeeded(task: Task[Any, Any], request: Request, retval: Any) -> Outcome:
     """SUCCESS, once the chain's next task and the callbacks are sent (a
-    failure to send them is raised: the task fails with it)."""
-    if request.callbacks or request.chain:
-        from corekit.workflow import after_success
+    failure to send them is raised: the task fails with it).  A task of a
+    workflow whose result cannot be stored is a FAILURE (`EncodeError`) and
+    sends nothing; a plain task's is left to the result backend."""
+    if request.callbacks or request.chain or request.chord or request.errbacks:
+        from corekit.workflow import after_success, unstorable_result
 
-        after_success(task.app, request, retval)
+        error = unstorable_result(task, request, retval)
+        if error is not None:
+            return Outcome(states.FAILURE, exc=error, traceback=_format(error))
+        if request.callbacks or request.chain:
+            after_success(task.app, request, retval)
     return Outcome(states.SUCCESS, retval)
 
 

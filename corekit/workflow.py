@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Mapping, NoReturn
 
 from corekit import states
 from corekit.canvas import Signature, chain, chord, group, signature
-from corekit.exceptions import ChordError, Ignore, ImproperlyConfigured, MalformedSignature
+from corekit.exceptions import (ChordError, EncodeError, Ignore, ImproperlyConfigured,
+                                MalformedSignature)
 from corekit.request import Request
 
 if TYPE_CHECKING:
@@ -67,6 +68,22 @@ def after_success(app: Corekit, request: Request, retval: Any) -> None:
         messages.extend(msgs)
         add_to_parent(result)
     app.publish_tasks(messages)
+
+
+def unstorable_result(task: Task[Any, Any], request: Request, retval: Any
+                      ) -> EncodeError | None:
+    """The error that fails a task of a workflow whose result the backend
+    cannot store (cannot encode, or over ``result_max_size``), or None:
+    found here, before its followers are sent, and not once the writer
+    stores the result, so that it fails as any failing task does."""
+    if request.is_eager or (not request.chord and (
+            request.ignore_result or task.option("ignore_result", "task_ignore_result"))):
+        return None  # nothing will be encoded
+    from corekit.backend import ResultBackend
+
+    backend = task.app.backend
+    why = backend.unstorable(ResultBackend.make_meta(request.id or "", retval, states.SUCCESS))
+    return None if why is None else EncodeError(why)
 
 
 def call_errbacks(app: Corekit, request: Request, exc: BaseException,
