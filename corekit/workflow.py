@@ -143,6 +143,39 @@ def chain_failure(meta: Mapping[str, Any], rest: list[Any], app: Corekit
     return metas, parts
 
 
+def left_out_chain_failure(app: Corekit, chain: Any, task: Any, task_id: Any
+                           ) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+    """The worker left the *chain* after task *task_id* out of its message
+    (a step is not a well-formed signature): a FAILURE (`MalformedSignature`
+    naming the bad part) under the result id of each well-formed step, and
+    the chord parts they owed, as `chain_failure` gives, so that nobody
+    waits on them forever.  Nothing for a chain that is not a list."""
+    from corekit.backend import ResultBackend
+    from corekit.signature_check import signature_problem
+
+    if not isinstance(chain, (list, tuple)):
+        return [], []
+    problems = [signature_problem(step, f"chain[{i}]") for i, step in enumerate(chain)]
+    bad = "; ".join([problem for problem in problems if problem][:5])
+    if not bad:
+        return [], []
+    meta = ResultBackend.make_meta("", MalformedSignature(
+        f"the worker left out the chain after task {task!s:.100}[{task_id!s:.100}]: {bad}"),
+        states.FAILURE)
+    metas: list[dict[str, Any]] = []
+    parts: list[tuple[str, Any]] = []
+    for step, problem in zip(chain, problems):
+        if problem is None:
+            try:
+                more, owed = chain_failure(meta, [step], app)
+            except _MALFORMED:
+                logger.exception("cannot fail step %.200r of a left-out chain", step)
+                continue
+            metas.extend(more)
+            parts.extend(owed)
+    return metas, parts
+
+
 def _result_holders(sig: Signature) -> list[Signature]:
     """The plain signatures whose results stand for *sig*'s: a chord's
     body, a group's members, every task of a chain."""

@@ -204,8 +204,9 @@ class Consumer:
         nothing that was already decoded."""
         good, bad = decode_batch(batch)
         dead: list[tuple[Message, str]] = list(bad)
-        #: messages that run without their malformed workflow parts
-        copies: list[tuple[Message, str]] = []
+        #: messages that run without their malformed workflow parts (and
+        #: the chain left out of each, if it was)
+        copies: list[tuple[Message, str, Any]] = []
         now = time.time()
         ready: list[Job] = []
         to_broker: list[Job] = []
@@ -237,7 +238,7 @@ class Consumer:
             self._dead_letter_copies(copies, doomed + to_broker)
 
     def make_job(self, headers: Any, dead: list[tuple[Message, str]],
-                 copies: list[tuple[Message, str]]) -> Job | None:
+                 copies: list[tuple[Message, str, Any]]) -> Job | None:
         """Decode the body; what cannot run here goes on *dead* with why.
         Workflow parts (callbacks, errbacks, chain, chord) that are not
         well formed are left out of the job, and a copy of the message goes
@@ -276,34 +277,54 @@ class Consumer:
         return job
 
     @staticmethod
-    def _checked_embed(message: Message, embed: Any, copies: list[tuple[Message, str]]
+    def _checked_embed(message: Message, embed: Any, copies: list[tuple[Message, str, Any]]
                        ) -> dict[str, Any] | None:
         from corekit.signature_check import check_embed
 
+        given = embed
         embed, problems = check_embed(embed)
         if problems:
+            left_out = given.get("chain") if embed is not None and given.get("chain") \
+                and not embed.get("chain") else None
             shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
             if len(problems) > MAX_PROBLEMS_SHOWN:
                 shown += f"; and {len(problems) - MAX_PROBLEMS_SHOWN} more"
             copies.append((message, f"malformed workflow in the message body, left out (the "
-                                    f"task ran without it): {shown}"))
+                                    f"task ran without it): {shown}", left_out))
         return embed
 
-    def _dead_letter_copies(self, copies: list[tuple[Message, str]], elsewhere: list[Job]
+    def _dead_letter_copies(self, copies: list[tuple[Message, str, Any]], elsewhere: list[Job]
                             ) -> None:
         """A copy of each message whose task runs here without its malformed
         workflow parts goes to the dead-letter queue (the delivery itself is
-        acked as usual).  Not for one that does not run now: revoked or
-        expired (nothing of it runs), or handed back to the broker until its
-        ETA (looked at again when it comes back)."""
+        acked as usual), and a chain left out fails its well-formed steps.
+        Not for one that does not run now: revoked or expired (nothing of it
+        runs), or handed back to the broker until its ETA (looked at again
+        when it comes back)."""
         skip = {id(job.message) for job in elsewhere}
-        for message, reason in copies:
+        for message, reason, left_out in copies:
             if id(message) in skip:
                 continue
             logger.error("Task %.100s[%.100s] runs without the malformed parts of its workflow; "
                          "a copy of its message is in the dead-letter queue: %s",
                          message.headers.get("task"), message.headers.get("id"), reason)
             self.transport.dead_letter(dataclasses.replace(message, delivery_tag=None), reason)
+            if left_out is not None:
+                self._fail_left_out_chain(message, left_out)
+
+    def _fail_left_out_chain(self, message: Message, chain: Any) -> None:
+        from corekit.workflow import left_out_chain_failure, on_chord_parts
+
+        headers = message.headers
+        metas, parts = left_out_chain_failure(self.app, chain, headers.get("task"),
+                                              headers.get("id"))
+        if self.results.backend.needs_reply_to:
+            for meta in metas:
+                meta["reply_to"] = message.properties.get("reply_to")
+        backend = self.results.backend
+        if metas or parts:
+            self.results.submit(metas, None, (lambda: on_chord_parts(self.app, backend, parts))
+                                if parts else None)
 
     def dead_letter(self, message: Message, reason: str) -> None:
         task_id = message.headers.get("id") if isinstance(message.headers, dict) else "?"
