@@ -25,7 +25,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from corekit import __version__
-from corekit.transport import Message
+from corekit.transport import Message, mask_url
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -267,9 +267,17 @@ class EventDispatcher:
                 self._cond.notify_all()
 
     def _requeue(self, batch: list[dict[str, Any]], exc: Exception) -> None:
-        if self._failures == 1:
-            logger.warning("Events: cannot publish (%r); retrying in the background", exc)
+        """Keep *batch* to publish again; an outage is told once, on one
+        line (each attempt's traceback at DEBUG)."""
         transport, self._transport = self._transport, None
+        if self._failures == 1:
+            from corekit.worker.startup import one_line_reason
+
+            where = transport.describe() if transport is not None else \
+                mask_url(str(self.app.conf.broker))
+            logger.warning("Events: cannot publish to the broker at %s: %s; retrying in the "
+                           "background", where, one_line_reason(exc))
+        logger.debug("Events: publishing failed (attempt %d)", self._failures, exc_info=exc)
         if transport is not None:
             try:
                 transport.close()

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("corekit.worker")
 
 POLL = 0.5
+#: seconds between tries to read broadcasts while the broker is away
+RETRY_EVERY = 1.0
 
 
 class ControlStep(Step):
@@ -95,18 +97,36 @@ class ControlStep(Step):
     # -- requests -----------------------------------------------------------------
     def listen(self) -> None:
         assert self.subscription is not None
+        failures = 0
         while not self.stopping.is_set():
             try:
                 messages = self.subscription.get(POLL)
-            except Exception:  # the broker went away: the subscription reconnects or not
-                logger.warning("remote control: broadcast read failed", exc_info=True)
-                self.stopping.wait(1.0)
+            except Exception as exc:  # the broker went away: the subscription reconnects
+                failures += 1
+                self._read_failed(exc, failures)
+                self.stopping.wait(RETRY_EVERY)
                 continue
+            if failures:
+                logger.warning("Remote control: the broker is back after %d failed "
+                               "attempt(s)", failures)
+                failures = 0
             for message in messages:
                 try:
                     self.handle(message)
                 except Exception:  # a malformed request must not stop the listener
                     logger.exception("remote control: cannot handle %r", message.body[:200])
+
+    def _read_failed(self, exc: Exception, failures: int) -> None:
+        """An outage is told once, on one line (each attempt's traceback at
+        DEBUG)."""
+        from corekit.worker.startup import one_line_reason
+
+        if failures == 1:
+            where = self.transport.describe() if self.transport is not None else "?"
+            logger.warning("Remote control: cannot read from the broker at %s: %s; trying "
+                           "again every %g s", where, one_line_reason(exc), RETRY_EVERY)
+        logger.debug("Remote control: reading broadcasts failed (attempt %d)", failures,
+                     exc_info=exc)
 
     def handle(self, message: Message) -> Any:
         """Run the request in *message* if it is for this worker and still

@@ -1,0 +1,75 @@
+"""A broker outage while a worker runs is told once per component (the
+consumer, the broker heartbeat, remote control, the events sender), on one
+line with the broker's masked URL and no traceback, and its end once; the
+worker then runs tasks and answers remote control again."""
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from corekit import Corekit
+from servers import RedisServer
+from tcp_gate import TcpGate
+from test_startup_retry import REDIS_USER, SECRET, redis_user, workers  # noqa: F401 (fixtures)
+
+#: (component, its outage line, its line when the broker is back)
+COMPONENTS = [
+    ("consumer", r"ERROR.*Broker error, will retry", r"Broker connection is back"),
+    ("heartbeat", r"WARNING.*Heartbeat to the broker at .* failed",
+     r"Heartbeat to the broker is back"),
+    ("remote control", r"WARNING.*Remote control: cannot read from the broker at",
+     r"Remote control: the broker is back"),
+    ("events", r"WARNING.*Events: cannot publish to the broker at",
+     r"Events: the broker is back"),
+]
+#: how long the broker stays away once every component has noticed: several
+#: retries of each (remote control tries every second)
+OUTAGE_SECONDS = 3.0
+
+
+def wait_for_all(worker: Any, patterns: list[str], start: int, timeout: float = 30) -> None:
+    """Until each of *patterns* matches a line from *start* on, in any order."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = worker.lines[start:]
+        if all(any(re.search(p, line) for line in lines) for p in patterns):
+            return
+        worker.wait_for(".", timeout=max(0.1, deadline - time.monotonic()))  # the next line
+
+
+def test_a_broker_outage_while_running_is_told_once_per_component(
+        workers: Any, redis_server: RedisServer, redis_user: str) -> None:  # noqa: F811
+    client = Corekit("client", broker=redis_server.url, backend=redis_server.url)
+    with TcpGate(redis_server.port) as gate:
+        gate.open()
+        broker = gate.url(redis_user)
+        # worker events every 0.5 s, so the events sender meets the outage too
+        worker = workers(broker, redis_server.url, "-l", "info", "-E", "--heartbeat-interval", "0.5",
+                         settings={"broker_lease_timeout": 60})
+        try:
+            worker.wait_for("ready")
+            assert client.send_task("proj.add", (1, 1)).get(timeout=30) == 2
+            closed_at = len(worker.lines)
+            gate.close()
+            wait_for_all(worker, [outage for _, outage, _ in COMPONENTS], closed_at)
+            time.sleep(OUTAGE_SECONDS)  # the outage itself: every component retries meanwhile
+            opened_at = len(worker.lines)
+            gate.open()
+            wait_for_all(worker, [back for _, _, back in COMPONENTS], opened_at)
+            assert client.send_task("proj.add", (2, 3)).get(timeout=30) == 5
+            assert client.control.ping(timeout=5)  # remote control listens again
+            assert worker.stop() == 0
+        finally:
+            worker.kill()
+            client.close()
+    output = worker.output
+    masked = f"redis://{REDIS_USER}:**@127.0.0.1:{gate.port}/0"
+    for name, outage, back in COMPONENTS:
+        told = [line for line in worker.lines if re.search(outage, line)]
+        assert len(told) == 1, f"{name}:\n{output}"
+        assert masked in told[0], f"{name}:\n{output}"
+        assert len([line for line in worker.lines if re.search(back, line)]) == 1, \
+            f"{name}:\n{output}"
+    assert "Traceback" not in output, output
+    assert SECRET not in output, output
