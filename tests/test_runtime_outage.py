@@ -4,11 +4,16 @@ line with the broker's masked URL and no traceback, and its end once; the
 worker then runs tasks and answers remote control again."""
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 from typing import Any
 
+import pytest
+
 from corekit import Corekit
+from corekit.testing import start_worker
 from servers import RedisServer
 from tcp_gate import TcpGate
 from test_startup_retry import REDIS_USER, SECRET, redis_user, workers  # noqa: F401 (fixtures)
@@ -73,3 +78,35 @@ def test_a_broker_outage_while_running_is_told_once_per_component(
             f"{name}:\n{output}"
     assert "Traceback" not in output, output
     assert SECRET not in output, output
+
+
+@pytest.mark.parametrize("error,traceback", [(ConnectionError("gone"), False),
+                                             (TypeError("a bug"), True)],
+                         ids=["connection", "bug"])
+def test_the_consumer_keeps_the_traceback_of_an_error_that_is_not_an_outage(
+        memory_app: Corekit, caplog: Any, error: Exception, traceback: bool) -> None:
+    @memory_app.task
+    def ping() -> str:
+        return "pong"
+
+    caplog.set_level(logging.DEBUG, logger="corekit.worker")
+    with start_worker(memory_app) as worker:
+        transport = worker.transport
+        real_fetch, failed = transport.fetch, threading.Event()
+
+        def fetch_failing_once(*args: Any) -> Any:
+            if not failed.is_set():
+                failed.set()
+                raise error
+            return real_fetch(*args)
+
+        transport.fetch = fetch_failing_once
+        assert failed.wait(20)
+        assert ping.delay().get(timeout=20) == "pong"
+    told = [r for r in caplog.records if r.levelno == logging.ERROR
+            and "Broker error" in r.getMessage()]
+    assert len(told) == 1
+    assert str(error) in told[0].getMessage()
+    assert (told[0].exc_info is not None) is traceback
+    assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records
+               if "Broker failing" in r.getMessage())

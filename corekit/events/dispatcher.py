@@ -268,15 +268,17 @@ class EventDispatcher:
 
     def _requeue(self, batch: list[dict[str, Any]], exc: Exception) -> None:
         """Keep *batch* to publish again; an outage is told once, on one
-        line (each attempt's traceback at DEBUG)."""
+        line (each attempt's traceback at DEBUG; an error that is not the
+        connection's keeps its traceback)."""
         transport, self._transport = self._transport, None
         if self._failures == 1:
-            from corekit.worker.startup import one_line_reason
+            from corekit.worker.startup import is_connection_error, one_line_reason
 
             where = transport.describe() if transport is not None else \
                 mask_url(str(self.app.conf.broker))
             logger.warning("Events: cannot publish to the broker at %s: %s; retrying in the "
-                           "background", where, one_line_reason(exc))
+                           "background", where, one_line_reason(exc),
+                           exc_info=None if is_connection_error(exc) else exc)
         logger.debug("Events: publishing failed (attempt %d)", self._failures, exc_info=exc)
         if transport is not None:
             try:

@@ -148,16 +148,18 @@ class Consumer:
 
     def broker_trouble(self, exc: Exception) -> None:
         """Log the first failure in a row on one line (masked URL; each
-        attempt's traceback at DEBUG), then back off (0.1 s doubling to 5 s)
-        before the next attempt reconnects."""
-        from corekit.worker.startup import one_line_reason
+        attempt's traceback at DEBUG; an error that is not the connection's
+        keeps its traceback), then back off (0.1 s doubling to 5 s) before
+        the next attempt reconnects."""
+        from corekit.worker.startup import is_connection_error, one_line_reason
 
         self._trouble += 1
         delay = min(MAX_RETRY_DELAY, 0.1 * 2 ** (self._trouble - 1))
         if self._trouble == 1:
             logger.error("Broker error, will retry with backoff (0.1 s doubling to %g s): "
                          "%s: %s", MAX_RETRY_DELAY, self.transport.describe(),
-                         one_line_reason(exc))
+                         one_line_reason(exc),
+                         exc_info=None if is_connection_error(exc) else exc)
         logger.debug("Broker failing (attempt %d)", self._trouble, exc_info=exc)
         try:
             self.transport.close()

@@ -118,13 +118,14 @@ class ControlStep(Step):
 
     def _read_failed(self, exc: Exception, failures: int) -> None:
         """An outage is told once, on one line (each attempt's traceback at
-        DEBUG)."""
-        from corekit.worker.startup import one_line_reason
+        DEBUG; an error that is not the connection's keeps its traceback)."""
+        from corekit.worker.startup import is_connection_error, one_line_reason
 
         if failures == 1:
             where = self.transport.describe() if self.transport is not None else "?"
             logger.warning("Remote control: cannot read from the broker at %s: %s; trying "
-                           "again every %g s", where, one_line_reason(exc), RETRY_EVERY)
+                           "again every %g s", where, one_line_reason(exc), RETRY_EVERY,
+                           exc_info=None if is_connection_error(exc) else exc)
         logger.debug("Remote control: reading broadcasts failed (attempt %d)", failures,
                      exc_info=exc)
 
