@@ -96,6 +96,11 @@ class Project:
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
+    def reserved(self) -> int:
+        """How many tasks the workers hold prefetched, not yet started."""
+        return int(self.client("replies = proj.app.control.inspect(timeout=1).reserved()\n"
+                               "print(sum(len(r) for r in (replies or {}).values()))"))
+
     def runs(self) -> list[tuple[str, str, int]]:
         """(what, task id, pid) per line of the tasks' record."""
         log = self.path / "runs.log"
@@ -165,6 +170,8 @@ def test_a_worker_paused_past_its_lease_runs_nothing_it_lost(project: Project) -
     running = ids[0]  # A runs it first, until released
     a, a_log = project.worker("-c", "1")
     wait_until(lambda: ("start", running, a.pid) in project.runs())
+    # RabbitMQ may still be delivering the other three (push, under basic.qos)
+    wait_until(lambda: project.reserved() == 3)
     pause(project, a)
     b, _ = project.worker("-c", "4")
     wait_until(lambda: ("start", running, b.pid) in project.runs() and sum(
