@@ -1,7 +1,6 @@
 """The worker's hot loop: fetch a batch, decode, route, dispatch, ack."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -13,6 +12,7 @@ from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigu
 from corekit.ratelimit import BrokerBucket, TokenBucket, parse_rate
 from corekit.worker.job import FailedMessage, Job, TaskOptions
 from corekit.worker.listeners import JobListener, JobTracker
+from corekit.worker.malformed import checked_embed, dead_letter_copies
 from corekit.worker.revoked import Revoked
 
 if TYPE_CHECKING:
@@ -27,8 +27,6 @@ POLL_TIMEOUT = 0.5
 #: A message due this close to now runs now rather than going back to the broker.
 ETA_SLACK = 0.005
 MAX_RETRY_DELAY = 5.0
-#: a dead letter's reason names this many malformed workflow parts at most
-MAX_PROBLEMS_SHOWN = 5
 
 
 class Consumer:
@@ -241,7 +239,7 @@ class Consumer:
         for message, reason in dead:
             self.dead_letter(message, reason)
         if copies:
-            self._dead_letter_copies(copies, doomed + to_broker)
+            dead_letter_copies(self, copies, doomed + to_broker)
 
     def make_job(self, headers: Any, dead: list[tuple[Message, str]],
                  copies: list[tuple[Message, str, Any]]) -> Job | None:
@@ -270,7 +268,7 @@ class Consumer:
         if embed is not None and (embed.__class__ is not dict or embed.get("callbacks")
                                   or embed.get("errbacks") or embed.get("chain")
                                   or embed.get("chord")):
-            embed = self._checked_embed(message, embed, copies)
+            embed = checked_embed(message, embed, copies)
         options = self._options.get(headers.task)
         if options is None:
             options = self._options[headers.task] = TaskOptions(task)
@@ -281,56 +279,6 @@ class Consumer:
         for listener in self.listeners:
             listener.received(job)
         return job
-
-    @staticmethod
-    def _checked_embed(message: Message, embed: Any, copies: list[tuple[Message, str, Any]]
-                       ) -> dict[str, Any] | None:
-        from corekit.signature_check import check_embed
-
-        given = embed
-        embed, problems = check_embed(embed)
-        if problems:
-            left_out = given.get("chain") if embed is not None and given.get("chain") \
-                and not embed.get("chain") else None
-            shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
-            if len(problems) > MAX_PROBLEMS_SHOWN:
-                shown += f"; and {len(problems) - MAX_PROBLEMS_SHOWN} more"
-            copies.append((message, f"malformed workflow in the message body, left out (the "
-                                    f"task ran without it): {shown}", left_out))
-        return embed
-
-    def _dead_letter_copies(self, copies: list[tuple[Message, str, Any]], elsewhere: list[Job]
-                            ) -> None:
-        """A copy of each message whose task runs here without its malformed
-        workflow parts goes to the dead-letter queue (the delivery itself is
-        acked as usual), and a chain left out fails its well-formed steps.
-        Not for one that does not run now: revoked or expired (nothing of it
-        runs), or handed back to the broker until its ETA (looked at again
-        when it comes back)."""
-        skip = {id(job.message) for job in elsewhere}
-        for message, reason, left_out in copies:
-            if id(message) in skip:
-                continue
-            logger.error("Task %.100s[%.100s] runs without the malformed parts of its workflow; "
-                         "a copy of its message is in the dead-letter queue: %s",
-                         message.headers.get("task"), message.headers.get("id"), reason)
-            self.transport.dead_letter(dataclasses.replace(message, delivery_tag=None), reason)
-            if left_out is not None:
-                self._fail_left_out_chain(message, left_out)
-
-    def _fail_left_out_chain(self, message: Message, chain: Any) -> None:
-        from corekit.workflow import left_out_chain_failure, on_chord_parts
-
-        headers = message.headers
-        metas, parts = left_out_chain_failure(self.app, chain, headers.get("task"),
-                                              headers.get("id"))
-        if self.results.backend.needs_reply_to:
-            for meta in metas:
-                meta["reply_to"] = message.properties.get("reply_to")
-        backend = self.results.backend
-        if metas or parts:
-            self.results.submit(metas, None, (lambda: on_chord_parts(self.app, backend, parts))
-                                if parts else None)
 
     def dead_letter(self, message: Message, reason: str) -> None:
         task_id = message.headers.get("id") if isinstance(message.headers, dict) else "?"
