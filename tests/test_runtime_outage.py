@@ -110,3 +110,32 @@ def test_the_consumer_keeps_the_traceback_of_an_error_that_is_not_an_outage(
     assert (told[0].exc_info is not None) is traceback
     assert any(r.levelno == logging.DEBUG and r.exc_info for r in caplog.records
                if "Broker failing" in r.getMessage())
+
+
+def test_a_result_backend_outage_is_told_once_and_loses_no_result(
+        workers: Any, redis_server: RedisServer, redis_user: str) -> None:  # noqa: F811
+    """Results finished while the result backend is away are stored once it
+    is back; the outage is one line with the backend's masked URL."""
+    client = Corekit("client", broker=redis_server.url, backend=redis_server.url)
+    with TcpGate(redis_server.port) as gate:
+        gate.open()
+        worker = workers(redis_server.url, gate.url(redis_user), "-l", "info")
+        try:
+            worker.wait_for("ready")
+            assert client.send_task("proj.add", (1, 1)).get(timeout=30) == 2
+            gate.close()
+            pending = [client.send_task("proj.add", (i, i)) for i in range(5)]
+            worker.wait_for("could not store", timeout=30)
+            gate.open()
+            assert [r.get(timeout=30) for r in pending] == [2 * i for i in range(5)]
+            assert worker.stop() == 0
+        finally:
+            worker.kill()
+            client.close()
+    output = worker.output
+    told = [line for line in worker.lines if "could not store" in line]
+    assert len(told) == 1, output
+    assert f"redis://{REDIS_USER}:**@127.0.0.1:{gate.port}/0" in told[0], output
+    assert len([line for line in worker.lines if "result backend is back" in line]) == 1, output
+    assert "Traceback" not in output, output
+    assert SECRET not in output, output

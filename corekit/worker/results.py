@@ -13,6 +13,7 @@ import threading
 from typing import Any, Callable, Mapping, Sequence
 
 from corekit.backend import ResultBackend
+from corekit.worker.startup import is_connection_error, one_line_reason
 
 logger = logging.getLogger("corekit.worker")
 
@@ -86,11 +87,14 @@ class ResultWriter:
                     logger.warning("result backend is back after %d failed attempt(s)",
                                    failures)
                 return
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                if failures == 1:
-                    logger.exception("could not store %d task result(s); retrying",
-                                     len(metas))
+                if failures == 1:  # one line for an outage; a bug keeps its traceback
+                    logger.error("could not store %d task result(s) at %s: %s; retrying with "
+                                 "backoff (0.1 s doubling to %g s)", len(metas),
+                                 self.backend.describe(), one_line_reason(exc), MAX_RETRY_DELAY,
+                                 exc_info=None if is_connection_error(exc) else exc)
+                logger.debug("result backend failing (attempt %d)", failures, exc_info=exc)
                 if self._stopping.is_set() and failures >= 3:
                     logger.error("gave up storing %d task result(s) at shutdown", len(metas))
                     return
