@@ -100,10 +100,6 @@ def pending_meta(task_id: str) -> dict[str, Any]:
             "traceback": None, "children": [], "date_done": None}
 
 
-class _TooLarge(Exception):
-    """An encoded meta over ``result_max_size`` (`store_many`'s slow path)."""
-
-
 def unencodable_meta(meta: Mapping[str, Any], why: str) -> dict[str, Any]:
     """The FAILURE meta that replaces *meta* when it cannot be stored:
     ``kombu.exceptions.EncodeError`` (Celery's shape), its plain-string
@@ -224,11 +220,11 @@ class ResultBackend:
         items = []
         for meta in metas:
             try:
-                data = encode(meta)
-                if len(data) > limit:
-                    data = b""  # not kept while the slow path encodes it again
-                    raise _TooLarge
+                data: bytes | None = encode(meta)
             except Exception:
+                data = None
+            if data is None or len(data) > limit:  # rare: this meta fails its task
+                del data  # a result over the limit is not held twice
                 encoded = self.encode_or_fail(meta, encode)
                 if encoded is None:
                     continue
