@@ -1,4 +1,8 @@
-"""`Corekit`: the application object."""
+"""`Corekit`: the application object.
+
+Past DESIGN's ~400 lines because the producer (prepare, route, publish,
+publish retry) still lives here; issue 13 moves it to a module of its own.
+"""
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,10 @@
-"""The worker's hot loop: fetch a batch, decode, route, dispatch, ack."""
+"""The worker's hot loop: fetch a batch, decode, route, dispatch, ack.
+
+Past DESIGN's ~400 lines because rate limiting, the ETA timer and the state
+remote control changes still live here beside the loop; issue 13 moves them
+to modules of their own (malformed workflow parts already went to
+`corekit.worker.malformed`).
+"""
 from __future__ import annotations
 
 import logging
