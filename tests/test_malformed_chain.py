@@ -13,20 +13,9 @@ import pytest
 from corekit import Corekit, states
 from corekit.exceptions import MalformedSignature
 from corekit.testing import start_worker
-from test_canvas_input import good, letter_for, publish_raw
+from test_canvas_input import app, good, letter_for, publish_raw  # noqa: F401 (app: fixture)
 
 T = 15
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def app(request: pytest.FixtureRequest) -> Corekit:
-    app: Corekit = request.getfixturevalue(f"{request.param}_app")
-
-    @app.task(name="echo")
-    def echo(x: Any) -> Any:
-        return x
-
-    return app
 
 
 def ids(n: int) -> list[str]:
