@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from corekit._speedups import load
 from corekit.messages import build_message, task_headers
-from corekit.transport import Message
+from corekit.messages import Message
 
 RUNS = 5
 TARGET = 3.0

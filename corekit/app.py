@@ -26,14 +26,15 @@ from corekit.task import Task
 from corekit.transport import mask_url
 
 if TYPE_CHECKING:
-    from corekit.backend import ResultBackend
-    from corekit.control import Control
+    from corekit.result_backend import ResultBackend
+    from corekit.control_client import Control
     from corekit.pluginmanager import PluginManager
     from corekit.queues import Queues
     from corekit.result import AsyncResult, GroupResult
     from corekit.routing import Router
     from corekit.serialization import Codecs
-    from corekit.transport import Message, Transport
+    from corekit.messages import Message
+    from corekit.transport import Transport
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -151,8 +152,8 @@ class Corekit:
 
     @functools.cached_property
     def control(self) -> Control:
-        """Revoke tasks and broadcast commands to the workers (`corekit.control`)."""
-        from corekit.control import Control
+        """Revoke tasks and broadcast commands to the workers (`corekit.control_client`)."""
+        from corekit.control_client import Control
 
         return Control(self)
 

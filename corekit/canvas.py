@@ -35,7 +35,7 @@ from corekit.signature_check import check_signature, options_problem
 if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.result import GroupResult
-    from corekit.transport import Message
+    from corekit.messages import Message
 
 logger = logging.getLogger("corekit.canvas")
 

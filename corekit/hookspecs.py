@@ -18,7 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
-    from corekit.backend import ResultBackend
+    from corekit.result_backend import ResultBackend
     from corekit.pool import Pool
     from corekit.serialization import Compressor, Serializer
     from corekit.transport import Transport

@@ -1,12 +1,39 @@
-"""Celery's task message protocol v2: building messages (DESIGN.md §3)."""
+"""The message model: `Message`, and building Celery's task message protocol v2
+(DESIGN.md §3)."""
 from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
-from corekit.transport import Message
+
+@dataclass(slots=True)
+class Message:
+    """One task message, as published and as delivered.
+
+    ``headers`` and ``properties`` follow Celery's protocol v2 (DESIGN.md §3);
+    ``body`` is the serialized (maybe compressed) payload.  ``queue`` is the
+    destination when publishing and the source when delivered.  ``eta`` is an
+    epoch time before which the broker must not deliver the message.
+    ``delivery_tag`` is set by the transport on delivery and is opaque to
+    everyone else.
+    """
+
+    body: bytes
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+    content_type: str
+    content_encoding: str = "utf-8"
+    queue: str = "celery"
+    exchange: str = ""
+    routing_key: str = ""
+    eta: float | None = None
+    priority: int = 0
+    delivery_tag: Any = None
+    redelivered: bool = False
+
 
 ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
 

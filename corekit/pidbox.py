@@ -20,7 +20,7 @@ import uuid
 from fnmatch import fnmatch
 from typing import Any, Mapping, Sequence
 
-from corekit.transport import Message
+from corekit.messages import Message
 
 #: The fanout exchange of remote-control requests (Celery's name).
 PIDBOX = "celery.pidbox"

@@ -6,7 +6,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, Iterator, Sequence, TypeVar
 
 from corekit import states
-from corekit.backend import decode_exception
+from corekit.result_backend import decode_exception
 from corekit.exceptions import TaskRevokedError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class AsyncResult(Generic[R]):
 
     def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
         """Never run this task; with *terminate*, kill it where it runs
-        (see `corekit.control.Control.revoke`)."""
+        (see `corekit.control_client.Control.revoke`)."""
         self.app.control.revoke(self.id, terminate=terminate, signal=signal)
 
     def forget(self) -> None:

@@ -14,35 +14,10 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from corekit.exceptions import LeaseLost
+from corekit.messages import Message
 from corekit.queues import topic_matches
 
 DEAD_LETTER_QUEUE = "corekit.dlq"
-
-
-@dataclass(slots=True)
-class Message:
-    """One task message, as published and as delivered.
-
-    ``headers`` and ``properties`` follow Celery's protocol v2 (DESIGN.md §3);
-    ``body`` is the serialized (maybe compressed) payload.  ``queue`` is the
-    destination when publishing and the source when delivered.  ``eta`` is an
-    epoch time before which the broker must not deliver the message.
-    ``delivery_tag`` is set by the transport on delivery and is opaque to
-    everyone else.
-    """
-
-    body: bytes
-    headers: dict[str, Any]
-    properties: dict[str, Any]
-    content_type: str
-    content_encoding: str = "utf-8"
-    queue: str = "celery"
-    exchange: str = ""
-    routing_key: str = ""
-    eta: float | None = None
-    priority: int = 0
-    delivery_tag: Any = None
-    redelivered: bool = False
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from corekit.request import Request
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
-    from corekit.backend import ResultBackend
+    from corekit.result_backend import ResultBackend
     from corekit.task import Task
 
 logger = logging.getLogger("corekit.worker")
@@ -79,7 +79,7 @@ def unstorable_result(task: Task[Any, Any], request: Request, retval: Any
     if request.is_eager or (not request.chord and (
             request.ignore_result or task.option("ignore_result", "task_ignore_result"))):
         return None  # nothing will be encoded
-    from corekit.backend import ResultBackend
+    from corekit.result_backend import ResultBackend
 
     backend = task.app.backend
     why = backend.unstorable(ResultBackend.make_meta(request.id or "", retval, states.SUCCESS))
@@ -150,7 +150,7 @@ def left_out_chain_failure(app: Corekit, chain: Any, task: Any, task_id: Any
     naming the bad part) under the result id of each well-formed step, and
     the chord parts they owed, as `chain_failure` gives, so that nobody
     waits on them forever.  Nothing for a chain that is not a list."""
-    from corekit.backend import ResultBackend
+    from corekit.result_backend import ResultBackend
     from corekit.signature_check import signature_problem
 
     if not isinstance(chain, (list, tuple)):
@@ -242,7 +242,7 @@ def join_chord(app: Corekit, backend: ResultBackend, body: Signature,
 
 
 def _describe(meta: Mapping[str, Any]) -> str:
-    from corekit.backend import revoked_reason
+    from corekit.result_backend import revoked_reason
     from corekit.worker.job import describe_failure
 
     if meta["status"] == states.REVOKED:

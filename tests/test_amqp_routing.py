@@ -9,7 +9,7 @@ from kombu import Exchange, Queue
 
 from corekit import Corekit, PublishError
 from corekit.testing import start_worker
-from corekit.transport import Message
+from corekit.messages import Message
 
 SEEDS_QUEUES = (
     Queue("default", Exchange("default", type="direct"), routing_key="default"),

@@ -8,7 +8,7 @@ import pytest
 
 from corekit import Corekit
 from corekit.exceptions import PluginNotFound
-from corekit.transport import Message
+from corekit.messages import Message
 
 
 def sent(app: Corekit, queue: str = "celery") -> Message:

@@ -19,7 +19,7 @@ from corekit.canvas import Signature, maybe_signature, xmap, xstarmap
 from corekit.exceptions import ChordError
 from corekit.result import AsyncResult, GroupResult
 from corekit.testing import start_worker
-from corekit.transport import Message
+from corekit.messages import Message
 
 T = 20  # every get() waits at most this long
 

@@ -19,7 +19,7 @@ from corekit import Corekit, states
 from corekit.cli.output import printable
 from corekit.events.dispatcher import EventDispatcher
 from corekit.testing import start_worker
-from corekit.transport import Message
+from corekit.messages import Message
 from helpers import ROOT, run_cli
 
 CLEAR = "\x1b[2J"            # erase the screen

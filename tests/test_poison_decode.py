@@ -19,9 +19,9 @@ from corekit._speedups.decode import MAX_NAME, MAX_REPR
 from corekit.exceptions import ContentDisallowed, DecodeError
 from corekit.messages import build_message, task_body, task_headers
 from corekit.testing import start_worker
-from corekit.transport import Message
+from corekit.messages import Message
 from corekit.worker.job import Job, TaskOptions
-from corekit.worker.results import ResultWriter
+from corekit.worker.result_writer import ResultWriter
 
 from helpers import CYTHON, IMPLS, PYTHON, needs_both
 

@@ -21,7 +21,8 @@ from corekit.messages import build_message, task_body, task_headers
 from corekit.pluginmanager import default_manager
 from corekit.plugins.redis.transport import pack
 from corekit.testing import start_worker
-from corekit.transport import Message, Transport
+from corekit.messages import Message
+from corekit.transport import Transport
 from helpers import run_cli
 
 P = "corekit:"

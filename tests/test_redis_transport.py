@@ -59,7 +59,7 @@ def test_one_client_however_many_threads_race(kind: str, redis_url: str,
 
 def test_a_fetch_whose_reply_is_lost_is_reclaimed(redis_url: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from corekit.transport import Message
+    from corekit.messages import Message
 
     transport = default_manager().get("transports", "redis")(redis_url, {})
     transport.publish([Message(body=b"x%d" % i, headers={"n": i}, properties={},

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import corekit._speedups as speedups
 from corekit.messages import build_message, task_headers
-from corekit.transport import Message
+from corekit.messages import Message
 
 from helpers import CYTHON, IMPLS, PYTHON, needs_both
 

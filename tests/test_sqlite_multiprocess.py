@@ -23,7 +23,8 @@ from corekit import states
 from corekit.exceptions import ImproperlyConfigured
 from corekit.pluginmanager import default_manager
 from corekit.serialization import Codecs
-from corekit.transport import Message, Transport
+from corekit.messages import Message
+from corekit.transport import Transport
 
 PM = default_manager()
 CLIENT = Path(__file__).parent / "helpers_sqlite" / "sqlite_client.py"

@@ -9,7 +9,7 @@ import pytest
 
 from corekit import Corekit
 from corekit.testing import start_worker
-from corekit.transport import Message
+from corekit.messages import Message
 from corekit.worker.listeners import JobListener
 from corekit.worker.job import Job
 

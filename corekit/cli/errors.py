@@ -42,7 +42,7 @@ def server_error_message(exc: BaseException, app: Any) -> str | None:
 def failed_server(exc: BaseException) -> tuple[str, str] | None:
     """``("broker" | "result backend", masked URL)``: the outermost transport
     or result backend method the error went through, if any."""
-    from corekit.backend import ResultBackend
+    from corekit.result_backend import ResultBackend
     from corekit.transport import Transport
 
     tb = exc.__traceback__

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from corekit.cli.output import printable
-from corekit.control import Control, check_signal
+from corekit.control_client import Control, check_signal
 from corekit.queues import EXCHANGE_TYPES
 from corekit.ratelimit import parse_rate
 

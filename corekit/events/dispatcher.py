@@ -25,7 +25,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from corekit import __version__
-from corekit.transport import Message, mask_url
+from corekit.messages import Message
+from corekit.transport import mask_url
 
 if TYPE_CHECKING:
     from corekit.app import Corekit

@@ -11,7 +11,8 @@ from corekit.events.dispatcher import EVENT_EXCHANGE, LamportClock
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
-    from corekit.transport import Message, Subscription
+    from corekit.messages import Message
+    from corekit.transport import Subscription
 
 logger = logging.getLogger("corekit.events")
 

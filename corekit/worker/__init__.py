@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from corekit import signals
 from corekit.bootsteps import Blueprint
-from corekit.worker.control import ControlStep
+from corekit.worker.remote_control import ControlStep
 from corekit.worker.events import EventsStep
 from corekit.worker.startup import StartupAborted, StartupRetry
 from corekit.worker.steps import (CORE_STEPS, BackendStep, ConsumerStep, PoolStep,

@@ -24,8 +24,9 @@ from corekit.worker.revoked import Revoked
 if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.pool import Pool
-    from corekit.transport import Message, Transport
-    from corekit.worker.results import ResultWriter
+    from corekit.messages import Message
+    from corekit.transport import Transport
+    from corekit.worker.result_writer import ResultWriter
 
 logger = logging.getLogger("corekit.worker")
 

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from corekit import states
-from corekit.backend import revoked_reason
+from corekit.result_backend import revoked_reason
 from corekit.bootsteps import Step
 from corekit.events.dispatcher import SOFTWARE_INFO, EventDispatcher
 from corekit.events.truncate import DEFAULT_MAX_FIELD_SIZE, truncate
@@ -25,7 +25,7 @@ from corekit.worker.listeners import JobListener
 from corekit.worker.steps import ConsumerStep
 
 if TYPE_CHECKING:
-    from corekit.transport import Message
+    from corekit.messages import Message
     from corekit.worker import Worker
     from corekit.worker.consumer import Consumer
     from corekit.worker.job import Job

@@ -15,14 +15,14 @@ from traceback import format_exc
 from typing import TYPE_CHECKING, Any, Callable
 
 from corekit import signals, states
-from corekit.backend import ResultBackend, revoked_meta
+from corekit.result_backend import ResultBackend, revoked_meta
 from corekit.request import Request
 from corekit.trace import Outcome, atrace, trace
 
 if TYPE_CHECKING:
     from corekit.task import Task
-    from corekit.worker.results import ResultWriter
-    from corekit.transport import Message
+    from corekit.worker.result_writer import ResultWriter
+    from corekit.messages import Message
 
 logger = logging.getLogger("corekit.worker")
 

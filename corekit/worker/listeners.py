@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from corekit.transport import Message
+    from corekit.messages import Message
     from corekit.worker.job import Job
 
 

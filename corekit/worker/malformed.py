@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from corekit.transport import Message
+    from corekit.messages import Message
     from corekit.worker.consumer import Consumer
     from corekit.worker.job import Job
 

@@ -46,7 +46,7 @@ class ResultWriterStep(Step):
     requires = (BackendStep,)
 
     def create(self, worker: Worker) -> None:
-        from corekit.worker.results import ResultWriter
+        from corekit.worker.result_writer import ResultWriter
 
         self.writer = ResultWriter(worker.blueprint[BackendStep].backend)
 
@@ -146,7 +146,7 @@ class ConsumerStep(Step):
         self.consumer.stop()
 
 
-#: The worker's steps but remote control (`corekit.worker.control`, which
+#: The worker's steps but remote control (`corekit.worker.remote_control`, which
 #: builds on these; `corekit.worker.DEFAULT_STEPS` has them all).
 CORE_STEPS: tuple[type[Step], ...] = (
     TransportStep, BackendStep, ResultWriterStep, PoolStep, HeartbeatStep, ConsumerStep)

@@ -25,7 +25,8 @@ from typing import Any, Sequence
 from corekit.plugins.amqp.link import Link
 from corekit.plugins.amqp.envelope import from_amqp, to_amqp
 from corekit.plugins.amqp.transport import AmqpTransport
-from corekit.transport import (Message, Subscription, broadcast_exchange_type,
+from corekit.messages import Message
+from corekit.transport import (Subscription, broadcast_exchange_type,
                                broadcast_key_matches, check_broadcast_binding)
 
 #: The most messages one `get` returns; the rest wait for the next call.

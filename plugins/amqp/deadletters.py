@@ -9,7 +9,8 @@ from typing import Any
 from corekit.plugins.amqp import topology
 from corekit.plugins.amqp.envelope import (DEAD_ID, EXCHANGE, FAILED_AT, QUEUE, REASON,
                                            ROUTING_KEY, from_amqp)
-from corekit.transport import DeadLetter, Message
+from corekit.messages import Message
+from corekit.transport import DeadLetter
 
 
 def letter_for(message: Message, reason: str) -> Message:

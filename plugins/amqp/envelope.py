@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from corekit.plugins.amqp.frames import UNREADABLE
-from corekit.transport import Message
+from corekit.messages import Message
 
 #: AMQP basic properties a `Message.properties` may carry.
 PROPERTIES = ("correlation_id", "reply_to", "delivery_mode", "priority", "expiration",

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from corekit import states
-from corekit.backend import ResultBackend, pending_meta
+from corekit.result_backend import ResultBackend, pending_meta
 from corekit.exceptions import ImproperlyConfigured
 from corekit.exceptions import TimeoutError as CorekitTimeoutError
 from corekit.transport import mask_url

@@ -31,7 +31,8 @@ from corekit.plugins.amqp.envelope import (DEATH_HEADERS, ETA, EXCHANGE, ROUTING
                                            from_amqp, stored_form_problem, to_amqp)
 from corekit.plugins.amqp.link import Link, explain, heartbeat_seconds
 from corekit.queues import Queues
-from corekit.transport import DeadLetter, Message, Subscription, Transport
+from corekit.messages import Message
+from corekit.transport import DeadLetter, Subscription, Transport
 
 logger = logging.getLogger("corekit.amqp")
 

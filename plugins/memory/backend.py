@@ -12,7 +12,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from corekit import states
-from corekit.backend import ResultBackend
+from corekit.result_backend import ResultBackend
 from corekit.exceptions import TimeoutError as CorekitTimeoutError
 from corekit.serialization import Codecs
 

@@ -12,7 +12,8 @@ import weakref
 from collections import deque
 from typing import Sequence
 
-from corekit.transport import (Message, Subscription, broadcast_key_matches,
+from corekit.messages import Message
+from corekit.transport import (Subscription, broadcast_key_matches,
                                check_broadcast_binding)
 
 #: An inbox keeps at most this many unread messages, dropping the oldest:

@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 from corekit.plugins.memory.broadcast import Hub
 from corekit.ratelimit import TokenBucket
-from corekit.transport import DeadLetter, Message, Subscription, Transport
+from corekit.messages import Message
+from corekit.transport import DeadLetter, Subscription, Transport
 
 #: A waiting message: ``(-priority, seq, message)`` in ``ready``, ``(eta, seq,
 #: message)`` in ``delayed``; ``seq`` keeps FIFO order and is the delivery tag.

@@ -17,7 +17,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, Iterable
 
 from corekit import signals, states
-from corekit.backend import ResultBackend
+from corekit.result_backend import ResultBackend
 from corekit.exceptions import SoftTimeLimitExceeded
 from corekit.worker.job import TaskCall, execute
 

@@ -24,7 +24,8 @@ from corekit.events.dispatcher import EVENT_EXCHANGE
 from corekit.plugins.redis.kombu_compat import (KOMBU_FANOUT, events_pattern, fanout_channel,
                                                 from_envelope, routing_key_of)
 from corekit.plugins.redis.transport import message_from, unpack
-from corekit.transport import (Message, Subscription, broadcast_key_matches,
+from corekit.messages import Message
+from corekit.transport import (Subscription, broadcast_key_matches,
                                check_broadcast_binding)
 
 logger = logging.getLogger("corekit.redis")

@@ -19,7 +19,9 @@ from typing import Any, Sequence
 
 import msgpack
 
-from corekit.transport import DeadLetter, Message
+from corekit.messages import Message
+
+from corekit.transport import DeadLetter
 
 logger = logging.getLogger("corekit.transport.redis")
 

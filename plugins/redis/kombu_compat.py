@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 from corekit.events.dispatcher import EVENT_EXCHANGE
 from corekit.pidbox import PIDBOX, REPLY_PIDBOX
-from corekit.transport import Message
+from corekit.messages import Message
 
 #: kombu's separator of the fields of a binding.
 SEP = "\x06\x16"

@@ -35,7 +35,8 @@ from corekit.events.dispatcher import EVENT_EXCHANGE
 from corekit.pidbox import REPLY_PIDBOX
 from corekit.plugins.redis.client import Lane, connect, script
 from corekit.plugins.redis.envelope import RAW, bury, decode_claimed, letter
-from corekit.transport import DeadLetter, Message, Subscription, Transport
+from corekit.messages import Message
+from corekit.transport import DeadLetter, Subscription, Transport
 
 #: shorter waits sleep (BLPOP's timeout has millisecond precision at best)
 MIN_WAIT = 0.005

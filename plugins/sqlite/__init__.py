@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from corekit.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from corekit.backend import ResultBackend
+    from corekit.result_backend import ResultBackend
     from corekit.transport import Transport
 
 

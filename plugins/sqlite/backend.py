@@ -13,7 +13,7 @@ import time
 from datetime import timedelta
 from typing import Any, Mapping, Sequence
 
-from corekit.backend import ResultBackend
+from corekit.result_backend import ResultBackend
 from corekit.plugins.sqlite.db import Database, Transaction, path_from_url
 from corekit.serialization import Codecs
 

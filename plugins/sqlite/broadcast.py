@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import msgpack
 
 from corekit.plugins.sqlite.db import Database, marks
-from corekit.transport import (Message, Subscription, broadcast_key_matches,
+from corekit.messages import Message
+from corekit.transport import (Subscription, broadcast_key_matches,
                                check_broadcast_binding)
 
 KEEP_FOR, PRUNE_EVERY = 60.0, 10.0

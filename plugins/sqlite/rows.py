@@ -24,7 +24,7 @@ import sqlite3
 import time
 from typing import Any, Callable, Sequence
 
-from corekit.transport import Message
+from corekit.messages import Message
 
 logger = logging.getLogger("corekit.transport.sqlite")
 

@@ -35,7 +35,8 @@ from corekit.plugins.sqlite.ratelimit import SCHEMA as RATE_SCHEMA
 from corekit.plugins.sqlite.ratelimit import take_tokens
 from corekit.plugins.sqlite.rows import BAD_ETA, COLUMNS, bury_bad_etas, letter_message
 from corekit.plugins.sqlite.rows import messages_or_bury, select
-from corekit.transport import DeadLetter, Message, Subscription, Transport
+from corekit.messages import Message
+from corekit.transport import DeadLetter, Subscription, Transport
 
 #: AUTOINCREMENT: an id (the delivery tag, the dead-letter id) is never reused,
 #: so a late ack or an operator's replay can never hit a newer row.

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from corekit.backend import ResultBackend
+from corekit.result_backend import ResultBackend
 from corekit.pluginmanager import default_manager
 from corekit.serialization import Codecs
 from corekit.transport import Transport

@@ -1,4 +1,4 @@
-"""The result backend contract (`corekit.backend.ResultBackend`), on every backend."""
+"""The result backend contract (`corekit.result_backend.ResultBackend`), on every backend."""
 from __future__ import annotations
 
 import builtins
@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 
 from corekit import states
-from corekit.backend import ResultBackend, decode_exception
+from corekit.result_backend import ResultBackend, decode_exception
 from corekit.exceptions import TimeoutError
 from corekit.serialization import Codecs
 

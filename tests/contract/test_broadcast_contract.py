@@ -19,7 +19,8 @@ from typing import Callable, Iterator
 import pytest
 
 from corekit.pluginmanager import default_manager
-from corekit.transport import BROADCAST_EXCHANGE_TYPES, Message, Subscription, Transport
+from corekit.messages import Message
+from corekit.transport import BROADCAST_EXCHANGE_TYPES, Subscription, Transport
 
 MakeTransport = Callable[..., Transport]
 Subscribe = Callable[..., Subscription]
@@ -335,7 +336,7 @@ def test_a_transport_without_broadcast_says_so() -> None:
 CHILD = textwrap.dedent("""
     import sys, time
     from corekit.pluginmanager import default_manager
-    from corekit.transport import Message
+    from corekit.messages import Message
 
     transport = default_manager().get("transports", "sqlite")(sys.argv[1], {})
     with transport.subscribe_broadcast(["requests"]) as subscription:

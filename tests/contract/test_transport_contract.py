@@ -12,7 +12,8 @@ from typing import Callable
 import pytest
 
 from corekit.exceptions import LeaseLost
-from corekit.transport import Message, Transport
+from corekit.messages import Message
+from corekit.transport import Transport
 
 MakeTransport = Callable[..., Transport]
 LEASE = {"lease_timeout": 0.5, "heartbeat": 0.1}

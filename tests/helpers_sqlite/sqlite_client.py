@@ -19,7 +19,8 @@ from typing import Callable
 
 from corekit.pluginmanager import default_manager
 from corekit.serialization import Codecs
-from corekit.transport import Message, Transport
+from corekit.messages import Message
+from corekit.transport import Transport
 
 
 def transport(url: str, **options: float) -> Transport:

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 from corekit.hookspecs import hookimpl
 from corekit.serialization import Serializer
-from corekit.transport import DeadLetter, Message, Transport
+from corekit.messages import Message
+from corekit.transport import DeadLetter, Transport
 
 
 class ReversedJSON(Serializer):

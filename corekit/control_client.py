@@ -6,7 +6,7 @@ it.  With ``reply=True`` the client subscribes to ``reply.celery.pidbox``
 with its node id *before* publishing, then collects the replies carrying its
 request's ticket until *timeout* seconds passed or *limit* replies came (by
 default as many as the destinations named).  `inspect` reads the workers'
-state (`corekit.inspect.Inspect`).
+state (`corekit.inspect_client.Inspect`).
 
 A revocation is also kept in the result backend
 (`ResultBackend.add_revocations`, three hours by default) for workers that
@@ -29,8 +29,9 @@ from corekit.ratelimit import parse_rate
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
-    from corekit.inspect import Inspect
-    from corekit.transport import Message, Subscription
+    from corekit.inspect_client import Inspect
+    from corekit.messages import Message
+    from corekit.transport import Subscription
 
 __all__ = ["Control", "PIDBOX", "REPLY_PIDBOX"]
 
@@ -119,7 +120,7 @@ class Control:
                 limit: int | None = None, callback: Callable[[Reply], Any] | None = None
                 ) -> Inspect:
         """An `Inspect` asking these workers (all by default)."""
-        from corekit.inspect import Inspect
+        from corekit.inspect_client import Inspect
 
         return Inspect(self, destination=destination, timeout=timeout, pattern=pattern,
                        matcher=matcher, limit=limit, callback=callback)

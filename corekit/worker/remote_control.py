@@ -26,7 +26,8 @@ from corekit.worker.commands import Command, ControlContext, commands_for, nok
 from corekit.worker.steps import BackendStep, ConsumerStep
 
 if TYPE_CHECKING:
-    from corekit.transport import Message, Subscription, Transport
+    from corekit.messages import Message
+    from corekit.transport import Subscription, Transport
     from corekit.worker import Worker
     from corekit.worker.consumer import Consumer
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from corekit.control import Destination, Reply, check_pattern, destinations
+from corekit.control_client import Destination, Reply, check_pattern, destinations
 from corekit.pidbox import matches
 
 if TYPE_CHECKING:
-    from corekit.control import Control
+    from corekit.control_client import Control
 
 logger = logging.getLogger("corekit.control")
 

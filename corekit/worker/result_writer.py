@@ -12,7 +12,7 @@ import queue
 import threading
 from typing import Any, Callable, Mapping, Sequence
 
-from corekit.backend import ResultBackend
+from corekit.result_backend import ResultBackend
 from corekit.worker.startup import is_connection_error, one_line_reason
 
 logger = logging.getLogger("corekit.worker")
