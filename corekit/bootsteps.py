@@ -7,7 +7,7 @@ never through attributes written onto the parent.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Iterable, Literal, TypeVar, cast
+from typing import Any, ClassVar, Iterable, Literal, Mapping, TypeVar, cast
 
 from corekit.exceptions import ImproperlyConfigured
 
@@ -57,10 +57,18 @@ def _label(cls: type[Step]) -> str:
 
 class Blueprint:
     """Orders steps by ``requires``, creates and starts them in that order,
-    and stops them in reverse."""
+    and stops them in reverse.
 
-    def __init__(self, steps: Iterable[type[Step]]) -> None:
+    Every step a step requires must be among *steps*: a required class is
+    never pulled in behind the user's back (it may belong to a plugin that
+    is not installed, or be left out on purpose).  *owners* says which
+    plugin added a step, for the error messages.
+    """
+
+    def __init__(self, steps: Iterable[type[Step]],
+                 owners: Mapping[type[Step], str] | None = None) -> None:
         self.declared: list[type[Step]] = list(steps)
+        self.owners: dict[type[Step], str] = dict(owners or {})
         self.steps: dict[type[Step], Step] = {}
         self.started: list[Step] = []
         self.state: State = "initial"
@@ -68,9 +76,11 @@ class Blueprint:
 
     def order(self) -> list[type[Step]]:
         """Every step class after those it requires, declared order kept where
-        free; required classes that were not declared are pulled in."""
+        free.  A cycle, or a requirement that was not declared, is an
+        `ImproperlyConfigured` naming the steps."""
         ordered: dict[type[Step], None] = {}
         visiting: list[type[Step]] = []
+        declared = set(self.declared)
 
         def visit(cls: type[Step]) -> None:
             if cls in ordered:
@@ -81,6 +91,11 @@ class Blueprint:
                     "bootsteps have circular requires: " + " -> ".join(map(_label, cycle)))
             visiting.append(cls)
             for required in cls.requires:
+                if required not in declared:
+                    raise ImproperlyConfigured(
+                        f"step {self._named(cls)} requires step {_label(required)}, which is "
+                        f"not in this blueprint: install or enable the plugin that adds it, "
+                        f"or drop the requirement")
                 visit(required)
             visiting.pop()
             ordered[cls] = None
@@ -88,6 +103,10 @@ class Blueprint:
         for cls in self.declared:
             visit(cls)
         return list(ordered)
+
+    def _named(self, cls: type[Step]) -> str:
+        owner = self.owners.get(cls)
+        return f"{_label(cls)} (plugin {owner!r})" if owner else _label(cls)
 
     def apply(self, parent: Any) -> Blueprint:
         """Instantiate every enabled step once and call `create` in order.

@@ -45,7 +45,7 @@ def test_order_start_and_reverse_stop() -> None:
     b = recording("B", (a,))
     c = recording("C", (a,))
     d = recording("D", (b, c))
-    bp = Blueprint([d])  # requirements are pulled in
+    bp = Blueprint([d, c, b, a])  # declared in any order: requires decide
     assert bp.order() == [a, b, c, d]
     parent = Parent()
     bp.apply(parent)
@@ -70,14 +70,14 @@ def test_cycle_is_named() -> None:
     b = recording("B", (a,))
     a.requires = (b,)
     with pytest.raises(ImproperlyConfigured, match="A -> B -> A|B -> A -> B"):
-        Blueprint([a]).order()
+        Blueprint([a, b]).order()
 
 
 def test_failed_start_stops_what_started() -> None:
     a = recording("A")
     b = recording("B", (a,), fail="start")
     parent = Parent()
-    bp = Blueprint([b]).apply(parent)
+    bp = Blueprint([a, b]).apply(parent)
     with pytest.raises(RuntimeError, match="B cannot start"):
         bp.start(parent)
     assert parent.log[-2:] == ["start A", "stop A"]
@@ -87,7 +87,7 @@ def test_failed_stop_continues_then_raises() -> None:
     a = recording("A")
     b = recording("B", (a,), fail="stop")
     parent = Parent()
-    bp = Blueprint([b]).apply(parent)
+    bp = Blueprint([a, b]).apply(parent)
     bp.start(parent)
     with pytest.raises(RuntimeError, match="B cannot stop"):
         bp.stop(parent)
@@ -102,16 +102,38 @@ def test_disabled_steps() -> None:
     assert list(bp.steps) == [b]
     needs_a = recording("C", (a,))
     with pytest.raises(ImproperlyConfigured, match="C requires disabled step.*A"):
-        Blueprint([needs_a]).apply(Parent())
+        Blueprint([a, needs_a]).apply(Parent())
 
 
-def test_order_pulls_in_requirements_and_keeps_declared_order() -> None:
+def test_order_moves_requirements_first_and_keeps_declared_order() -> None:
     a, b = recording("A"), recording("B")
     c = recording("C", (b,))
     d = recording("D", (a,))
-    # C needs B (listed later) and D needs A (not listed): each lands just before
-    assert Blueprint([c, b, d]).order() == [b, c, a, d]
+    # C needs B and D needs A, both listed later: each lands just before
+    assert Blueprint([c, b, d, a]).order() == [b, c, a, d]
     assert Blueprint([a, b, c, d]).order() == [a, b, c, d]
+
+
+def test_requiring_a_step_that_is_not_there_names_both() -> None:
+    a = recording("Absent")
+    needs = recording("Needs", (a,))
+    with pytest.raises(ImproperlyConfigured,
+                       match="step Needs requires step Absent, which is not in this "
+                             "blueprint"):
+        Blueprint([recording("Other"), needs]).order()
+    parent = Parent()
+    with pytest.raises(ImproperlyConfigured, match="Needs requires step Absent"):
+        Blueprint([needs]).apply(parent)
+    assert parent.log == []  # nothing created
+
+
+def test_the_error_says_which_plugin_added_each_step() -> None:
+    a = recording("Absent")
+    needs = recording("Needs", (a,))
+    with pytest.raises(ImproperlyConfigured,
+                       match=r"step Needs \(plugin 'acme'\) requires step Absent, which is not "
+                             r"in this blueprint: install or enable the plugin that adds it"):
+        Blueprint([needs], owners={needs: "acme"}).order()
 
 
 def test_longer_cycles_and_self_requires_are_named() -> None:
@@ -120,7 +142,7 @@ def test_longer_cycles_and_self_requires_are_named() -> None:
     c = recording("C", (b,))
     a.requires = (c,)
     with pytest.raises(ImproperlyConfigured, match="circular requires: C -> B -> A -> C"):
-        Blueprint([c]).order()
+        Blueprint([c, b, a]).order()
     s = recording("Self")
     s.requires = (s,)
     with pytest.raises(ImproperlyConfigured, match="Self -> Self"):
@@ -147,7 +169,7 @@ def test_failed_start_rolls_back_in_reverse_and_reports_the_start_error(
     c = recording("C", (b,), fail="start")
     d = recording("D", (c,))
     parent = Parent()
-    bp = Blueprint([d]).apply(parent)
+    bp = Blueprint([a, b, c, d]).apply(parent)
     with pytest.raises(RuntimeError, match="C cannot start"):
         bp.start(parent)
     assert parent.log[4:] == ["start A", "start B", "stop B", "stop A"]
@@ -163,7 +185,7 @@ def test_failed_stop_is_logged_and_the_first_error_wins(
     b = recording("B", (a,))
     c = recording("C", (b,), fail="stop")
     parent = Parent()
-    bp = Blueprint([c]).apply(parent)
+    bp = Blueprint([a, b, c]).apply(parent)
     bp.start(parent)
     with pytest.raises(RuntimeError, match="C cannot stop"):
         bp.stop(parent)
@@ -202,7 +224,7 @@ def test_terminate_calls_terminate_in_reverse() -> None:
     b = step("B", (a,))
     plain = recording("Plain", (b,))  # no terminate of its own: stop stands in
     parent = Parent()
-    bp = Blueprint([plain]).apply(parent)
+    bp = Blueprint([a, b, plain]).apply(parent)
     bp.start(parent)
     bp.stop(parent, terminate=True)
     assert calls == ["terminate B", "terminate A"]
@@ -228,7 +250,7 @@ def test_requiring_a_disabled_step_creates_nothing() -> None:
     needs = recording("Needs", (off,))
     parent = Parent()
     with pytest.raises(ImproperlyConfigured, match="Needs requires disabled step.*Off"):
-        Blueprint([first, needs]).apply(parent)
+        Blueprint([first, off, needs]).apply(parent)
     assert parent.log == []
 
 
@@ -260,7 +282,7 @@ def test_steps_reach_what_required_steps_expose() -> None:
 
     class Owner:
         def __init__(self) -> None:
-            self.blueprint = Blueprint([ConsumerStep])
+            self.blueprint = Blueprint([ConsumerStep, PoolStep])
 
     owner = Owner()
     owner.blueprint.apply(owner)
