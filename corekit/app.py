@@ -16,7 +16,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping,
                     Sequence, TypeVar, overload)
 
 from corekit import signals
-from corekit.config import Settings
+from corekit.config import Settings, declared_settings
 from corekit.exceptions import ImproperlyConfigured, MalformedSignature, PublishError
 from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
 from corekit.ratelimit import parse_rate
@@ -65,6 +65,8 @@ class Corekit:
                  plugin_manager: PluginManager | None = None, **config: Any) -> None:
         self.main = main
         self.conf = Settings(**config)
+        # the plugins' settings are known when first needed, not at creation
+        self.conf.use_declarations(lambda: declared_settings(self.plugins))
         if broker:
             self.conf.broker_url = broker
         if backend:
@@ -105,14 +107,16 @@ class Corekit:
         return self._plugin_manager
 
     def finalize(self) -> None:
-        """Import ``include`` modules, let plugins see the configuration and
-        apply ``task_annotations`` to every task (and to those registered
+        """Check the configuration against the declared settings, import
+        ``include`` modules, let plugins see the configuration and apply
+        ``task_annotations`` to every task (and to those registered
         later); runs once, on first use."""
         with self._lock:
             if self._finalized:
                 return
             from corekit.annotations import annotate, prepare
 
+            self.conf.check()  # unknown keys warn; wrong types raise, all listed
             annotations = prepare(self.conf.task_annotations)  # a bad one raises here
             self._finalized = True
             self._annotations = annotations

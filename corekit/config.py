@@ -1,79 +1,28 @@
-"""The app's configuration: documented defaults, updates, environment
-overrides and `config_from_object`."""
+"""The app's configuration (``app.conf``): declared settings, updates,
+environment overrides and `config_from_object`.
+
+Which settings exist is declared, not hard-coded here: the kernel's in
+`corekit.defaults`, each plugin's through ``corekit_register_settings``
+(`corekit.settings`).  A key no one declares warns once (a typo such as
+``task_serialiser`` names the setting it is close to); a value of the wrong
+type is an `ImproperlyConfigured` when the app finalizes.
+"""
 from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Iterator, Mapping, MutableMapping
+import sys
+import types
+import warnings
+from typing import Any, Callable, Iterator, Mapping, MutableMapping
 
-#: Every setting corekit reads, with its default.  Names are Celery's.
-DEFAULTS: dict[str, Any] = {
-    # broker and results
-    "broker_url": None,                 # None -> "sqlite://" (corekit.sqlite3 in the cwd)
-    "result_backend": None,             # None -> "sqlite://" as well
-    "broker_transport_options": {},     # passed to the transport (e.g. lease_timeout)
-    "broker_use_ssl": None,             # TLS settings for amqps:// (py-amqp's ssl dict)
-    "broker_heartbeat": 2.0,            # seconds between worker heartbeats to the broker
-    "broker_lease_timeout": 15.0,       # a silent worker's messages come back after this
-    "broker_connection_retry_on_startup": True,  # a worker waits for a broker that is down
-    "broker_connection_max_retries": 100,  # ...this many retries (None or 0: forever)
-    "result_expires": 86400,            # seconds results are kept (None: forever)
-    "result_max_size": 64 * 1024 * 1024,  # bytes; a larger encoded result fails its task
-    "result_exception_modules": [],     # modules a stored exception may make get() import
-    # messages
-    "task_serializer": "json",
-    "result_serializer": "json",
-    "accept_content": ["json"],         # what a worker will deserialize
-    "result_accept_content": None,      # None: same as accept_content
-    "task_compression": None,           # "zlib", "bzip2", "zstd" or None
-    "task_default_queue": "celery",
-    "task_default_exchange": None,      # None -> the default queue's name
-    "task_default_exchange_type": "direct",
-    "task_default_routing_key": None,   # None -> the default queue's name
-    "task_queues": None,                # kombu Queues, QueueSpecs or dicts (corekit.queues)
-    "task_create_missing_queues": True, # an undeclared queue is created on first use
-    "task_queue_max_priority": None,    # x-max-priority for queues corekit declares (AMQP)
-    "task_routes": None,                # dict, glob patterns, function, or a list of them
-    "task_default_priority": None,      # 0-9; None: 0
-    "task_publish_retry": True,         # retry a publish that hits a broker error
-    "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0,
-                                  "interval_step": 0.2, "interval_max": 0.2},
-    # task defaults
-    "task_always_eager": False,
-    "task_eager_propagates": False,
-    "task_store_eager_result": False,
-    "task_ignore_result": False,
-    "task_track_started": False,
-    "task_acks_late": False,
-    "task_default_retry_delay": 180,
-    "task_time_limit": None,            # seconds; prefork kills the task (and its child) after
-    "task_soft_time_limit": None,       # seconds; SoftTimeLimitExceeded is raised in the task
-    "task_annotations": None,           # task attributes by task name or "*" (corekit.annotations)
-    "task_reject_on_worker_lost": False,  # acks_late: requeue, not fail, when the child dies
-    "task_acks_on_failure_or_timeout": True,  # acks_late: False dead-letters a failed task
-    # worker
-    "worker_pool": "threads",           # solo or threads (more pools come as plugins)
-    "worker_concurrency": None,         # None -> number of CPUs
-    "worker_prefetch_multiplier": 4,    # messages reserved per pool slot
-    "worker_hostname": None,            # None -> corekit@<host>; -n name@%h
-    "worker_disable_rate_limits": False,  # ignore every task's rate_limit
-    "worker_revokes_expire": 10800,     # seconds a revocation is honoured (as Celery)
-    "worker_redirect_stdouts": True,    # `corekit worker`: what tasks print goes to the log
-    "worker_redirect_stdouts_level": "WARNING",
-    "worker_max_tasks_per_child": None, # prefork: recycle a child after this many tasks
-    "worker_max_memory_per_child": None,  # prefork: recycle a child past this RSS (KiB)
-    "worker_autoscale": None,           # prefork: (max, min) children
-    "worker_send_task_events": False,   # workers send task-* events (-E)
-    "worker_max_message_size": 16 * 1024 * 1024,  # bytes of a task body, as sent and decompressed
-    # events
-    "task_send_sent_event": False,      # a task-sent event for each task a client publishes
-    "event_max_field_size": 4096,       # bytes of args/result/traceback... in events (0: all)
-    # web monitor
-    "monitor_allowed_hosts": [],        # Host names it answers besides its address, localhost
-    # app
-    "include": [],                      # task modules imported when the app finalizes
-    "imports": [],                      # same, Celery's older name
-}
+from corekit.celery_names import CELERY_SETTING_NAMES
+from corekit.defaults import DEFAULTS, KERNEL_SETTINGS
+from corekit.exceptions import ImproperlyConfigured, UnknownSettingWarning
+from corekit.settings import Setting, declared_settings, unknown_setting_message
+
+__all__ = ["DEFAULTS", "DEFAULT_URL", "ENV_OVERRIDES", "Setting", "Settings",
+           "UnknownSettingWarning", "declared_settings"]
 
 #: Environment variables that override a setting, whatever the app says.
 ENV_OVERRIDES = {
@@ -85,20 +34,79 @@ _ENV_FOR_SETTING = {setting: env for env, setting in ENV_OVERRIDES.items()}
 
 DEFAULT_URL = "sqlite://"
 
+_KERNEL = {setting.name: setting for setting in KERNEL_SETTINGS}
+#: frames a warning skips (corekit's own and the MutableMapping methods
+#: Settings inherits), to point at the user's line that set the key or
+#: finalized the app
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_MAPPING_FILE = MutableMapping.update.__code__.co_filename
+
+Declarations = Callable[[], Mapping[str, Setting]]
+
 
 class Settings(MutableMapping[str, Any]):
     """``app.conf``: a mapping with attribute access (``conf.task_serializer``).
 
-    Lookup order: environment override, value set by the user, default.
-    Unknown keys may be set (plugins read their own); reading an unknown
-    key as an attribute raises AttributeError naming it.
+    Lookup order: environment override, value set by the user, declared
+    default.  It knows the kernel's settings from the start and every
+    plugin's once it needs them (the first read of a name the kernel does
+    not declare, iterating, or the app finalizing), through *declarations*
+    (`corekit.settings.declared_settings` for the app's plugin manager).
+    Reading a name no one declares raises KeyError (AttributeError as an
+    attribute), naming it.
     """
 
     def __init__(self, **changes: Any) -> None:
         object.__setattr__(self, "_changes", {})
         object.__setattr__(self, "version", 0)  # counts changes: caches key on it
+        object.__setattr__(self, "_declared", _KERNEL)
+        object.__setattr__(self, "_declarations", None)
+        object.__setattr__(self, "_checked", False)  # set by `check`: later sets check at once
+        object.__setattr__(self, "_warned", set())
         self.update(changes)
 
+    # -- what is declared ------------------------------------------------------
+    def use_declarations(self, declarations: Declarations) -> None:
+        """Learn plugins' settings from *declarations* when they are needed."""
+        object.__setattr__(self, "_declarations", declarations)
+
+    def declared(self) -> Mapping[str, Setting]:
+        """Every declared setting (the kernel's and, once loaded, the plugins')."""
+        if self._declarations is not None and self._declared is _KERNEL:
+            self._load_declarations()
+        return self._declared
+
+    def _load_declarations(self) -> None:
+        if self._declarations is not None:
+            object.__setattr__(self, "_declared", dict(self._declarations()))
+
+    def check(self) -> None:
+        """Called when the app finalizes: (re)load the plugins' declarations,
+        warn once about each key no one declares, and raise one
+        `ImproperlyConfigured` listing every value of the wrong type.  From
+        then on a key is checked as it is set."""
+        self._load_declarations()
+        for key in self._changes:
+            self._warn_if_unknown(key)
+        problems = [problem for key, value in self._changes.items()
+                    if (problem := self._type_problem(key, value))]
+        if problems:
+            raise ImproperlyConfigured(_listed(problems))
+        object.__setattr__(self, "_checked", True)
+
+    def _type_problem(self, key: str, value: Any) -> str | None:
+        setting = self._declared.get(key)
+        problem = setting.problem(value) if setting is not None else None
+        return f"setting {key!r} {problem}" if problem else None
+
+    def _warn_if_unknown(self, key: str) -> None:
+        if key in self._declared or key in self._warned:
+            return
+        self._warned.add(key)
+        warnings.warn(unknown_setting_message(key, self._declared, CELERY_SETTING_NAMES),
+                      UnknownSettingWarning, stacklevel=_caller_level())
+
+    # -- the mapping -----------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
         env = _ENV_FOR_SETTING.get(key)
         if env and os.environ.get(env):
@@ -106,9 +114,17 @@ class Settings(MutableMapping[str, Any]):
         changes = self._changes
         if key in changes:
             return changes[key]
-        return DEFAULTS[key]
+        try:
+            return self._declared[key].default
+        except KeyError:
+            return self.declared()[key].default
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if self._checked:
+            self._warn_if_unknown(key)
+            problem = self._type_problem(key, value)
+            if problem:
+                raise ImproperlyConfigured(problem)
         self._changes[key] = value
         object.__setattr__(self, "version", self.version + 1)
 
@@ -117,13 +133,16 @@ class Settings(MutableMapping[str, Any]):
         object.__setattr__(self, "version", self.version + 1)
 
     def __iter__(self) -> Iterator[str]:
-        yield from DEFAULTS
-        yield from (k for k in self._changes if k not in DEFAULTS)
+        declared = self.declared()
+        yield from declared
+        yield from (k for k in self._changes if k not in declared)
 
     def __len__(self) -> int:
-        return len(set(DEFAULTS) | set(self._changes))
+        return len(set(self.declared()) | set(self._changes))
 
     def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):  # copy, pickle and friends probing for hooks
+            raise AttributeError(key)
         try:
             return self[key]
         except KeyError:
@@ -146,18 +165,37 @@ class Settings(MutableMapping[str, Any]):
 
     def from_object(self, obj: Any) -> None:
         """Load every lowercase public attribute of *obj* (a module path,
-        ``"module:attr"``, a module or any object) that is a setting name,
-        or every key of a mapping."""
+        ``"module:attr"``, a module or any object), or every key of a
+        mapping.  Modules, classes and functions are left out unless a
+        setting has their name (a config module's imports and helpers are
+        not settings)."""
         if isinstance(obj, str):
             obj = _import_object(obj)
         if isinstance(obj, Mapping):
             self.update(obj)
             return
+        declared = self.declared()
         for key in dir(obj):
             if key.islower() and not key.startswith("_"):
                 value = getattr(obj, key)
-                if not callable(value) or key in DEFAULTS:
+                if key in declared or not (callable(value) or isinstance(value, types.ModuleType)):
                     self[key] = value
+
+
+def _listed(problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} settings have the wrong type: " + "; ".join(problems)
+
+
+def _caller_level() -> int:
+    """The `warnings.warn` stacklevel of the first frame outside corekit,
+    so the warning points at the user's line (not at corekit's)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+                                 or frame.f_code.co_filename == _MAPPING_FILE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _import_object(path: str) -> Any:

@@ -124,3 +124,15 @@ class LeaseLost(CorekitError):
     run: none of the messages it fetched before is its own any more.
     Raised by `Transport.fetch`, `Transport.ack_and_fetch` and
     `Transport.renew_lease`; the transport already holds a fresh lease."""
+
+
+class CorekitWarning(UserWarning):
+    """Base class of corekit's warnings."""
+
+
+class UnknownSettingWarning(CorekitWarning):
+    """A setting was given that no part of corekit or its plugins declares:
+    most often a typo (the warning names the closest declared setting), or a
+    Celery setting corekit has no use for.  A warning, not an error, so a
+    Celery project's configuration loads as it is; turn it into an error
+    with ``-W error::corekit.exceptions.UnknownSettingWarning``."""

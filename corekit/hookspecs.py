@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from corekit.result_backend import ResultBackend
     from corekit.pool import Pool
     from corekit.serialization import Compressor, Serializer
+    from corekit.settings import Setting
     from corekit.transport import Transport
     from corekit.worker import Worker
 
@@ -79,6 +80,26 @@ def corekit_register_control_commands() -> Mapping[str, Callable[..., Any]]:
     thread, not the consumer's.  Decorate it with
     `corekit.worker.commands.inspect_command` or ``control_command`` to give
     it a signature and help for command lines.
+    """
+
+
+# -- settings: collected when an app first needs them -----------------------
+
+
+@hookspec
+def corekit_register_settings() -> Sequence[Setting]:
+    """Return the `corekit.config.Setting` declarations (name, default,
+    accepted type, one-line doc) of the settings this plugin reads.
+
+    Called for every plugin when an app first needs to know every setting:
+    when it finalizes, or earlier on the first read of a setting the kernel
+    does not declare; answers are collected (none wins).  The kernel's
+    settings come first, then each plugin's, plugins sorted by name.  A name
+    the kernel or another plugin declares too is an `ImproperlyConfigured`
+    naming both; the manager fills in ``Setting.plugin`` with this plugin's
+    name.  ``app.conf`` then answers the plugin's settings with their
+    defaults, warns about keys no one declares, and refuses values of the
+    wrong type when the app finalizes.  Keep it cheap: no heavy imports.
     """
 
 

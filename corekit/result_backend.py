@@ -5,7 +5,7 @@ import importlib
 import logging
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 from corekit import states
@@ -154,7 +154,9 @@ class ResultBackend:
         self.options = dict(options or {})
         self.serializer = self.options.get("result_serializer", "json")
         self.accept = codecs.accepted_types(self.options.get("result_accept_content", ["json"]))
-        self.expires = self.options.get("result_expires", 86400)
+        expires = self.options.get("result_expires", 86400)
+        #: seconds (``result_expires`` may be a timedelta, as in Celery)
+        self.expires = expires.total_seconds() if isinstance(expires, timedelta) else expires
         self.max_size = int(self.options.get("result_max_size") or RESULT_MAX_SIZE)
         #: modules a stored exception may name to be rebuilt with its own type
         self.exception_modules = frozenset(self.options.get("result_exception_modules") or ())

@@ -41,14 +41,11 @@ class Worker:
                  exclude_queues: Sequence[str] = (), concurrency: int | None = None,
                  pool: str | None = None, hostname: str | None = None,
                  prefetch_multiplier: int | None = None,
-                 max_tasks_per_child: int | None = None,
-                 max_memory_per_child: int | None = None,
-                 autoscale: tuple[int, int] | None = None,
                  time_limit: float | None = None,
                  soft_time_limit: float | None = None,
                  task_events: bool | None = None,
                  without_heartbeat: bool = False,
-                 heartbeat_interval: float | None = None) -> None:
+                 heartbeat_interval: float | None = None, **pool_options: Any) -> None:
         conf = app.conf
         self.app = app
         self.pool_name = pool or conf.worker_pool
@@ -65,13 +62,12 @@ class Worker:
         name = hostname or conf.worker_hostname
         self.hostname = expand_hostname(name) if name else default_hostname()
         self.prefetch_multiplier = int(prefetch_multiplier or conf.worker_prefetch_multiplier)
-        #: what the pool plugin gets besides the concurrency (it ignores what
-        #: it cannot do, or refuses it at start-up with a clear error)
+        #: what the pool plugin gets besides the concurrency: the worker's
+        #: own, and any other keyword given to the worker (a pool's override
+        #: of one of its own settings; None means "not given, use the
+        #: setting"); a pool refuses at start-up what it cannot do
         self.pool_options: dict[str, Any] = {
-            "app": app, "hostname": self.hostname,
-            "max_tasks_per_child": max_tasks_per_child or conf.worker_max_tasks_per_child,
-            "max_memory_per_child": max_memory_per_child or conf.worker_max_memory_per_child,
-            "autoscale": autoscale or conf.worker_autoscale,
+            **pool_options, "app": app, "hostname": self.hostname,
             "time_limit": time_limit or conf.task_time_limit,
             "soft_time_limit": soft_time_limit or conf.task_soft_time_limit}
         #: send task-* events (``-E``); worker-* events go every

@@ -8,6 +8,7 @@ from corekit.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from corekit.pool import Pool
+    from corekit.settings import Setting
 
 
 @hookimpl
@@ -15,3 +16,10 @@ def corekit_register_pools() -> dict[str, type[Pool]]:
     from corekit.plugins.prefork.pool import PreforkPool
 
     return {"prefork": PreforkPool}
+
+
+@hookimpl
+def corekit_register_settings() -> tuple[Setting, ...]:
+    from corekit.plugins.prefork.settings import PREFORK_SETTINGS
+
+    return PREFORK_SETTINGS

@@ -70,6 +70,22 @@ class Child:
         return self.job is None and self.serving
 
 
+def _given(options: dict[str, Any], key: str, setting: Any) -> Any:
+    """The worker's override of an option, else the setting's value."""
+    value = options.get(key)
+    return setting if value is None else value
+
+
+def _autoscale_range(value: Any) -> tuple[int, int]:
+    """``(max, min)`` from ``worker_autoscale`` / ``--autoscale``."""
+    try:
+        high, low = (int(n) for n in value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(f"autoscale (worker_autoscale) must be (max, min), two "
+                                   f"whole numbers, not {value!r}") from None
+    return high, low
+
+
 class PreforkPool(Pool):
     """``concurrency`` forked children (with ``autoscale=(max, min)``:
     between min and max, and `concurrency` is max).  `apply` queues the job
@@ -84,13 +100,20 @@ class PreforkPool(Pool):
         if options.get("app") is None:
             raise ImproperlyConfigured("the prefork pool needs the app (the worker passes it)")
         self.app: Corekit = options["app"]
+        conf = self.app.conf  # this plugin's settings, unless the worker overrides them
+        self.options.update(
+            autoscale=_given(options, "autoscale", conf.worker_autoscale),
+            max_tasks_per_child=_given(options, "max_tasks_per_child",
+                                       conf.worker_max_tasks_per_child),
+            max_memory_per_child=_given(options, "max_memory_per_child",
+                                        conf.worker_max_memory_per_child))
         self.min_children = concurrency
-        self._autoscale = bool(options.get("autoscale"))
+        self._autoscale = bool(self.options["autoscale"])
         if self._autoscale:
-            high, low = (int(n) for n in options["autoscale"])
+            high, low = _autoscale_range(self.options["autoscale"])
             self.concurrency, self.min_children = high, max(1, min(low, high))
-        self.max_tasks: int | None = options.get("max_tasks_per_child")
-        self.max_memory: int | None = options.get("max_memory_per_child")
+        self.max_tasks: int | None = self.options["max_tasks_per_child"]
+        self.max_memory: int | None = self.options["max_memory_per_child"]
         self.time_limit: float | None = options.get("time_limit")
         self.soft_time_limit: float | None = options.get("soft_time_limit")
         self._context = multiprocessing.get_context("fork")
