@@ -7,8 +7,10 @@ by two plugins is an error, so a third-party plugin cannot silently shadow a
 built-in one.  Nothing here is called on the per-message path: the manager
 resolves these hooks into plain dicts at start-up.
 
-Lifecycle hooks are called for every plugin that implements them, in pluggy's
-order (last registered first); their return values are ignored.
+Worker bootsteps and command-line hooks are collected from every plugin
+once, when a worker or the ``corekit`` parser is built.  Lifecycle hooks are
+called for every plugin that implements them, in pluggy's order (last
+registered first); their return values are ignored.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
+    from corekit.bootsteps import Step
+    from corekit.cli.options import CommandOption
     from corekit.result_backend import ResultBackend
     from corekit.pool import Pool
     from corekit.serialization import Compressor, Serializer
@@ -28,13 +32,39 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("corekit")
 hookimpl = pluggy.HookimplMarker("corekit")
 
+# -- early interpreter patching: before corekit's kernel is imported ---------
+
+
+@hookspec
+def corekit_register_early_patches() -> Mapping[str, Callable[[], None]]:
+    """Return ``{pool_name: patch}`` for pools that need the interpreter
+    patched before anything binds ``socket``, ``threading`` or ``time``
+    (eventlet's ``monkey_patch``).
+
+    Called only when a ``corekit`` command line names a pool with ``-P`` /
+    ``--pool``, at the very top of ``import corekit``, before the kernel,
+    redis-py or the app module are imported: `corekit.early` asks the plugin
+    manager, which imports plugin modules one by one, the one whose entry-point
+    name is the pool's first, and calls the first *patch* found for that pool
+    (first result wins; later plugins are not asked).  So this hook's module
+    must import nothing but ``corekit.hookspecs`` at its top, and *patch*
+    imports the patching library itself.  A pool named in the settings is
+    seen too late for this: such a pool should refuse to start unpatched.
+    """
+
+
 # -- plugin kinds: called once, answers merged by name ------------------------
 
 
 @hookspec
 def corekit_register_transports() -> Mapping[str, type[Transport]]:
     """Return ``{url_scheme: Transport subclass}`` for the transports this
-    plugin supplies (``"sqlite"``, ``"redis"``...)."""
+    plugin supplies (``"sqlite"``, ``"redis"``...).
+
+    A value may be the ``"package.module:Class"`` string naming the class:
+    the manager imports it the first time that scheme is asked for, so the
+    plugin's module stays light (the same holds for result backends and
+    pools)."""
 
 
 @hookspec
@@ -55,15 +85,6 @@ def corekit_register_compressors() -> Sequence[Compressor]:
 @hookspec
 def corekit_register_pools() -> Mapping[str, type[Pool]]:
     """Return ``{pool_name: Pool subclass}`` (``"solo"``, ``"threads"``...)."""
-
-
-@hookspec
-def corekit_register_commands() -> Mapping[str, Callable[..., Any]]:
-    """Return ``{command_name: setup}`` for extra ``corekit`` subcommands.
-
-    ``setup(subparsers)`` adds an argparse sub-parser and sets its ``func``
-    default to a callable taking ``(args, app)`` and returning an exit code.
-    """
 
 
 @hookspec
@@ -103,24 +124,103 @@ def corekit_register_settings() -> Sequence[Setting]:
     """
 
 
+# -- worker bootsteps: collected when a worker is built ----------------------
+
+
+@hookspec
+def corekit_register_bootsteps() -> Sequence[type[Step]]:
+    """Return the `corekit.bootsteps.Step` subclasses this plugin adds to
+    every worker.
+
+    Called once per `corekit.worker.Worker`, when it is constructed, for every
+    plugin; the answers are collected (none wins).  The steps join the
+    kernel's core steps (`corekit.worker.steps.CORE_STEPS`: transport, result
+    backend, result writer, pool, lease heartbeat, consumer) in one
+    `corekit.bootsteps.Blueprint`, which orders them all by their class
+    ``requires``, creates and starts them in that order when the worker
+    starts, and stops them in reverse.  A step may require core steps and
+    steps of other plugins by class; a required class that no plugin adds,
+    or a cycle, is an error naming the steps.  Two plugins adding steps of
+    the same ``name`` is an error naming both.  ``Step.enabled(worker)`` may
+    leave a step out of one worker.  Remote control and the worker's events
+    come this way, from `corekit.worker.optional_steps`.
+    """
+
+
+# -- command line: called once while ``corekit`` builds its parser -----------
+
+
+@hookspec
+def corekit_register_commands() -> Mapping[str, Callable[..., Any]]:
+    """Return ``{command_name: setup}`` for ``corekit`` subcommands this
+    plugin adds.
+
+    Called once for every plugin when ``corekit`` builds its parser, after
+    the built-in subcommands are added; answers are collected.  A name
+    taken by a built-in command or by another plugin's is an error naming
+    both.  ``setup(subparsers, parents)`` adds the sub-parser,
+    ``subparsers.add_parser(name, parents=parents, help=...)``, where
+    *parents* carries the options every command takes (``-A``, ``-b``...),
+    and sets its ``func`` default to a callable ``func(args, app) -> int``
+    that runs the command with the loaded app and returns its exit status.
+    Keep ``setup`` cheap: ``corekit --help`` calls it; import what the
+    command needs inside ``func``.
+    """
+
+
+@hookspec
+def corekit_register_command_options() -> Mapping[str, Sequence[CommandOption]]:
+    """Return ``{command_name: [CommandOption, ...]}``: options this plugin
+    adds to existing ``corekit`` subcommands (``"worker"``...).
+
+    Called once for every plugin when ``corekit`` builds its parser, after
+    every subcommand (built-in and plugin) is added; answers are collected.
+    Each `corekit.cli.options.CommandOption` names its flags, its argparse
+    keywords and the setting it sets: when the user gives the flag, its
+    value is stored in ``app.conf[setting]`` after the app is loaded and
+    before the command runs, so the code that reads the setting needs no
+    new argument.  An unknown command, or a flag that a built-in option or
+    another plugin's already uses, is an error naming both.
+    """
+
+
 # -- lifecycle: every implementation runs, results ignored --------------------
 
 
 @hookspec
 def corekit_app_configure(app: Corekit) -> None:
-    """Called once, when the app's configuration is first read (finalize)."""
+    """Called once per app when it finalizes (its first real use: a worker's
+    setup, ``app.tasks``, sending a task), after its configuration is
+    complete and before the modules in ``include`` / ``imports`` are
+    imported.  A plugin may read or complete ``app.conf`` here.  Every
+    implementation runs, in pluggy's order (last registered first); results
+    are ignored.
 
-
-@hookspec
-def corekit_worker_start(worker: Worker) -> None:
-    """Called after the worker's bootsteps have started, before it consumes."""
+    :param app: the app being finalized.
+    """
 
 
 @hookspec
 def corekit_worker_ready(worker: Worker) -> None:
-    """Called when the worker starts consuming messages."""
+    """Called once per worker, in the thread that runs it, after every
+    bootstep has started and just before the consumer takes its first
+    message (right before the ``worker_ready`` signal).  Not called when
+    the worker stops before it was ready (e.g. SIGTERM while waiting for the
+    broker).  Every implementation runs (last registered first); results are
+    ignored; an exception stops the worker, its steps stopped in reverse.
+
+    :param worker: the `corekit.worker.Worker`; its parts are reached through
+        ``worker.blueprint[StepClass]``.
+    """
 
 
 @hookspec
 def corekit_worker_shutdown(worker: Worker) -> None:
-    """Called when the worker has stopped consuming, before its steps stop."""
+    """Called once per worker whose bootsteps started, in the thread that
+    runs it, when its consumer has stopped taking messages (or a
+    ``corekit_worker_ready`` implementation failed) and before its bootsteps
+    stop (the ``worker_shutdown`` signal follows).  Every implementation runs
+    (last registered first); results are ignored.
+
+    :param worker: the `corekit.worker.Worker` stopping.
+    """

@@ -42,4 +42,21 @@ def test_every_builtin_plugin_module_is_an_entry_point() -> None:
     modules = {f"corekit.plugins.{p.stem}" for p in (ROOT / "plugins").glob("*.py")
                if p.stem != "__init__"}
     modules |= {f"corekit.plugins.{p.parent.name}" for p in (ROOT / "plugins").glob("*/__init__.py")}
-    assert modules == registered
+    assert modules == {name for name in registered if name.startswith("corekit.plugins.")}
+
+
+#: Kernel modules registered as plugins: the kernel's optional parts take the
+#: route any plugin takes (DESIGN §2), so the kernel's step list names none of them.
+KERNEL_SIDE_ENTRY_POINTS = {"optional-steps": "corekit.worker.optional_steps"}
+
+
+def test_kernel_side_entry_points_are_the_known_ones_and_exist() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    entries = project["project"]["entry-points"]["corekit.plugins"]
+    kernel_side = {name: module for name, module in entries.items()
+                   if not module.startswith("corekit.plugins.")}
+    assert kernel_side == KERNEL_SIDE_ENTRY_POINTS
+    for module in kernel_side.values():
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from corekit import signals
 from corekit.bootsteps import Blueprint
-from corekit.worker.remote_control import ControlStep
-from corekit.worker.events import EventsStep
 from corekit.worker.startup import StartupAborted, StartupRetry
 from corekit.worker.steps import (CORE_STEPS, BackendStep, ConsumerStep, PoolStep,
-                                  TransportStep, default_hostname, expand_hostname)
+                                  TransportStep, default_hostname, expand_hostname,
+                                  plugin_steps)
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -21,7 +20,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("corekit.worker")
 
-DEFAULT_STEPS = (*CORE_STEPS, ControlStep, EventsStep)
+#: The steps every worker has; plugins add theirs (`plugin_steps`).
+DEFAULT_STEPS = CORE_STEPS
 
 #: Seconds between worker-heartbeat events (Celery's default).
 HEARTBEAT_INTERVAL = 2.0
@@ -76,7 +76,8 @@ class Worker:
                                      else task_events)
         self.heartbeat_interval = (None if without_heartbeat
                                    else float(heartbeat_interval or HEARTBEAT_INTERVAL))
-        self.blueprint = Blueprint(DEFAULT_STEPS)
+        added = plugin_steps(app.plugins)
+        self.blueprint = Blueprint([*DEFAULT_STEPS, *added], owners=added)
         self.ready = threading.Event()
         #: set by `stop`; ends a wait for the broker at start-up
         self.stopping = threading.Event()
@@ -120,7 +121,6 @@ class Worker:
             logger.info("%s stopped before it was ready (%s)", self.hostname, exc)
             return
         try:
-            hook.corekit_worker_start(worker=self)
             logger.info("%s ready.", self.hostname)
             hook.corekit_worker_ready(worker=self)
             signals.worker_ready.send(self)

@@ -146,10 +146,37 @@ class ConsumerStep(Step):
         self.consumer.stop()
 
 
-#: The worker's steps but remote control (`corekit.worker.remote_control`, which
-#: builds on these; `corekit.worker.DEFAULT_STEPS` has them all).
+#: The steps every worker has.  Everything else (remote control, events, a
+#: plugin's own parts) comes from ``corekit_register_bootsteps``.  The lease
+#: heartbeat is core: without it another worker takes over this one's
+#: messages while they run (at-least-once delivery rests on it).
 CORE_STEPS: tuple[type[Step], ...] = (
     TransportStep, BackendStep, ResultWriterStep, PoolStep, HeartbeatStep, ConsumerStep)
+
+
+def plugin_steps(manager: Any) -> dict[type[Step], str]:
+    """``{step class: plugin name}`` for every step the installed plugins add
+    through ``corekit_register_bootsteps``, in plugin registration order.
+    Two steps of one name (from two plugins, or a plugin's and a core one)
+    are an `ImproperlyConfigured` naming both."""
+    owners: dict[type[Step], str] = {}
+    by_name = {cls.name: "corekit" for cls in CORE_STEPS}
+    for impl in manager.hook.corekit_register_bootsteps.get_hookimpls():
+        for cls in impl.function() or ():
+            if not (isinstance(cls, type) and issubclass(cls, Step)):
+                raise ImproperlyConfigured(
+                    f"plugin {impl.plugin_name!r} registered {cls!r} as a bootstep: "
+                    f"corekit_register_bootsteps must return Step subclasses")
+            if cls.name in by_name:
+                raise ImproperlyConfigured(
+                    f"bootstep {cls.name!r} is added by both {_who(by_name[cls.name])} and "
+                    f"plugin {impl.plugin_name!r}: give one of the steps another name")
+            owners[cls], by_name[cls.name] = impl.plugin_name, impl.plugin_name
+    return owners
+
+
+def _who(owner: str) -> str:
+    return "corekit's core steps" if owner == "corekit" else f"plugin {owner!r}"
 
 
 def default_hostname() -> str:
