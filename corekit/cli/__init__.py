@@ -45,7 +45,9 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(manager: Any = None) -> argparse.ArgumentParser:
+    """The whole ``corekit`` parser: built-in subcommands, then what the
+    plugins of *manager* (default: the installed ones) add."""
     common = common_options()
     parser = argparse.ArgumentParser(
         prog="corekit", parents=[common],
@@ -55,16 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for setup in BUILTIN_COMMANDS.values():
         setup(subparsers, [common])
-    for name, setup in _plugin_commands().items():
-        if name not in BUILTIN_COMMANDS:
-            setup(subparsers, [common])
+    add_plugin_parts(subparsers, [common], manager)
     return parser
 
 
-def _plugin_commands() -> dict[str, Callable[..., Any]]:
-    from corekit.pluginmanager import default_manager
+def add_plugin_parts(subparsers: Any, parents: list[argparse.ArgumentParser],
+                     manager: Any = None) -> None:
+    """The plugins' subcommands, then their options on any subcommand."""
+    from corekit.cli.extensions import add_plugin_commands, add_plugin_options
 
-    return default_manager().registry("commands")
+    if manager is None:
+        from corekit.pluginmanager import default_manager
+
+        manager = default_manager()
+    add_plugin_commands(subparsers, parents, BUILTIN_COMMANDS, manager)
+    add_plugin_options(subparsers, manager)
 
 
 def app_from_args(args: argparse.Namespace) -> Any:
@@ -75,6 +82,9 @@ def app_from_args(args: argparse.Namespace) -> Any:
         app.conf.broker_url = args.broker
     if getattr(args, "result_backend", None):
         app.conf.result_backend = args.result_backend
+    from corekit.cli.extensions import apply_setting_options
+
+    apply_setting_options(args, app)
     return app
 
 
@@ -83,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     load, a bad setting, a broker or result backend that cannot be reached
     or says no) ends as one ``Error:`` line and exit status 1; the traceback
     only with ``--traceback`` (or ``-l debug``)."""
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except CorekitError as exc:  # a plugin's command or option clashes with another
+        return fail(str(exc), exc)
     args = parser.parse_args(argv)
     app = None
     try:

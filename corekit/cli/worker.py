@@ -7,6 +7,8 @@ import sys
 from typing import Any
 
 from corekit import __version__
+from corekit.cli.options import positive_float as _positive_float
+from corekit.cli.options import positive_int as _positive_int
 from corekit.log import redirect_stdouts, setup_logging
 
 
@@ -35,14 +37,9 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="scheduling, for Celery compatibility: corekit is always fair on "
                         "every pool (a task goes to a pool slot only once the slot is "
                         "free, so none waits behind a long task while another slot is idle)")
-    p.add_argument("--max-tasks-per-child", type=_positive_int, default=None, metavar="N",
-                   help="prefork: replace a child process after N tasks")
-    p.add_argument("--max-memory-per-child", type=_positive_int, default=None, metavar="KIB",
-                   help="prefork: replace a child process once its RSS passes KIB kibibytes")
-    p.add_argument("--autoscale", type=_autoscale, default=None, metavar="MAX,MIN",
-                   help="prefork: grow to MAX child processes under load, shrink to MIN")
     p.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
-                   help="hard time limit: a task running longer is killed (prefork)")
+                   help="hard time limit: a task running longer is killed (prefork, "
+                        "eventlet; asyncio for async def tasks)")
     p.add_argument("--soft-time-limit", type=_positive_float, default=None, metavar="SECONDS",
                    help="soft time limit: SoftTimeLimitExceeded is raised inside the task")
     p.add_argument("-E", "--task-events", action="store_true", default=None,
@@ -54,38 +51,6 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                                            "(default: 2)")
     p.add_argument("--no-banner", action="store_true", help="do not print the banner")
     p.set_defaults(func=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def _autoscale(text: str) -> tuple[int, int]:
-    parts = text.split(",")
-    try:
-        high, low = (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MAX,MIN, e.g. 10,3, not {text!r}") from None
-    if len(parts) > 2 or high < 1 or not 0 <= low <= high:
-        raise argparse.ArgumentTypeError(f"expected MAX,MIN with MAX >= MIN >= 0 and MAX >= 1, "
-                                         f"not {text!r}")
-    return high, low
 
 
 def _loglevel(text: str) -> str:
@@ -107,9 +72,7 @@ def run(args: argparse.Namespace, app: Any) -> int:
                         exclude_queues=_csv(args.exclude_queues),
                         concurrency=args.concurrency, pool=args.pool,
                         hostname=args.hostname, prefetch_multiplier=args.prefetch_multiplier,
-                        max_tasks_per_child=args.max_tasks_per_child,
-                        max_memory_per_child=args.max_memory_per_child,
-                        autoscale=args.autoscale, time_limit=args.time_limit,
+                        time_limit=args.time_limit,
                         soft_time_limit=args.soft_time_limit, task_events=args.task_events,
                         without_heartbeat=args.without_heartbeat,
                         heartbeat_interval=args.heartbeat_interval)

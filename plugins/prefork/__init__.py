@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING
 from corekit.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from corekit.pool import Pool
+    from corekit.cli.options import CommandOption
     from corekit.settings import Setting
 
 
 @hookimpl
-def corekit_register_pools() -> dict[str, type[Pool]]:
-    from corekit.plugins.prefork.pool import PreforkPool
-
-    return {"prefork": PreforkPool}
+def corekit_register_pools() -> dict[str, str]:
+    return {"prefork": "corekit.plugins.prefork.pool:PreforkPool"}
 
 
 @hookimpl
@@ -23,3 +21,10 @@ def corekit_register_settings() -> tuple[Setting, ...]:
     from corekit.plugins.prefork.settings import PREFORK_SETTINGS
 
     return PREFORK_SETTINGS
+
+
+@hookimpl
+def corekit_register_command_options() -> dict[str, tuple[CommandOption, ...]]:
+    from corekit.plugins.prefork.cli_options import WORKER_OPTIONS
+
+    return {"worker": WORKER_OPTIONS}
