@@ -1,7 +1,8 @@
 """corekit: a distributed task queue with Celery's API and wire format."""
 from __future__ import annotations
 
-# First of all: `corekit worker -P eventlet` monkey patches before any import.
+# First of all: a pool named by `corekit worker -P NAME` whose plugin declares an
+# early patch (green threads) patches the interpreter before any other import.
 from corekit.early import patch_for_pool as _patch_for_pool  # noqa: E402
 
 _patch_for_pool()

@@ -1,23 +1,24 @@
-"""What must happen before anything else is imported: eventlet's monkey
-patching for ``corekit worker -P eventlet``.
+"""What must happen before anything else is imported: the interpreter
+patching a pool's plugin declares (``corekit_register_early_patches``), when
+a ``corekit`` command line names that pool with ``-P`` / ``--pool``.
 
-Green threads only cooperate when ``socket``, ``threading``, ``time``...
-are patched before corekit, redis-py or the user's app module bind to them,
-so the command line is read here, from ``sys.argv`` alone, at the very top of
-``corekit/__init__.py`` (both ``python -m corekit`` and the ``corekit``
-script import the package before any of their own code runs).  Only the
-flag is seen this early: ``worker_pool = "eventlet"`` in the settings is not
-(the settings live in the app module, which must not be imported unpatched),
-so, as with Celery, ``-P eventlet`` must be given on the command line.
+Some pools (green threads) only work when ``socket``, ``threading``,
+``time``... are patched before corekit, redis-py or the user's app module
+bind to them, so the command line is read here, from ``sys.argv`` alone, at
+the very top of ``corekit/__init__.py`` (both ``python -m corekit`` and the
+``corekit`` script import the package before any of their own code runs).
+Only the flag is seen this early: a pool named in the settings is not (the
+settings live in the app module, which must not be imported unpatched), so,
+as with Celery, such a pool is named on the command line.
 
-Nothing but ``sys`` is imported unless the flag is there.
+Nothing but ``sys`` is imported unless a pool is named; then the plugin
+manager imports as few plugin modules as it can before finding the patch
+(see `corekit.pluginmanager.PluginManager.early_patch`).  This module names
+no pool: the plugins say which need patching.
 """
 from __future__ import annotations
 
 import sys
-
-#: Pools that need the process patched before anything else is imported.
-EARLY_PATCHED_POOLS = frozenset({"eventlet"})
 
 
 def requested_pool(argv: list[str]) -> str | None:
@@ -51,26 +52,25 @@ def running_corekit_cli() -> bool:
 
 
 def patch_for_pool(argv: list[str] | None = None) -> str | None:
-    """Monkey patch the process when the command line asks for a pool that
-    needs it; return that pool's name (None when nothing was done)."""
+    """Patch the process when the command line names a pool whose plugin
+    declares an early patch; return that pool's name (None when nothing was
+    done).  A plugin that fails to import is not reported here: the
+    command's first plugin query reports it, as one line."""
     if argv is None:
         if not running_corekit_cli():
             return None
         argv = sys.argv[1:]
     pool = requested_pool(argv)
-    if pool == "eventlet":
-        _patch_eventlet()
-        return pool
-    return None
-
-
-def _patch_eventlet() -> None:
-    import warnings
+    if not pool:
+        return None
+    from corekit.exceptions import CorekitError
+    from corekit.pluginmanager import default_manager
 
     try:
-        with warnings.catch_warnings():  # "eventlet is deprecated": the user chose it
-            warnings.simplefilter("ignore")
-            import eventlet
-    except ImportError:  # the pool plugin says so, by name, at start-up
-        return
-    eventlet.monkey_patch()
+        patch = default_manager().early_patch(pool)
+    except CorekitError:
+        return None
+    if patch is None:
+        return None
+    patch()
+    return pool

@@ -1,17 +1,36 @@
 """Find plugins through the ``corekit.plugins`` entry-point group and turn
-their hooks into plain registries, once."""
+their hooks into plain registries, lazily, because every ``corekit`` command
+and every worker start pays for this.
+
+* Making a manager costs nothing; the entry points are read once (one
+  ``importlib.metadata.entry_points(group=...)`` call) on the first query.
+* The first query (`registry`, `get`, `hook`, `plugins`, `require`) imports
+  every plugin module.  Those are light by contract (DESIGN §2: hooks only;
+  clients and implementations are imported inside the hook or named by
+  reference), so this costs a few milliseconds: which plugin provides a name
+  is only known by asking its hooks.
+* A kind's hooks run on that kind's first query only.  In the reference
+  kinds (transports, result backends, pools) a value may be a
+  ``"package.module:attribute"`` string; it is imported the first time its
+  name is looked up, so ``get("transports", "sqlite")`` never imports
+  redis-py, kombu or eventlet.
+* Distribution names and versions (package metadata, slow to parse) are read
+  only when a `PluginInfo` is asked for them: by ``corekit plugins``.
+"""
 from __future__ import annotations
 
 import functools
-import importlib.metadata as md
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any, Iterable
+import importlib
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import pluggy
 
 from corekit import hookspecs
 from corekit.exceptions import ImproperlyConfigured, PluginNotFound
+
+if TYPE_CHECKING:
+    import importlib.metadata as md
+    from types import ModuleType
 
 ENTRY_POINT_GROUP = "corekit.plugins"
 KIND_HOOKS = {
@@ -23,35 +42,168 @@ KIND_HOOKS = {
     "commands": "corekit_register_commands",
     "control_commands": "corekit_register_control_commands",
 }
+#: Kinds whose hooks return a list of objects, each keyed by its ``name``.
+LISTED_KINDS = frozenset({"serializers", "compressors"})
+#: Kinds whose values may be ``"module:attribute"`` references, imported on first lookup.
+REFERENCE_KINDS = frozenset({"transports", "result_backends", "pools"})
+REGISTER_PREFIX = "corekit_register_"
 
 
-@dataclass
 class PluginInfo:
-    """One installed plugin: where it comes from and what it provides."""
+    """One installed plugin: where it comes from and what it provides.
 
-    name: str
-    module: str
-    distribution: str
-    version: str
-    provides: dict[str, list[str]] = field(default_factory=dict)
+    ``distribution`` and ``version`` come from the package metadata, read on
+    first access only; ``provides`` asks the plugin's ``corekit_register_*``
+    hooks on first access (references stay unimported)."""
+
+    def __init__(self, name: str, module: str, distribution: str | None = None,
+                 version: str | None = None, *, entry_point: md.EntryPoint | None = None) -> None:
+        self.name, self.module = name, module
+        self._distribution, self._version = distribution, version
+        self._entry_point = entry_point
+        self._plugin: object | None = None
+        self._provides: dict[str, list[str]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<PluginInfo {self.name} ({self.module})>"
+
+    @property
+    def distribution(self) -> str:
+        if self._distribution is None:
+            self._read_metadata()
+        return self._distribution or "?"
+
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self._read_metadata()
+        return self._version or "?"
+
+    def _read_metadata(self) -> None:
+        dist = getattr(self._entry_point, "dist", None)
+        self._distribution, self._version = _name_and_version(dist) if dist else ("?", "?")
+
+    @property
+    def provides(self) -> dict[str, list[str]]:
+        """``{kind: [names]}`` for every ``corekit_register_*`` hook it implements."""
+        if self._provides is None:
+            self._provides = {}
+            for attr in dir(self._plugin):
+                if attr.startswith(REGISTER_PREFIX):
+                    answer = getattr(self._plugin, attr)()
+                    self._provides[attr[len(REGISTER_PREFIX):]] = _names(answer)
+        return self._provides
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "module": self.module, "distribution": self.distribution,
+                "version": self.version, "provides": self.provides}
 
 
-def _names(kind: str, answer: Any) -> list[str]:
-    if kind in ("serializers", "compressors"):
-        return [codec.name for codec in answer]
-    return list(answer)
+def _name_and_version(dist: Any) -> tuple[str, str]:
+    """One metadata parse per distribution (``dist.name`` and ``dist.version``
+    each parse it again)."""
+    key = str(getattr(dist, "_path", id(dist)))
+    if key not in _METADATA:
+        meta = dist.metadata
+        _METADATA[key] = (meta["Name"] or "?", meta["Version"] or "?")
+    return _METADATA[key]
+
+
+_METADATA: dict[str, tuple[str, str]] = {}
+
+
+def _names(answer: Any) -> list[str]:
+    if isinstance(answer, Mapping):
+        return list(answer)
+    return [str(getattr(item, "name", None) or getattr(item, "__name__", item))
+            for item in answer or ()]
+
+
+def _early_patch_of(plugin: object, pool: str) -> Callable[[], None] | None:
+    hook = getattr(plugin, "corekit_register_early_patches", None)
+    return None if hook is None else (hook() or {}).get(pool)
+
+
+def _resolve(reference: str, what: str, plugin: str) -> Any:
+    module, _, attr = reference.partition(":")
+    try:
+        return functools.reduce(getattr, attr.split("."), importlib.import_module(module))
+    except Exception as exc:  # a broken plugin must say who it is
+        raise ImproperlyConfigured(f"{what} of plugin {plugin!r} ({reference}) failed to "
+                                   f"import: {exc!r}") from exc
+
+
+class Registry(Mapping[str, Any]):
+    """One kind's merged ``{name: object}``.  A reference value is imported
+    the first time its name is looked up (iterating names imports nothing)."""
+
+    def __init__(self, kind: str, entries: dict[str, Any], owners: dict[str, str]) -> None:
+        self.kind, self._entries, self._owners = kind, entries, owners
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._entries[name]
+        if isinstance(value, str) and self.kind in REFERENCE_KINDS:
+            what = f"{self.kind[:-1].replace('_', ' ')} {name!r}"
+            value = self._entries[name] = _resolve(value, what, self._owners[name])
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def owner(self, name: str) -> str:
+        """The plugin that provides *name*."""
+        return self._owners[name]
 
 
 class PluginManager:
-    """Loads every installed plugin and exposes what they provide as dicts."""
+    """Installed plugins, imported on first query, and what they provide as
+    mappings (see the module docstring for what is lazy)."""
 
     def __init__(self, entry_points: Iterable[md.EntryPoint] | None = None) -> None:
         self.pm = pluggy.PluginManager("corekit")
         self.pm.add_hookspecs(hookspecs)
-        self.plugins: dict[str, PluginInfo] = {}
-        eps = entry_points if entry_points is not None else md.entry_points(group=ENTRY_POINT_GROUP)
-        for ep in eps:
+        self._entry_points = None if entry_points is None else list(entry_points)
+        self._infos: dict[str, PluginInfo] = {}
+        self._loaded = False
+        self._registries: dict[str, Registry] = {}
+
+    # -- loading ---------------------------------------------------------------
+    def _read_entry_points(self) -> list[md.EntryPoint]:
+        if self._entry_points is None:
+            import importlib.metadata as md
+
+            self._entry_points = list(md.entry_points(group=ENTRY_POINT_GROUP))
+        return self._entry_points
+
+    def _load_all(self) -> None:
+        if self._loaded:
+            return
+        for ep in self._read_entry_points():
+            if ep.name not in self._infos:
+                self._load(ep)
+        self._loaded = True  # only once all loaded: a broken plugin fails every query
+
+    def early_patch(self, pool: str) -> Callable[[], None] | None:
+        """The patch a plugin declares for *pool* (``corekit_register_early_patches``),
+        or None.  Plugin modules are imported one at a time, the one whose
+        entry-point name is *pool* first, and the search stops at the first
+        patch found: as little as possible is imported before patching."""
+        entry_points = sorted(self._read_entry_points(), key=lambda ep: ep.name != pool)
+        for info in list(self._infos.values()):
+            patch = _early_patch_of(info._plugin, pool)
+            if patch is not None:
+                return patch
+        for ep in entry_points:
+            if ep.name in self._infos:
+                continue
             self._load(ep)
+            patch = _early_patch_of(self._infos[ep.name]._plugin, pool)
+            if patch is not None:
+                return patch
+        return None
 
     def _load(self, ep: md.EntryPoint) -> None:
         try:
@@ -59,21 +211,24 @@ class PluginManager:
         except Exception as exc:  # a broken third-party plugin must say who it is
             raise ImproperlyConfigured(
                 f"plugin {ep.name!r} ({ep.value}) failed to import: {exc!r}") from exc
-        dist = getattr(ep, "dist", None)
-        info = PluginInfo(ep.name, ep.value, dist.name if dist else "?", dist.version if dist else "?")
-        self.register(module, info)
+        self.register(module, PluginInfo(ep.name, ep.value, entry_point=ep))
 
     def register(self, module: ModuleType | object, info: PluginInfo) -> None:
-        """Register a plugin object (normally done from its entry point)."""
-        if info.name in self.plugins:
+        """Register a plugin object (normally done from its entry point; tests
+        register objects directly).  A name already registered is ignored."""
+        if info.name in self._infos:
             return
         self.pm.register(module, name=info.name)
-        for kind, hook in KIND_HOOKS.items():
-            impl = getattr(module, hook, None)
-            if impl is not None:
-                info.provides[kind] = _names(kind, impl())
-        self.plugins[info.name] = info
-        self.__dict__.pop("_registries", None)
+        info._plugin = module
+        self._infos[info.name] = info
+        self._registries.clear()
+
+    # -- queries ---------------------------------------------------------------
+    @property
+    def plugins(self) -> dict[str, PluginInfo]:
+        """``{name: PluginInfo}`` of every installed (and registered) plugin."""
+        self._load_all()
+        return self._infos
 
     def require(self, name: str) -> PluginInfo:
         """Return the plugin called *name* or fail saying what is installed."""
@@ -87,30 +242,37 @@ class PluginManager:
 
     @property
     def hook(self) -> Any:
+        """pluggy's hook relay, every plugin registered (for collected and
+        lifecycle hooks)."""
+        self._load_all()
         return self.pm.hook
 
-    @functools.cached_property
-    def _registries(self) -> dict[str, dict[str, Any]]:
-        registries: dict[str, dict[str, Any]] = {}
-        for kind, hook_name in KIND_HOOKS.items():
-            merged: dict[str, Any] = {}
-            owner: dict[str, str] = {}
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                answer = impl.function()
-                items = ({c.name: c for c in answer}.items()
-                         if kind in ("serializers", "compressors") else dict(answer).items())
-                for key, value in items:
-                    if key in merged:
-                        raise ImproperlyConfigured(
-                            f"{kind[:-1]} {key!r} is provided by both plugin "
-                            f"{owner[key]!r} and plugin {impl.plugin_name!r}")
-                    merged[key], owner[key] = value, impl.plugin_name
-            registries[kind] = merged
-        return registries
-
-    def registry(self, kind: str) -> dict[str, Any]:
+    def registry(self, kind: str) -> Registry:
         """``{name: factory}`` for one plugin kind, e.g. ``registry("transports")``."""
+        self._load_all()
+        if kind not in self._registries:
+            self._registries[kind] = self._merge(kind)
         return self._registries[kind]
+
+    def _merge(self, kind: str) -> Registry:
+        try:
+            hook_name = KIND_HOOKS[kind]
+        except KeyError:
+            raise ValueError(f"unknown plugin kind {kind!r} (known: "
+                             f"{', '.join(sorted(KIND_HOOKS))})") from None
+        merged: dict[str, Any] = {}
+        owner: dict[str, str] = {}
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            answer = impl.function() or {}
+            items = ({c.name: c for c in answer}.items() if kind in LISTED_KINDS
+                     else dict(answer).items())
+            for key, value in items:
+                if key in merged:
+                    raise ImproperlyConfigured(
+                        f"{kind[:-1].replace('_', ' ')} {key!r} is provided by both plugin "
+                        f"{owner[key]!r} and plugin {impl.plugin_name!r}")
+                merged[key], owner[key] = value, impl.plugin_name
+        return Registry(kind, merged, owner)
 
     def get(self, kind: str, name: str) -> Any:
         """The factory called *name* of *kind*, or a clear `PluginNotFound`."""

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
-
 from corekit.hookspecs import hookimpl
 from corekit.serialization import Serializer
 
@@ -14,11 +12,16 @@ class MsgpackSerializer(Serializer):
     content_type = "application/x-msgpack"
     content_encoding = "binary"
 
+    def __init__(self) -> None:
+        import msgpack  # here, not at the top: the plugin module stays light
+
+        self._packb, self._unpackb = msgpack.packb, msgpack.unpackb
+
     def dumps(self, obj: Any) -> bytes:
-        return msgpack.packb(obj, use_bin_type=True)
+        return self._packb(obj, use_bin_type=True)
 
     def loads(self, data: bytes) -> Any:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return self._unpackb(data, raw=False, strict_map_key=False)
 
 
 @hookimpl

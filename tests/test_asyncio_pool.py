@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pytest
 
 from corekit import Corekit
-from corekit.plugins.asyncio_pool import AsyncioPool
+from corekit.plugins.asyncio_pool.pool import AsyncioPool
 from corekit.pool import Pool
 from corekit.testing import start_worker
 from corekit.worker import Worker

@@ -129,7 +129,7 @@ def setup_plugins(subparsers: Any, parents: list[argparse.ArgumentParser]) -> No
 def run_plugins(args: argparse.Namespace, app: Any) -> int:
     infos = sorted(app.plugins.plugins.values(), key=lambda i: i.name)
     if args.json:
-        print(json.dumps([vars(i) for i in infos], indent=2))
+        print(json.dumps([i.as_dict() for i in infos], indent=2))
         return 0
     rows = [(i.name, i.distribution, i.version,
              "; ".join(f"{kind.replace('_', ' ')}: {', '.join(names)}"

@@ -6,14 +6,11 @@ from corekit.hookspecs import hookimpl
 
 
 @hookimpl
-def corekit_register_transports() -> dict[str, type]:
-    from corekit.plugins.amqp.transport import AmqpTransport
-
-    return {"amqp": AmqpTransport, "amqps": AmqpTransport, "pyamqp": AmqpTransport}
+def corekit_register_transports() -> dict[str, str]:
+    return dict.fromkeys(("amqp", "amqps", "pyamqp"),
+                         "corekit.plugins.amqp.transport:AmqpTransport")
 
 
 @hookimpl
-def corekit_register_result_backends() -> dict[str, type]:
-    from corekit.plugins.amqp.rpc import RpcBackend
-
-    return {"rpc": RpcBackend}
+def corekit_register_result_backends() -> dict[str, str]:
+    return {"rpc": "corekit.plugins.amqp.rpc:RpcBackend"}

@@ -3,27 +3,17 @@ kernel's unit tests and eager runs.  Everything built with the same URL
 shares one broker and one result store; `reset` clears them all."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from corekit.hookspecs import hookimpl
 
-if TYPE_CHECKING:
-    from corekit.result_backend import ResultBackend
-    from corekit.transport import Transport
+
+@hookimpl
+def corekit_register_transports() -> dict[str, str]:
+    return {"memory": "corekit.plugins.memory.transport:MemoryTransport"}
 
 
 @hookimpl
-def corekit_register_transports() -> dict[str, type[Transport]]:
-    from corekit.plugins.memory.transport import MemoryTransport
-
-    return {"memory": MemoryTransport}
-
-
-@hookimpl
-def corekit_register_result_backends() -> dict[str, type[ResultBackend]]:
-    from corekit.plugins.memory.backend import MemoryBackend
-
-    return {"memory": MemoryBackend}
+def corekit_register_result_backends() -> dict[str, str]:
+    return {"memory": "corekit.plugins.memory.backend:MemoryBackend"}
 
 
 def reset() -> None:

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from corekit.hookspecs import hookimpl
 
-
-@hookimpl
-def corekit_register_transports() -> dict[str, type]:
-    from corekit.plugins.redis.transport import RedisTransport
-
-    return {"redis": RedisTransport, "rediss": RedisTransport, "redis+socket": RedisTransport}
+#: URL schemes served: plain, TLS, Unix socket.
+SCHEMES = ("redis", "rediss", "redis+socket")
 
 
 @hookimpl
-def corekit_register_result_backends() -> dict[str, type]:
-    from corekit.plugins.redis.backend import RedisBackend
+def corekit_register_transports() -> dict[str, str]:
+    return dict.fromkeys(SCHEMES, "corekit.plugins.redis.transport:RedisTransport")
 
-    return {"redis": RedisBackend, "rediss": RedisBackend, "redis+socket": RedisBackend}
+
+@hookimpl
+def corekit_register_result_backends() -> dict[str, str]:
+    return dict.fromkeys(SCHEMES, "corekit.plugins.redis.backend:RedisBackend")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from corekit.hookspecs import hookimpl
 from corekit.pool import Pool
 
 
@@ -30,8 +29,3 @@ class SoloPool(Pool):
 
     def active(self) -> int:
         return self._active
-
-
-@hookimpl
-def corekit_register_pools() -> dict[str, type[Pool]]:
-    return {"solo": SoloPool}

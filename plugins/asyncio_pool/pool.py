@@ -13,7 +13,6 @@ from traceback import format_exc
 from typing import Any, Callable
 
 from corekit.exceptions import TimeLimitExceeded
-from corekit.hookspecs import hookimpl
 from corekit.pool import Pool
 from corekit.worker.job import Job, aexecute, execute
 
@@ -239,8 +238,3 @@ class AsyncioPool(Pool):
     def info(self) -> dict[str, Any]:
         return {**super().info(), "running": self._active,
                 "executor-threads": self.executor_threads}
-
-
-@hookimpl
-def corekit_register_pools() -> dict[str, type[Pool]]:
-    return {"asyncio": AsyncioPool}

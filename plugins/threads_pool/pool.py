@@ -6,7 +6,6 @@ import queue
 import threading
 from typing import Any, Callable
 
-from corekit.hookspecs import hookimpl
 from corekit.pool import Pool
 
 logger = logging.getLogger("corekit.pool")
@@ -115,8 +114,3 @@ class ThreadsPool(Pool):
     def info(self) -> dict[str, Any]:
         alive = sum(t.is_alive() for t in self._threads)
         return {**super().info(), "threads": alive}
-
-
-@hookimpl
-def corekit_register_pools() -> dict[str, type[Pool]]:
-    return {"threads": ThreadsPool}

@@ -1,12 +1,7 @@
-"""The ``eventlet`` pool: one green thread per running task, for I/O-bound
-work (``corekit worker -P eventlet -c 1000``).
-
-The process must be monkey patched before anything else is imported; the
-command line does it (`corekit.early`) when it names the pool with ``-P`` or
-``--pool``.  ``worker_pool = "eventlet"`` in the settings is read too late for
-that, so this pool refuses to start in an unpatched process rather than run
-green threads that block each other.  eventlet is imported only when the
-pool is built.
+"""`EventletPool`: the ``eventlet`` pool's implementation (the package's
+``__init__`` holds its hooks and its early patch).  It refuses to start in
+an unpatched process rather than run green threads that block each other.
+eventlet is imported only when the pool is built.
 """
 from __future__ import annotations
 
@@ -14,7 +9,6 @@ import logging
 from typing import Any, Callable
 
 from corekit.exceptions import ImproperlyConfigured, SoftTimeLimitExceeded, TimeLimitExceeded
-from corekit.hookspecs import hookimpl
 from corekit.pool import Pool
 from corekit.worker.job import Job
 
@@ -145,8 +139,3 @@ class EventletPool(Pool):
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "free": self._green.free()}
-
-
-@hookimpl
-def corekit_register_pools() -> dict[str, type[Pool]]:
-    return {"eventlet": EventletPool}
