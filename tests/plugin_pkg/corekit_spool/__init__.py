@@ -1,154 +1,93 @@
-"""A third-party corekit plugin: a transport that keeps each message as a
-file in a spool directory (``spool:///path/to/dir``) and a serializer that
-writes JSON backwards.  It uses nothing but corekit's public contracts."""
+"""A third-party corekit plugin, installed the way a user installs one and
+registered by nothing but its entry point in the ``corekit.plugins`` group.
+
+Through hooks alone it adds: a transport that keeps each message as a file
+in a spool directory (``spool://path/to/dir``) and a serializer that writes
+JSON backwards; a worker bootstep and the setting it reads; a ``corekit
+spool-stats`` subcommand and a ``--audit-label`` option on ``corekit
+worker``; and the ``spoolinline`` pool, whose plugin asks for early
+interpreter patching.
+
+This module is light on purpose: it imports nothing but ``corekit.hookspecs``
+at its top, since it may be imported to look for an early patch before the
+kernel is; each hook imports its implementation.
+"""
 from __future__ import annotations
 
-import base64
-import json
-import os
-import time
-import uuid
-from typing import Any, Sequence
+from typing import Any, Callable
 
 from corekit.hookspecs import hookimpl
-from corekit.serialization import Serializer
-from corekit.messages import Message
-from corekit.transport import DeadLetter, Transport
 
-
-class ReversedJSON(Serializer):
-    name = "reversejson"
-    content_type = "application/x-reversed-json"
-    content_encoding = "utf-8"
-
-    def dumps(self, obj: Any) -> bytes:
-        return json.dumps(obj).encode()[::-1]
-
-    def loads(self, data: bytes) -> Any:
-        return json.loads(bytes(data)[::-1])
-
-
-FIELDS = ("headers", "properties", "content_type", "content_encoding", "queue", "exchange",
-          "routing_key", "eta", "priority")
-
-
-class SpoolTransport(Transport):
-    """One file per message; claiming is an atomic rename, so two workers
-    never take the same file."""
-
-    scheme = "spool"
-    capabilities = frozenset({"delayed_delivery", "dead_letter", "multiprocess"})
-
-    def __init__(self, url: str, options: Any = None) -> None:
-        super().__init__(url, options)
-        self.root = url.split("://", 1)[1] or "spool"
-
-    def _dir(self, *parts: str) -> str:
-        path = os.path.join(self.root, *parts)
-        os.makedirs(path, exist_ok=True)
-        return path
-
-    def _write(self, path: str, message: Message, **extra: Any) -> None:
-        record = {f: getattr(message, f) for f in FIELDS}
-        record["body"] = base64.b64encode(message.body).decode()
-        record.update(extra)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(record, f)
-        os.rename(tmp, path)
-
-    def _read(self, path: str) -> tuple[Message, dict[str, Any]]:
-        with open(path) as f:
-            record = json.load(f)
-        message = Message(body=base64.b64decode(record["body"]),
-                          **{f: record[f] for f in FIELDS})
-        return message, record
-
-    def publish(self, messages: Sequence[Message]) -> None:
-        for m in messages:
-            name = f"{time.time():020.6f}-{uuid.uuid4().hex}.msg"
-            self._write(os.path.join(self._dir(m.queue), name), m)
-
-    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self._claim(queues, limit)
-            if got or time.monotonic() >= deadline:
-                return got
-            time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
-
-    def _claim(self, queues: Sequence[str], limit: int) -> list[Message]:
-        got: list[Message] = []
-        claimed = self._dir(".claimed")
-        for queue in queues:
-            for name in sorted(n for n in os.listdir(self._dir(queue)) if n.endswith(".msg")):
-                if len(got) >= limit:
-                    return got
-                src = os.path.join(self.root, queue, name)
-                try:
-                    message, _ = self._read(src)
-                except (FileNotFoundError, ValueError):
-                    continue
-                if message.eta and message.eta > time.time():
-                    continue
-                dst = os.path.join(claimed, name)
-                try:
-                    os.rename(src, dst)
-                except FileNotFoundError:  # another worker took it first
-                    continue
-                message.delivery_tag = dst
-                got.append(message)
-        return got
-
-    def ack(self, messages: Sequence[Message]) -> None:
-        for m in messages:
-            os.unlink(m.delivery_tag)
-
-    def reject(self, messages: Sequence[Message], requeue: bool) -> None:
-        for m in messages:
-            if requeue:
-                os.rename(m.delivery_tag, os.path.join(self._dir(m.queue),
-                                                       os.path.basename(m.delivery_tag)))
-            else:
-                os.unlink(m.delivery_tag)
-
-    def dead_letter(self, message: Message, reason: str) -> None:
-        name = os.path.basename(message.delivery_tag)
-        self._write(os.path.join(self._dir(".dlq"), name), message, reason=reason,
-                    failed_at=time.time())
-        os.unlink(message.delivery_tag)
-
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        out = []
-        for name in sorted(os.listdir(self._dir(".dlq")))[:limit]:
-            message, record = self._read(os.path.join(self.root, ".dlq", name))
-            out.append(DeadLetter(name, message, record["reason"], record["failed_at"]))
-        return out
-
-    def replay_dead_letters(self, ids: Sequence[Any] | None = None) -> int:
-        letters = [d for d in self.dead_letters(10**9) if ids is None or d.id in ids]
-        for d in letters:
-            self.publish([d.message])
-            os.unlink(os.path.join(self.root, ".dlq", d.id))
-        return len(letters)
-
-    def purge(self, queues: Sequence[str]) -> int:
-        count = 0
-        for q in queues:
-            for name in os.listdir(self._dir(q)):
-                os.unlink(os.path.join(self.root, q, name))
-                count += 1
-        return count
-
-    def queue_size(self, queue: str) -> int:
-        return sum(n.endswith(".msg") for n in os.listdir(self._dir(queue)))
+#: Set by the early patch; the spoolinline pool refuses to start without it.
+PATCHED = False
 
 
 @hookimpl
-def corekit_register_serializers() -> list[Serializer]:
+def corekit_register_serializers() -> list[Any]:
+    from corekit_spool.transport import ReversedJSON
+
     return [ReversedJSON()]
 
 
 @hookimpl
-def corekit_register_transports() -> dict[str, type[Transport]]:
+def corekit_register_transports() -> dict[str, Any]:
+    from corekit_spool.transport import SpoolTransport
+
     return {"spool": SpoolTransport}
+
+
+@hookimpl
+def corekit_register_pools() -> dict[str, Any]:
+    from corekit_spool.pool import InlinePool
+
+    return {"spoolinline": InlinePool}
+
+
+@hookimpl
+def corekit_register_early_patches() -> dict[str, Callable[[], None]]:
+    return {"spoolinline": early_patch}
+
+
+def early_patch() -> None:
+    """Stands for a green-thread library's monkey patching: it notes what was
+    already imported when it ran (in $CORESPOOL_PATCH_LOG, for the tests)."""
+    import os
+    import sys
+
+    global PATCHED
+    PATCHED = True
+    path = os.environ.get("CORESPOOL_PATCH_LOG")
+    if path:
+        with open(path, "a") as log:
+            log.write(" ".join(sorted(sys.modules)) + "\n")
+
+
+@hookimpl
+def corekit_register_settings() -> list[Any]:
+    from corekit.settings import Setting
+
+    return [Setting("spool_audit_label", "spool-audit", str,
+                    "Label of the lines the spool audit step logs at worker start and stop.")]
+
+
+@hookimpl
+def corekit_register_bootsteps() -> list[Any]:
+    from corekit_spool.steps import AuditStep
+
+    return [AuditStep]
+
+
+@hookimpl
+def corekit_register_commands() -> dict[str, Callable[..., Any]]:
+    from corekit_spool.cli import setup_spool_stats
+
+    return {"spool-stats": setup_spool_stats}
+
+
+@hookimpl
+def corekit_register_command_options() -> dict[str, list[Any]]:
+    from corekit.cli.options import CommandOption
+
+    return {"worker": [CommandOption(("--audit-label",), "spool_audit_label",
+                                     "label of the spool audit step's log lines "
+                                     "(spool_audit_label)", {"metavar": "TEXT"})]}
