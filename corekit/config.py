@@ -9,6 +9,7 @@ type is an `ImproperlyConfigured` when the app finalizes.
 """
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
@@ -63,6 +64,9 @@ class Settings(MutableMapping[str, Any]):
         object.__setattr__(self, "_declarations", None)
         object.__setattr__(self, "_checked", False)  # set by `check`: later sets check at once
         object.__setattr__(self, "_warned", set())
+        #: this app's copies of mutable defaults (a list appended to through
+        #: one app must not change the default of every app)
+        object.__setattr__(self, "_own_defaults", {})
         self.update(changes)
 
     # -- what is declared ------------------------------------------------------
@@ -114,12 +118,18 @@ class Settings(MutableMapping[str, Any]):
         changes = self._changes
         if key in changes:
             return changes[key]
-        try:
-            return self._declared[key].default
-        except KeyError:
-            return self.declared()[key].default
+        setting = self._declared.get(key) or self.declared()[key]
+        default = setting.default
+        if isinstance(default, (list, dict, set)):
+            own = self._own_defaults
+            if key not in own:
+                own[key] = copy.deepcopy(default)
+            return own[key]
+        return default
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"a setting name is a string, not {key!r}")
         if self._checked:
             self._warn_if_unknown(key)
             problem = self._type_problem(key, value)
@@ -191,7 +201,8 @@ def _listed(problems: list[str]) -> str:
 def _caller_level() -> int:
     """The `warnings.warn` stacklevel of the first frame outside corekit,
     so the warning points at the user's line (not at corekit's)."""
-    frame, level = sys._getframe(1), 1
+    frame: types.FrameType | None = sys._getframe(1)
+    level = 1
     while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE_DIR)
                                  or frame.f_code.co_filename == _MAPPING_FILE):
         frame, level = frame.f_back, level + 1

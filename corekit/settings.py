@@ -8,7 +8,6 @@ configuration reference is generated from one place.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -138,6 +137,8 @@ def unknown_setting_message(key: str, known: Iterable[str],
                             celery_names: Mapping[str, Any] | frozenset[str] = frozenset()) -> str:
     """What to tell a user who set *key*, which no one declares: the closest
     declared name if there is one, or that Celery has it and corekit does not."""
+    import difflib  # only when there is something to say
+
     close = difflib.get_close_matches(key.lower(), list(known), n=1, cutoff=0.8)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     if key in celery_names:

@@ -265,6 +265,22 @@ def test_from_object_takes_settings_and_warns_about_what_looks_like_one(
                                  "reads it"]
 
 
+def test_a_mutable_default_changed_through_one_app_is_that_apps_own() -> None:
+    first, second = memory_app(), memory_app()
+    first.conf.accept_content.append("pickle")
+    first.conf.broker_transport_options["lease_timeout"] = 5
+    assert first.conf.accept_content == ["json", "pickle"]
+    assert second.conf.accept_content == ["json"] == DEFAULTS["accept_content"]
+    assert second.conf.broker_transport_options == {} == DEFAULTS["broker_transport_options"]
+    assert "accept_content" not in first.conf.changes()
+
+
+def test_a_setting_name_must_be_a_string() -> None:
+    app = memory_app()
+    with pytest.raises(TypeError, match="a setting name is a string, not 42"):
+        app.conf.update({42: "x"})
+
+
 def test_result_expires_may_be_a_timedelta_as_in_celery() -> None:
     app = memory_app(result_expires=timedelta(hours=2))
     app.finalize()
