@@ -1,9 +1,9 @@
 """The worker's hot loop: fetch a batch, decode, route, dispatch, ack.
 
-Past DESIGN's ~400 lines because rate limiting, the ETA timer and the state
-remote control changes still live here beside the loop; issue 13 moves them
-to modules of their own (malformed workflow parts already went to
-`corekit.worker.malformed`).
+Its parts live beside it: the timer holding early and rate-limited jobs
+(`corekit.worker.eta_timer`), the rate limiters (`corekit.worker.rate_limits`),
+what remote control changes while it runs (`corekit.worker.live_settings`),
+and the handling of malformed workflow parts (`corekit.worker.malformed`).
 """
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ import time
 from typing import TYPE_CHECKING, Any, Sequence
 
 from corekit import signals
-from corekit._speedups import Dispatcher, EtaHeap, decode_batch
-from corekit.exceptions import ContentDisallowed, DecodeError, ImproperlyConfigured, LeaseLost
-from corekit.ratelimit import BrokerBucket, TokenBucket, parse_rate
+from corekit._speedups import Dispatcher, decode_batch
+from corekit.exceptions import ContentDisallowed, DecodeError, LeaseLost
+from corekit.worker.eta_timer import EtaTimer
 from corekit.worker.job import FailedMessage, Job, TaskOptions
 from corekit.worker.listeners import JobListener, JobTracker
+from corekit.worker.live_settings import LiveSettings
 from corekit.worker.malformed import checked_embed, dead_letter_copies
+from corekit.worker.rate_limits import RateLimits
 from corekit.worker.revoked import Revoked
 
 if TYPE_CHECKING:
@@ -49,18 +51,14 @@ class Consumer:
         self.transport = transport
         self.results = results
         self.pool = pool
-        self.queues = list(queues)
         self.hostname = hostname
         self.tasks = app.tasks
         self.codecs = app.codecs
         self.accept = self.codecs.accepted_types(app.conf.accept_content)
         self.max_body = int(app.conf.worker_max_message_size)
-        self.prefetch_multiplier = max(1, prefetch_multiplier)
-        self.prefetch_limit = self.prefetch_multiplier * pool.concurrency
         self.dispatcher = Dispatcher(self._hand_to_pool, pool.concurrency)
-        self.timer = EtaHeap()
-        #: what the timer holds, for remote inspection: id(job) -> (due, job)
-        self.waiting: dict[int, tuple[float, Job]] = {}
+        #: early messages and rate-limited jobs, held unacked until due
+        self.timer = EtaTimer()
         #: revocations this worker knows (fed by the control step)
         self.revoked = Revoked(float(app.conf.worker_revokes_expire))
         #: task id -> the job the pool runs now (for revoke with terminate)
@@ -68,6 +66,11 @@ class Consumer:
         self.delayed_by_broker = "delayed_delivery" in transport.capabilities
         self.wake = threading.Event()
         self.stopping = threading.Event()
+        #: queues, prefetch and rate limits, changed by remote control
+        self.live = LiveSettings(
+            queues, prefetch_multiplier, pool.concurrency, self.dispatcher,
+            None if app.conf.worker_disable_rate_limits
+            else RateLimits(transport, self.tasks.values()), self.wake)
         self._early_acks: list[Message] = []
         #: messages a pool handed back (worker lost) for this thread to requeue
         self._requeues: list[Message] = []
@@ -89,12 +92,20 @@ class Consumer:
         #: `JobListener`; once the worker runs, replace the list whole (the
         #: loop may be iterating over it), never change it in place
         self.listeners: list[JobListener] = [self.tracker]
-        #: task name -> its rate limiter (None: unlimited); None when the
-        #: worker runs with rate limits off
-        self._limiters: dict[str, Any] | None = (
-            None if app.conf.worker_disable_rate_limits else {})
-        if self._limiters is not None:
-            self._check_global_limits()
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues consumed now (`LiveSettings.queues`)."""
+        return self.live.queues
+
+    @property
+    def prefetch_limit(self) -> int:
+        return self.live.prefetch_limit
+
+    @property
+    def waiting(self) -> dict[int, tuple[float, Job]]:
+        """What the timer holds: id(job) -> (due, job), for inspection."""
+        return self.timer.waiting
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> None:
@@ -122,16 +133,20 @@ class Consumer:
         pool; acks of tasks finished meanwhile go with the next turn's
         fetch, or at once when this turn is going to wait."""
         acks = self.take_acks()
-        self.release_due()
-        dispatcher = self.dispatcher
+        timer = self.timer
+        held = len(timer)
+        if held:
+            self.release_due()
+            held = len(timer)
+        dispatcher, live = self.dispatcher, self.live
         # rate-limited jobs waiting in the timer count against the prefetch
-        want = dispatcher.wants(max(0, self.prefetch_limit - len(self.timer)))
+        want = dispatcher.wants(max(0, live.prefetch_limit - held))
         idle_broker = dispatcher.ready_count == 0
         got: list[Message] = []
         if want:
             timeout = self._poll_timeout() if idle_broker else 0.0
             try:
-                got = self.transport.ack_and_fetch(acks, self.queues, want, timeout)
+                got = self.transport.ack_and_fetch(acks, live.queues, want, timeout)
             except Exception:
                 self._early_acks = acks + self._early_acks  # sent again after the reconnect
                 raise
@@ -178,10 +193,7 @@ class Consumer:
         started, and never ack, requeue or dead-letter a message of the
         lapsed lease.  Running jobs finish (they cannot be un-run); their
         results are stored, their acks dropped."""
-        dropped = self.dispatcher.drain_ready()
-        while self.timer:
-            dropped.extend(self.timer.pop_due(float("inf")))
-        self.waiting = {}
+        dropped = self.dispatcher.drain_ready() + self.timer.drain()
         self.dispatcher.take_acks()
         self.results.take_acks()
         self._early_acks = []
@@ -222,23 +234,26 @@ class Consumer:
         ready: list[Job] = []
         to_broker: list[Job] = []
         doomed: list[Job] = []  # revoked or expired: stored as REVOKED, never run
+        any_revoked = bool(self.revoked)  # asked once a batch, not once a message
         for headers in good:
             job = self.make_job(headers, dead, copies)
             if job is None:
                 continue
-            if self.stop_reason(job, now) is not None:
+            if ((headers.expires is not None or any_revoked)
+                    and self.stop_reason(job, now) is not None):
                 doomed.append(job)
             elif headers.eta is not None and headers.eta > now + ETA_SLACK:
                 if self.delayed_by_broker:
                     to_broker.append(job)
                 else:
-                    self._wait(headers.eta, job)
+                    self.timer.hold(headers.eta, job)
             else:
                 ready.append(job)
         if doomed:
             self.dispatcher.add(doomed)
-        if ready and self._limiters is not None:
-            ready = self.admit(ready)
+        rate_limits = self.live.rate_limits
+        if ready and rate_limits is not None:
+            ready = rate_limits.admit(ready, self.timer.hold)
         if ready:
             self.dispatcher.add(ready)
         if to_broker:
@@ -312,66 +327,23 @@ class Consumer:
                 listener.requeued(job)
 
     def release_due(self) -> None:
-        if self.timer:
-            due = self.timer.pop_due(time.time())
-            for job in due:
-                self.waiting.pop(id(job), None)
-            if due and self._limiters is not None:
-                due = self.admit(due)
+        """Jobs the timer releases go to the pool; an early message's job
+        may still have to wait for a rate-limit token."""
+        due = self.timer.pop_due(time.time())
+        if due:
+            rate_limits = self.live.rate_limits
+            if rate_limits is not None:
+                due = rate_limits.admit(due, self.timer.hold)
             if due:
                 self.dispatcher.add(due)
 
-    def admit(self, jobs: list[Job]) -> list[Job]:
-        """The jobs their task's rate limit lets run now; the others wait in
-        the timer until their token is due (their messages stay unacked)."""
-        admitted: list[Job] = []
-        limited: dict[str, tuple[Any, list[Job]]] = {}
-        for job in jobs:
-            limiter = self._limiter(job.task)
-            if limiter is None:
-                admitted.append(job)
-            else:
-                limited.setdefault(job.task.name, (limiter, []))[1].append(job)
-        now = time.time()
-        for limiter, group in limited.values():
-            granted, wait = limiter.take(len(group))
-            admitted += group[:granted]
-            for i, job in enumerate(group[granted:]):
-                self._wait(now + wait + i / limiter.rate, job)
-        return admitted
-
-    def _wait(self, when: float, job: Job) -> None:
-        self.timer.push(when, job)
-        self.waiting[id(job)] = (when, job)
-
-    def _check_global_limits(self) -> None:
-        """Refuse to start when a task wants a global rate limit this broker cannot keep."""
-        for task in self.tasks.values():
-            if task.rate_limit and task.rate_limit_global and (
-                    "rate_limit" not in self.transport.capabilities):
-                raise ImproperlyConfigured(
-                    f"task {task.name} has a global rate limit, which needs a broker that "
-                    f"keeps it (redis://, sqlite://), not {self.transport.scheme}://")
-
-    def _limiter(self, task: Any) -> Any:
-        limiters = self._limiters  # one dict per turn: `reset_rate_limit` swaps it
-        assert limiters is not None
-        try:
-            return limiters[task.name]
-        except KeyError:
-            pass
-        rate = parse_rate(task.rate_limit)
-        limiter: Any = None
-        if rate is not None:
-            limiter = (BrokerBucket(self.transport, f"rate:{task.name}", rate)
-                       if task.rate_limit_global else TokenBucket(rate))
-        limiters[task.name] = limiter
-        return limiter
-
     # -- dispatching and acking ----------------------------------------------------
     def stop_reason(self, job: Job, now: float) -> str | None:
-        """Why *job* must not run (``expired``, ``revoked``), or None; asked
-        on receipt and again just before the pool gets it."""
+        """Why *job* must not run (``expired``, ``revoked``), or None: the one
+        place a message's ``expires`` is checked.  Asked on receipt (a doomed
+        job takes no timer slot and no rate-limit token) and again just before
+        the pool gets it (it may have expired or been revoked while it
+        waited); a job stopped here is stored as REVOKED and never runs."""
         expires = job.headers.expires
         if expires is not None and expires < now:
             return "expired"
@@ -382,11 +354,12 @@ class Consumer:
     def _hand_to_pool(self, job: Job) -> None:
         if not job.acks_late:
             self._early_acks.append(job.message)
-        reason = self.stop_reason(job, time.time())
-        if reason is not None:
-            logger.info("Task %s[%s] %s: not run", job.headers.task, job.id, reason)
-            job.revoke(reason)
-            return
+        if job.headers.expires is not None or self.revoked:
+            reason = self.stop_reason(job, time.time())
+            if reason is not None:
+                logger.info("Task %s[%s] %s: not run", job.headers.task, job.id, reason)
+                job.revoke(reason)
+                return
         self.running[job.id] = job
         job.started_at = time.time()
         for listener in self.listeners:  # the tracker at least
@@ -403,48 +376,6 @@ class Consumer:
             logger.warning("Task %s[%s] is revoked, but the %s pool cannot stop it: it runs "
                            "to its end", job.headers.task, task_id, self.pool.name)
         return True
-
-    # -- changed by remote control, from its thread ----------------------------------
-    # The loop reads `queues`, `_limiters` and `prefetch_limit` once per turn:
-    # each is replaced whole, never changed in place, so a turn sees either
-    # the old value or the new one.
-
-    def add_queue(self, name: str) -> bool:
-        """Consume *name* too, from the next turn on; False if it already is."""
-        if name in self.queues:
-            return False
-        self.queues = [*self.queues, name]
-        self.wake.set()
-        return True
-
-    def cancel_queue(self, name: str) -> bool:
-        """Stop consuming *name* from the next turn on (messages already
-        fetched from it still run); False if it was not consumed."""
-        if name not in self.queues:
-            return False
-        if len(self.queues) == 1:
-            raise ValueError(f"cannot stop consuming {name!r}: it is the only queue this "
-                             f"worker consumes")
-        self.queues = [q for q in self.queues if q != name]
-        return True
-
-    def reset_rate_limit(self, task_name: str) -> None:
-        """Forget *task_name*'s limiter: the next job builds one from the
-        task's `rate_limit` as it is now.  Jobs already waiting for a token
-        keep their turn."""
-        limiters = self._limiters
-        if limiters is None:
-            raise ValueError("rate limits are off on this worker (worker_disable_rate_limits)")
-        fresh = dict(limiters)
-        fresh.pop(task_name, None)
-        self._limiters = fresh
-
-    def resize(self, concurrency: int) -> None:
-        """The pool now runs *concurrency* jobs at once: hand it that many
-        and prefetch for that many."""
-        self.dispatcher.set_capacity(concurrency)
-        self.prefetch_limit = self.prefetch_multiplier * concurrency
-        self.wake.set()
 
     def _job_done(self, job: Job, ack: Message | None) -> None:
         for listener in self.listeners:
@@ -524,10 +455,7 @@ class Consumer:
 
     def drain(self) -> None:
         """Requeue prefetched messages, wait for running tasks, ack them."""
-        waiting = self.dispatcher.drain_ready()
-        while self.timer:
-            waiting.extend(self.timer.pop_due(float("inf")))
-        self.waiting = {}
+        waiting = self.dispatcher.drain_ready() + self.timer.drain()
         if waiting:
             self.transport.reject([job.message for job in waiting], requeue=True)
             logger.info("Requeued %d prefetched message(s)", len(waiting))

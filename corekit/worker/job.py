@@ -51,7 +51,6 @@ class TaskCall:
     kwargs: dict[str, Any]
     request: dict[str, Any]
     hostname: str
-    expires: float | None = None
     store_results: bool = True
     track_started: bool = False
     #: rpc:// results go to the caller: every meta carries its reply_to
@@ -66,10 +65,10 @@ def execute(call: TaskCall, task: Task[Any, Any],
             started: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
     """Run *call* with *task*; return the metas to store (none with
     ignore_result).  *started* gets the STARTED meta when the task tracks it,
-    before the task runs."""
-    early = _before(call, task, started)
-    if early is not None:
-        return early
+    before the task runs.  Whether the call may still run (revoked,
+    expired) was decided by the consumer just before the pool got it
+    (`Consumer.stop_reason`)."""
+    _report_started(call, started)
     began = time.perf_counter()
     outcome = trace(task, Request(**call.request), call.args, call.kwargs)
     return _after(call, outcome, time.perf_counter() - began)
@@ -78,28 +77,16 @@ def execute(call: TaskCall, task: Task[Any, Any],
 async def aexecute(call: TaskCall, task: Task[Any, Any],
                    started: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
     """`execute` on the running event loop: an ``async def`` task is awaited."""
-    early = _before(call, task, started)
-    if early is not None:
-        return early
+    _report_started(call, started)
     began = time.perf_counter()
     outcome = await atrace(task, Request(**call.request), call.args, call.kwargs)
     return _after(call, outcome, time.perf_counter() - began)
 
 
-def _before(call: TaskCall, task: Task[Any, Any],
-            started: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]] | None:
-    """The metas of a call that must not run (expired), else None after
-    reporting STARTED when the task tracks it."""
-    if call.expires is not None and call.expires < time.time():
-        logger.info("Task %s[%s] expired before it started: revoked", call.task, call.id)
-        if signals.task_revoked.receivers:
-            signals.task_revoked.send(task, request=Request(**call.request), terminated=False,
-                                      signum=None, expired=True)
-        return _keep(call, revoked_meta(call.id, "expired"))
+def _report_started(call: TaskCall, started: Callable[[list[dict[str, Any]]], None]) -> None:
     if call.track_started and call.store_results:
         started(_keep(call, ResultBackend.make_meta(call.id, None, states.STARTED,
                                                     hostname=call.hostname)))
-    return None
 
 
 def _after(call: TaskCall, outcome: Outcome, runtime: float) -> list[dict[str, Any]]:
@@ -224,7 +211,7 @@ class Job:
         h = self.headers
         return TaskCall(task=h.task, id=h.id, args=self.args, kwargs=self.kwargs,
                         request=self.request_fields(), hostname=self.hostname,
-                        expires=h.expires, store_results=self.store_results,
+                        store_results=self.store_results,
                         track_started=self.track_started,
                         reply_to=self.message.properties.get("reply_to"),
                         keep_reply_to=self.results.backend.needs_reply_to,

@@ -147,7 +147,7 @@ class ContractJob(Job):
         return TaskCall(task=h.task, id=h.id, args=self.args, kwargs={},
                         request={"id": h.id, "task": h.task, "args": self.args, "kwargs": {},
                                  "hostname": HOSTNAME},
-                        hostname=HOSTNAME, expires=h.expires, track_started=True,
+                        hostname=HOSTNAME, track_started=True,
                         time_limit=h.time_limit, soft_time_limit=h.soft_time_limit)
 
     def request(self) -> Request:

@@ -152,7 +152,7 @@ def test_reset_rate_limit_takes_the_tasks_new_limit(app: Corekit, consumer: Cons
     app.send_task("unit.slow", (0,))
     turn(consumer)
     app.tasks["unit.slow"].rate_limit = None
-    consumer.reset_rate_limit("unit.slow")
+    consumer.live.reset_rate_limit("unit.slow")
     app.send_task("unit.slow", (1,))
     app.send_task("unit.slow", (2,))
     turn(consumer)
@@ -172,7 +172,7 @@ def test_rate_limits_off_run_everything(app: Corekit, ran: list[Any]) -> None:
         turn(consumer)
         assert len(ran) == 3
         with pytest.raises(ValueError, match="rate limits are off"):
-            consumer.reset_rate_limit("unit.slow")
+            consumer.live.reset_rate_limit("unit.slow")
     finally:
         writer.stop()
         transport.close()

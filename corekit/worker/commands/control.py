@@ -100,7 +100,7 @@ def rate_limit(ctx: ControlContext, task_name: str, rate_limit: Any,
     previous = task.rate_limit
     setattr(task, "rate_limit", rate_limit or None)
     try:
-        consumer.reset_rate_limit(task_name)
+        consumer.live.reset_rate_limit(task_name)
     except ValueError as exc:
         setattr(task, "rate_limit", previous)
         return nok(str(exc))
@@ -131,8 +131,8 @@ def time_limit(ctx: ControlContext, task_name: str | None = None, hard: Any = No
         for name, value in previous.items():
             setattr(task, name, value)
         return nok(f"the {pool.name} pool cannot enforce a {' or '.join(refused)} for "
-                   f"{task.name}: use a pool that can (prefork, eventlet; asyncio: a hard "
-                   f"limit on an async def task)")
+                   f"{task.name}: use a pool that can (a pool's supports names the "
+                   f"limits it enforces)")
     logger.info("New time limits for tasks of type %s: soft=%s hard=%s", task_name,
                 limits["soft_time_limit"], limits["time_limit"])
     return ok("time limits set successfully")
@@ -148,7 +148,7 @@ def _resize(ctx: ControlContext, change: int, done: str) -> dict[str, str]:
         pool.resize(pool.concurrency + change)
     except (NotImplementedError, ValueError, RuntimeError) as exc:
         return nok(str(exc))
-    ctx.consumer.resize(pool.concurrency)
+    ctx.consumer.live.resize(pool.concurrency)
     logger.info("Pool resized by remote control: %d slot(s)", pool.concurrency)
     return ok(done)
 
@@ -178,7 +178,7 @@ def autoscale(ctx: ControlContext, max: Any = None, min: Any = None,
     except (NotImplementedError, ValueError) as exc:
         return nok(str(exc))
     high, low = pool.autoscaling or (high, low)
-    ctx.consumer.resize(high)
+    ctx.consumer.live.resize(high)
     return ok(f"autoscale now max={high} min={low}")
 
 
@@ -208,7 +208,7 @@ def add_consumer(ctx: ControlContext, queue: str, exchange: str | None = None,
         for queues in {id(q): q for q in (known, ctx.app.queues)}.values():
             if queue not in queues.declared:
                 queues.declared = {**queues.declared, queue: spec}
-    if not ctx.consumer.add_queue(queue):
+    if not ctx.consumer.live.add_queue(queue):
         return ok(f"already consuming from {queue}")
     logger.info("Started consuming from %s (remote control)", queue)
     return ok(f"add consumer {queue}")
@@ -218,7 +218,7 @@ def add_consumer(ctx: ControlContext, queue: str, exchange: str | None = None,
 def cancel_consumer(ctx: ControlContext, queue: str, **kwargs: Any) -> dict[str, str]:
     """Stop consuming *queue* (not the last one)."""
     try:
-        ctx.consumer.cancel_queue(queue)
+        ctx.consumer.live.cancel_queue(queue)
     except ValueError as exc:
         return nok(str(exc))
     logger.info("Stopped consuming from %s (remote control)", queue)
