@@ -42,8 +42,8 @@ class Setting:
         if not (isinstance(self.name, str) and self.name.isidentifier()
                 and self.name == self.name.lower() and not self.name.startswith("_")):
             raise ImproperlyConfigured(
-                f"setting name {self.name!r} (declared by {self.plugin!r}) must be a lowercase "
-                f"identifier such as 'worker_concurrency'")
+                f"setting name {self.name!r} must be a lowercase identifier such as "
+                f"'worker_concurrency'")
         types = self.type if isinstance(self.type, tuple) else (self.type,)
         if not types or not all(isinstance(t, type) for t in types):
             raise ImproperlyConfigured(
@@ -53,8 +53,7 @@ class Setting:
             raise ImproperlyConfigured(f"setting {self.name!r}: doc must be one line")
         problem = self.problem(self.default)
         if problem:
-            raise ImproperlyConfigured(f"setting {self.name!r} declared by {self.plugin!r}: "
-                                       f"its default {problem}")
+            raise ImproperlyConfigured(f"setting {self.name!r}: its default {problem}")
 
     @property
     def accepts_none(self) -> bool:
@@ -126,7 +125,12 @@ def declared_settings(manager: PluginManager | None = None) -> dict[str, Setting
 def _plugin_answers(manager: PluginManager) -> Iterable[tuple[str, Iterable[Setting]]]:
     """``(plugin name, its settings)`` for each plugin implementing the hook."""
     for impl in manager.hook.corekit_register_settings.get_hookimpls():
-        yield impl.plugin_name, impl.function() or ()
+        try:
+            answer = impl.function()
+        except Exception as exc:  # a broken third-party plugin must say who it is
+            raise ImproperlyConfigured(f"plugin {impl.plugin_name!r}: corekit_register_settings "
+                                       f"failed: {exc!r}") from exc
+        yield impl.plugin_name, answer or ()
 
 
 def _who(plugin: str) -> str:

@@ -60,6 +60,15 @@ class ReturnsNames:
         return ["greeter_greeting"]
 
 
+class DeclaresBadly:
+    """Its own declaration is wrong: the error must name the plugin."""
+
+    @staticmethod
+    @hookimpl
+    def corekit_register_settings() -> Sequence[Setting]:
+        return [Setting("badly_count", "three", int, "A count.")]
+
+
 def manager_with(*plugins: object) -> PluginManager:
     manager = PluginManager()
     for plugin in plugins:
@@ -216,11 +225,10 @@ def test_the_type_vocabulary(declared: Setting, value: Any, problem: str | None)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"name": "Bad_Name", "default": 1, "type": int}, "'Bad_Name' .* must be a lowercase"),
+    ({"name": "Bad_Name", "default": 1, "type": int}, "'Bad_Name' must be a lowercase"),
     ({"name": "_hidden", "default": 1, "type": int}, "must be a lowercase identifier"),
     ({"name": "two words", "default": 1, "type": int}, "must be a lowercase identifier"),
-    ({"name": "n", "default": "1", "type": int}, "'n' declared by 'corekit': its default "
-                                                 "must be int, not str"),
+    ({"name": "n", "default": "1", "type": int}, "'n': its default must be int, not str"),
     ({"name": "n", "default": 1, "type": "int"}, "type must be a class"),
     ({"name": "n", "default": 1, "type": ()}, "type must be a class"),
     ({"name": "n", "default": 1, "type": int, "doc": "one\ntwo"}, "doc must be one line"),
@@ -339,6 +347,16 @@ def test_a_plugin_must_return_setting_objects() -> None:
                                                    "corekit_register_settings must return "
                                                    "Setting objects"):
         declared_settings(manager_with(ReturnsNames()))
+
+
+def test_a_plugin_whose_declaration_fails_is_named() -> None:
+    url = f"memory://{uuid.uuid4().hex}"
+    app = Corekit("tests", broker=url, backend=url, plugin_manager=manager_with(DeclaresBadly()))
+    with pytest.raises(ImproperlyConfigured, match=r"^plugin 'DeclaresBadly': "
+                                                   r"corekit_register_settings failed: .*"
+                                                   r"'badly_count': its default must be int, "
+                                                   r"not str"):
+        app.finalize()
 
 
 def test_declared_order_is_the_kernel_first_then_plugins_by_name() -> None:
