@@ -69,29 +69,48 @@ def corekit_register_transports() -> Mapping[str, type[Transport]]:
 
 @hookspec
 def corekit_register_result_backends() -> Mapping[str, type[ResultBackend]]:
-    """Return ``{url_scheme: ResultBackend subclass}``."""
+    """Return ``{url_scheme: ResultBackend subclass}`` (a class or its
+    ``"module:Class"`` string).
+
+    Called once per process, on the first result backend lookup (an app's
+    first use of ``app.backend``); answers of all plugins are merged by
+    scheme, a scheme two plugins supply is an error naming both."""
 
 
 @hookspec
 def corekit_register_serializers() -> Sequence[Serializer]:
-    """Return the `Serializer` objects this plugin supplies."""
+    """Return the `Serializer` objects this plugin supplies.
+
+    Called once per process, when an app first encodes or decodes a
+    message; answers of all plugins are merged by ``Serializer.name``, a
+    name two plugins supply is an error naming both."""
 
 
 @hookspec
 def corekit_register_compressors() -> Sequence[Compressor]:
-    """Return the `Compressor` objects this plugin supplies."""
+    """Return the `Compressor` objects this plugin supplies.
+
+    Called once per process, with the serializers; merged by
+    ``Compressor.name`` (a name two plugins supply is an error naming both)."""
 
 
 @hookspec
 def corekit_register_pools() -> Mapping[str, type[Pool]]:
-    """Return ``{pool_name: Pool subclass}`` (``"solo"``, ``"threads"``...)."""
+    """Return ``{pool_name: Pool subclass}`` (``"solo"``, ``"threads"``...;
+    a class or its ``"module:Class"`` string).
+
+    Called once per process, when the first worker builds its pool (and by
+    ``corekit plugins``); merged by name, a name two plugins supply is an
+    error naming both.  The pool reads its own settings from ``app.conf``."""
 
 
 @hookspec
 def corekit_register_control_commands() -> Mapping[str, Callable[..., Any]]:
     """Return ``{command_name: handler}`` for extra remote-control commands.
 
-    A worker answers them on ``celery.pidbox`` beside the built-in ones
+    Called once per process, when the first worker's remote-control step is
+    created; answers are merged by name (a name two plugins supply is an
+    error naming both).  A worker answers them on ``celery.pidbox`` beside the built-in ones
     (a name taken by a built-in command is an error at worker start);
     ``app.control.broadcast(name, arguments={...}, reply=True)`` reaches
     them.  ``handler(ctx, **arguments)`` gets a

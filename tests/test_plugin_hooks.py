@@ -313,6 +313,17 @@ def test_prefork_options_set_their_settings_only_when_given(make_app: Any) -> No
     assert untouched.conf.worker_max_tasks_per_child == 7
 
 
+def test_a_prefork_option_reaches_the_pool_through_its_setting(make_app: Any) -> None:
+    app = make_app(manager_with())
+    args = build_parser(manager_with()).parse_args(
+        ["worker", "--max-tasks-per-child", "3", "--autoscale", "3,1"])
+    apply_setting_options(args, app)
+    worker = app.Worker(pool="prefork", concurrency=1)
+    worker.setup()  # creates the pool, starts no child
+    assert worker.pool.options["max_tasks_per_child"] == 3
+    assert worker.pool.autoscaling == (3, 1)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["worker", "--max-tasks-per-child", "0"], "must be at least 1, not 0"),
     (["worker", "--autoscale", "2,5"], "expected MAX,MIN with MAX >= MIN"),
