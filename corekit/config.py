@@ -67,6 +67,9 @@ class Settings(MutableMapping[str, Any]):
         #: this app's copies of mutable defaults (a list appended to through
         #: one app must not change the default of every app)
         object.__setattr__(self, "_own_defaults", {})
+        #: where each key the kernel does not declare was first set, for a
+        #: warning at finalize to point at that line
+        object.__setattr__(self, "_set_at", {})
         self.update(changes)
 
     # -- what is declared ------------------------------------------------------
@@ -107,8 +110,15 @@ class Settings(MutableMapping[str, Any]):
         if key in self._declared or key in self._warned:
             return
         self._warned.add(key)
-        warnings.warn(unknown_setting_message(key, self._declared, CELERY_SETTING_NAMES),
-                      UnknownSettingWarning, stacklevel=_caller_level())
+        message = unknown_setting_message(key, self._declared, CELERY_SETTING_NAMES)
+        frame = self._set_at.get(key) or _user_frame()
+        if frame is None:
+            warnings.warn(message, UnknownSettingWarning, stacklevel=2)
+            return
+        filename, lineno, module_globals = frame
+        warnings.warn_explicit(message, UnknownSettingWarning, filename, lineno,
+                               module=module_globals.get("__name__"),
+                               module_globals=module_globals)
 
     # -- the mapping -----------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
@@ -130,6 +140,8 @@ class Settings(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"a setting name is a string, not {key!r}")
+        if not self._checked and key not in _KERNEL and key not in self._set_at:
+            self._set_at[key] = _user_frame()
         if self._checked:
             self._warn_if_unknown(key)
             problem = self._type_problem(key, value)
@@ -198,15 +210,16 @@ def _listed(problems: list[str]) -> str:
     return f"{len(problems)} settings have the wrong type: " + "; ".join(problems)
 
 
-def _caller_level() -> int:
-    """The `warnings.warn` stacklevel of the first frame outside corekit,
-    so the warning points at the user's line (not at corekit's)."""
+def _user_frame() -> tuple[str, int, dict[str, Any]] | None:
+    """``(filename, line, globals)`` of the first caller outside corekit: the
+    user's line that set a key, so a warning points there, not at corekit."""
     frame: types.FrameType | None = sys._getframe(1)
-    level = 1
     while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE_DIR)
                                  or frame.f_code.co_filename == _MAPPING_FILE):
-        frame, level = frame.f_back, level + 1
-    return level
+        frame = frame.f_back
+    if frame is None:
+        return None
+    return frame.f_code.co_filename, frame.f_lineno, frame.f_globals
 
 
 def _import_object(path: str) -> Any:

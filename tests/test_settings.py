@@ -82,6 +82,9 @@ def memory_app(**config: Any) -> Corekit:
     return Corekit("tests", broker=url, backend=url, **config)
 
 
+MEMORY_APP_LINE = memory_app.__code__.co_firstlineno + 2  # its Corekit(...) line
+
+
 @pytest.fixture
 def recorded() -> Iterator[list[warnings.WarningMessage]]:
     """Every UnknownSettingWarning, repeats included (Python's own once-per-
@@ -107,6 +110,8 @@ def test_a_mistyped_key_warns_once_at_finalize_naming_the_closest_setting(
     assert unknown(recorded) == ["unknown setting 'task_serialiser' (did you mean "
                                  "'task_serializer'?): no part of corekit or its plugins "
                                  "reads it"]
+    warned = next(w for w in recorded if issubclass(w.category, UnknownSettingWarning))
+    assert (warned.filename, warned.lineno) == (__file__, MEMORY_APP_LINE)  # where it was set
     app.conf.task_serialiser = "pickle"
     app.conf.update(task_serialiser="json")
     assert len(unknown(recorded)) == 1
@@ -293,6 +298,26 @@ def test_result_expires_may_be_a_timedelta_as_in_celery() -> None:
     app = memory_app(result_expires=timedelta(hours=2))
     app.finalize()
     assert app.backend.expires == 7200.0
+
+
+def test_the_command_line_shows_the_warning_at_the_users_line_and_fails_on_a_bad_type(
+        cli: Any, tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'broker.sqlite3'}"
+    (tmp_path / "proj_typo.py").write_text(
+        "from corekit import Corekit\n"
+        f"app = Corekit('proj', broker={url!r}, backend={url!r})\n"
+        "app.conf.task_serialiser = 'json'\n")
+    (tmp_path / "proj_bad.py").write_text(
+        "from corekit import Corekit\n"
+        f"app = Corekit('proj', broker={url!r}, backend={url!r}, worker_concurrency='2')\n")
+    typo = cli("-A", "proj_typo", "call", "proj.nothing", cwd=tmp_path)
+    assert typo.returncode == 0, typo.stderr
+    assert (f"{tmp_path / 'proj_typo.py'}:3: UnknownSettingWarning: unknown setting "
+            f"'task_serialiser' (did you mean 'task_serializer'?)") in typo.stderr
+    bad = cli("-A", "proj_bad", "worker", "-P", "threads", cwd=tmp_path)
+    assert bad.returncode != 0
+    assert ("setting 'worker_concurrency' must be int or None, not str ('2')"
+            in bad.stderr.strip().splitlines()[-1])
 
 
 # -- plugins' settings ----------------------------------------------------------------
