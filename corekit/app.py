@@ -503,6 +503,6 @@ def _expires_at(expires: float | datetime | None) -> float | None:
 
 def check_url(url: str, what: str) -> str:
     if "://" not in url:
-        raise ImproperlyConfigured(f"{what} URL {url!r} has no scheme: expected scheme://..., "
-                                   f"e.g. sqlite://corekit.sqlite3")
+        raise ImproperlyConfigured(f"{what} URL {url!r} has no scheme: expected scheme://... "
+                                   f"(corekit plugins lists the installed schemes)")
     return url

@@ -44,7 +44,7 @@ class Pool:
         if refused:
             raise ImproperlyConfigured(
                 f"the {self.name} pool cannot honour {', '.join(refused)}: "
-                f"use a pool that can (prefork), or leave it out")
+                f"use a pool that can, or leave it out")
         self.concurrency = concurrency
         self.options = options
 
@@ -91,9 +91,9 @@ class Pool:
     def autoscale(self, maximum: int, minimum: int) -> None:
         """Keep between *minimum* and *maximum* slots by load from now on
         (remote control's ``autoscale``).  Any thread.  NotImplementedError
-        when this pool does not autoscale (all but prefork)."""
-        raise NotImplementedError(f"the {self.name} pool does not autoscale: use the "
-                                  f"prefork pool")
+        when this pool does not autoscale (most do not)."""
+        raise NotImplementedError(f"the {self.name} pool does not autoscale: use a pool "
+                                  f"that does")
 
     @property
     def autoscaling(self) -> tuple[int, int] | None:

@@ -60,7 +60,8 @@ class BrokerBucket:
                  capacity: float = 1.0) -> None:
         if "rate_limit" not in transport.capabilities:
             raise ValueError(f"global rate limits need a broker that keeps them "
-                             f"(redis://, sqlite://), not {transport.scheme}://")
+                             f"(a transport with the rate_limit capability), "
+                             f"not {transport.scheme}://")
         self.transport = transport
         self.key = key
         self.rate = rate

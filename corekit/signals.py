@@ -120,7 +120,7 @@ task_revoked = Signal("task_revoked", "sender=task; request, terminated, signum,
 worker_init = Signal("worker_init", "sender=worker: before it starts")
 worker_ready = Signal("worker_ready", "sender=worker: it consumes")
 worker_shutdown = Signal("worker_shutdown", "sender=worker: it stopped")
-worker_process_init = Signal("worker_process_init", "a prefork child process started")
+worker_process_init = Signal("worker_process_init", "a pool's child process started")
 
 __all__ = ["Signal", "before_task_publish", "after_task_publish", "task_received",
            "task_prerun", "task_postrun", "task_success", "task_failure", "task_retry",

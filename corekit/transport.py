@@ -164,6 +164,9 @@ class Transport:
 
     scheme: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: URL schemes under which this transport connects over TLS (remote
+    #: control's ``broker`` info reports ``ssl`` from it).
+    tls_schemes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         self.url = url

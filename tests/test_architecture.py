@@ -1,7 +1,9 @@
-"""DESIGN.md §1: the kernel reaches plugins only through the plugin manager."""
+"""DESIGN.md §1-2: the kernel reaches plugins only through the plugin manager and
+names no built-in plugin (issue 13)."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,3 +62,107 @@ def test_kernel_side_entry_points_are_the_known_ones_and_exist() -> None:
     assert kernel_side == KERNEL_SIDE_ENTRY_POINTS
     for module in kernel_side.values():
         assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+# -- the kernel names no built-in plugin (issue 13) -------------------------------
+
+#: Built-in plugin names and the pool, transport, serializer and compressor
+#: names users pick them by.
+PLUGIN_NAMES = frozenset({
+    "eventlet", "gevent", "prefork", "solo", "threads", "asyncio",
+    "memory", "sqlite", "redis", "rediss", "redis+socket", "amqp", "amqps", "pyamqp", "rpc",
+    "json", "msgpack", "pickle", "yaml", "zlib", "bzip2", "zstd",
+})
+#: In identifiers, only the names that are no stdlib module nor common word
+#: (``json``, ``asyncio``, ``threads``, ``memory``... name Python's own things).
+IDENTIFIER_NAMES = frozenset({"eventlet", "gevent", "prefork", "redis", "rediss", "amqp",
+                              "amqps", "pyamqp", "sqlite", "msgpack", "zstd", "bzip2"})
+
+#: (file, literal) pairs that are not a plugin named by the kernel, and why.
+ALLOWED = {
+    # default setting values: what an app gets when it sets nothing; the
+    # plugins providing them are installed with corekit
+    ("corekit/config.py", "sqlite://"),            # broker_url / result_backend default
+    ("corekit/defaults.py", "json"),               # task/result serializer, accept_content
+    ("corekit/defaults.py", "threads"),            # worker_pool default
+    ("corekit/result_backend.py", "json"),         # result_serializer default, when a
+                                                   # backend is built without options
+    # the pytest plugin's fixtures: an in-memory app and a threads worker,
+    # as Celery's contrib.testing does
+    ("corekit/testing.py", "memory://"),
+    ("corekit/testing.py", "threads"),
+}
+
+#: A plugin name as a word of a literal: not part of a flag (``--json``), a
+#: MIME type (``application/json``), a path or a dotted name.
+WORD = re.compile(r"(?<![\w/.+-])([a-z][a-z0-9]*(?:\+socket)?)(?:://)?(?![\w/+-])")
+
+
+def docstrings(tree: ast.AST) -> set[int]:
+    return {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                 ast.AsyncFunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)}
+
+
+def named_plugins(text: str) -> set[str]:
+    """The plugin names *text* mentions as words or URL schemes."""
+    return {m.group(1) for m in WORD.finditer(text) if m.group(1) in PLUGIN_NAMES}
+
+
+def literal_offenders(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    skip = docstrings(tree)
+    rel = path.relative_to(ROOT).as_posix()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            if (rel, node.value) in ALLOWED:
+                continue
+            names = named_plugins(node.value)
+            if names:
+                found.append(f"{rel}:{node.lineno}: {sorted(names)} in {node.value[:60]!r}")
+    return found
+
+
+def identifier_offenders(path: Path) -> list[str]:
+    rel = path.relative_to(ROOT).as_posix()
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = ([node.id] if isinstance(node, ast.Name) else
+                 [node.attr] if isinstance(node, ast.Attribute) else
+                 [node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                  ast.ClassDef)) else
+                 [node.arg] if isinstance(node, ast.arg) else
+                 [node.name, node.asname or ""] if isinstance(node, ast.alias) else [])
+        for name in names:
+            if set(re.split(r"[_.]", name.lower())) & IDENTIFIER_NAMES:
+                found.append(f"{rel}:{node.lineno}: identifier {name!r}")
+    return found
+
+
+def test_the_scan_finds_what_it_looks_for() -> None:
+    assert named_plugins("use the prefork pool") == {"prefork"}
+    assert named_plugins("(redis://, sqlite://), not x") == {"redis", "sqlite"}
+    assert named_plugins("solo") == {"solo"}
+    assert named_plugins("redis+socket://x") == {"redis+socket"}
+    assert named_plugins("--json application/json corekit.plugins.sqlite a/eventlet") == set()
+
+
+def test_kernel_strings_name_no_builtin_plugin() -> None:
+    offenders = [o for p in python_files("corekit") for o in literal_offenders(p)]
+    assert offenders == []
+
+
+def test_kernel_identifiers_name_no_builtin_plugin() -> None:
+    offenders = [o for p in python_files("corekit") for o in identifier_offenders(p)]
+    assert offenders == []
+
+
+def test_every_allowance_is_still_needed() -> None:
+    """An allowance whose literal left its file must leave the list too."""
+    stale = [(f, lit) for f, lit in ALLOWED
+             if not any(isinstance(n, ast.Constant) and n.value == lit
+                        for n in ast.walk(ast.parse((ROOT / f).read_text())))]
+    assert stale == []

@@ -9,7 +9,6 @@ from typing import Any
 from corekit import __version__
 from corekit.cli.options import positive_float as _positive_float
 from corekit.cli.options import positive_int as _positive_int
-from corekit.log import redirect_stdouts, setup_logging
 
 
 def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -20,9 +19,10 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("-c", "--concurrency", type=_positive_int, default=None,
                    help="number of pool slots (default: number of CPUs)")
     p.add_argument("-P", "--pool", default=None,
-                   help="pool implementation: solo, threads, or any pool a plugin provides "
-                        "(eventlet must be named here, not only in worker_pool: the "
-                        "process is monkey patched before the app is imported)")
+                   help="pool implementation: any pool a plugin provides (corekit "
+                        "plugins lists them); a pool that patches the interpreter (green-"
+                        "thread pools) must be named here, not only in worker_pool: the patch "
+                        "comes before the app is imported")
     p.add_argument("-Q", "--queues", default=None,
                    help="comma-separated queues to consume (default: task_default_queue)")
     p.add_argument("-X", "--exclude-queues", default="",
@@ -38,8 +38,8 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                         "every pool (a task goes to a pool slot only once the slot is "
                         "free, so none waits behind a long task while another slot is idle)")
     p.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
-                   help="hard time limit: a task running longer is killed (prefork, "
-                        "eventlet; asyncio for async def tasks)")
+                   help="hard time limit: a task running longer is killed (by the "
+                        "pools that enforce it)")
     p.add_argument("--soft-time-limit", type=_positive_float, default=None, metavar="SECONDS",
                    help="soft time limit: SoftTimeLimitExceeded is raised inside the task")
     p.add_argument("-E", "--task-events", action="store_true", default=None,
@@ -65,6 +65,8 @@ def _csv(text: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
+    from corekit.log import redirect_stdouts, setup_logging
+
     setup_logging(args.loglevel)
     for name in args.plugin:
         app.plugins.require(name)

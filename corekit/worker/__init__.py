@@ -50,7 +50,7 @@ class Worker:
         self.app = app
         self.pool_name = pool or conf.worker_pool
         self.concurrency = int(concurrency or conf.worker_concurrency or os.cpu_count() or 1)
-        if self.pool_name == "solo":
+        if app.plugins.get("pools", self.pool_name).inline:  # runs in the consumer's thread
             self.concurrency = 1
         known = app.queues
         self.queues = [q for q in (queues or known.names()) if q not in exclude_queues]

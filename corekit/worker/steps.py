@@ -79,8 +79,8 @@ def check_time_limits(pool: Any, tasks: Any) -> None:
             if getattr(task, limit, None) and not pool.enforces(task, limit):
                 raise ImproperlyConfigured(
                     f"task {task.name} has a {limit}, which the {pool.name} pool cannot "
-                    f"enforce: use a pool that can (prefork, eventlet; asyncio: a hard limit "
-                    f"on an async def task), or drop the limit")
+                    f"enforce: use a pool that can (a pool's supports names the limits "
+                    f"it enforces), or drop the limit")
 
 
 class HeartbeatStep(Step):

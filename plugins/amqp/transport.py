@@ -45,6 +45,7 @@ class AmqpTransport(Transport):
     """A RabbitMQ broker (see the module docstring)."""
 
     scheme = "amqp"
+    tls_schemes = frozenset({"amqps"})
     capabilities = frozenset({"delayed_delivery", "dead_letter", "lease", "multiprocess",
                               "exchanges", "broadcast"})
 

@@ -66,6 +66,7 @@ class RedisTransport(Transport):
     """A broker in Redis (see the module docstring)."""
 
     scheme = "redis"
+    tls_schemes = frozenset({"rediss"})
     capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
                               "queue_order", "dead_letter", "lease", "multiprocess",
                               "broadcast", "rate_limit"})

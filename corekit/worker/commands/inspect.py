@@ -156,7 +156,7 @@ def broker_info(ctx: ControlContext) -> dict[str, Any]:
     return {"hostname": parts.hostname, "port": parts.port, "userid": parts.username,
             "virtual_host": (parts.path.lstrip("/") or None) if parts.hostname else None,
             "transport": transport.scheme,
-            "uri": mask_url(transport.url), "ssl": parts.scheme in ("rediss", "amqps"),
+            "uri": mask_url(transport.url), "ssl": parts.scheme in transport.tls_schemes,
             "heartbeat": transport.heartbeat_interval,
             "transport_options": masked(ctx.app.conf.broker_transport_options)}
 
