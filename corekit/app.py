@@ -1,29 +1,23 @@
 """`Corekit`: the application object.
 
-Past DESIGN's ~400 lines because the producer (prepare, route, publish,
-publish retry) still lives here; issue 13 moves it to a module of its own.
+How a call becomes a published message (prepare, route, publish, publish
+retry) is `corekit.producer`'s; the app's sending methods delegate there.
 """
 from __future__ import annotations
 
 import functools
 import importlib
 import threading
-import time
-import uuid
 import weakref
-from datetime import datetime, timedelta, timezone
 from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping, ParamSpec,
                     Sequence, TypeVar, overload)
 
-from corekit import signals
+from corekit import producer as _producer
 from corekit.config import Settings, declared_settings
-from corekit.exceptions import ImproperlyConfigured, MalformedSignature, PublishError
-from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
+from corekit.exceptions import ImproperlyConfigured
 from corekit.ratelimit import parse_rate
 from corekit.registry import TaskRegistry
-from corekit.request import current_request
 from corekit.task import Task
-from corekit.transport import mask_url
 
 if TYPE_CHECKING:
     from corekit.result_backend import ResultBackend
@@ -294,122 +288,26 @@ class Corekit:
         run after it succeeds/fails; ``chain`` and ``chord`` are the canvas's
         own (`corekit.canvas`).  Returns an `AsyncResult`.
         """
-        from corekit.result import AsyncResult
-
-        message = self.prepare_task(name, args, kwargs, **options)
-        self.publish_tasks([message], retry=retry, retry_policy=retry_policy)
-        result = AsyncResult(message.headers["id"], app=self)
-        add_to_parent(result)
-        return result
+        return _producer.send_task(self, name, args, kwargs, retry, retry_policy, options)
 
     def prepare_task(self, name: str, args: Sequence[Any] | None = None,
-                     kwargs: Mapping[str, Any] | None = None, *, task_id: str | None = None,
-                     countdown: float | None = None, eta: datetime | float | None = None,
-                     expires: float | datetime | None = None, queue: str | None = None,
-                     serializer: str | None = None, compression: str | None = None,
-                     priority: int | None = None, routing_key: str | None = None,
-                     exchange: str | None = None, retries: int = 0,
-                     time_limit: float | None = None, soft_time_limit: float | None = None,
-                     ignore_result: bool | None = None, reply_to: str | None = None,
-                     root_id: str | None = None, parent_id: str | None = None,
-                     group_id: str | None = None, group_index: int | None = None,
-                     shadow: str | None = None, headers: Mapping[str, Any] | None = None,
-                     link: Any = None, link_error: Any = None, chain: Any = None,
-                     chord: Any = None, **unknown: Any) -> Message:
+                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> Message:
         """The message `send_task` would publish, not yet published (a group
-        publishes all of its messages at once with `publish_tasks`)."""
-        if unknown:
-            raise TypeError(f"send_task() got unknown option(s): {', '.join(sorted(unknown))}")
-        if not isinstance(name, str) or not name:
-            raise MalformedSignature(f"not a signature: a task name must be a non-empty "
-                                     f"string, not {name!r:.60}")
-        if link is not None or link_error is not None or chain or chord:
-            _check_canvas_options(link=link, link_error=link_error, chain=chain, chord=chord)
-        self.finalize()
-        conf = self.conf
-        task_id = task_id or str(uuid.uuid4())
-        args, kwargs = list(args or ()), dict(kwargs or {})
-        parent = current_request()
-        if parent is not None and parent.id and not parent.is_eager:
-            root_id = root_id or parent.root_id
-            parent_id = parent_id or parent.id
-        if queue is None:
-            queue, routing_key, exchange, priority = self._route(
-                name, args, kwargs, routing_key, exchange, priority)
-        queue = queue or conf.task_default_queue
-        if exchange is None:
-            spec = self.queues.get(queue)
-            exchange, routing_key = spec.exchange, routing_key or spec.routing_key
-        eta_at = countdown_to_eta(countdown, eta)
-        expires_at = _expires_at(expires)
-        if priority is None:
-            priority = conf.task_default_priority or 0
-        hdrs = task_headers(name, task_id, args, kwargs, eta=eta_at, expires=expires_at,
-                            retries=retries, time_limit=time_limit,
-                            soft_time_limit=soft_time_limit, root_id=root_id,
-                            parent_id=parent_id, group_id=group_id, group_index=group_index,
-                            shadow=shadow, ignore_result=bool(ignore_result), extra=headers)
-        body, ctype, cenc, ztype = self.codecs.encode(
-            task_body(args, kwargs, callbacks=_signature_list(link),
-                      errbacks=_signature_list(link_error), chain=chain or None,
-                      chord=chord or None),
-            serializer or conf.task_serializer, compression or conf.task_compression)
-        if reply_to is None and not ignore_result:  # rpc://: the client's reply queue
-            reply_to = (self._backend or self.backend).reply_to
-        message = build_message(hdrs, body, ctype, cenc, ztype,
-                                queue=queue, priority=priority,
-                                exchange=exchange or "", routing_key=routing_key,
-                                reply_to=reply_to, eta=eta_at)
-        return message
+        publishes all of its messages at once with `publish_tasks`); the
+        options are `corekit.producer.prepare_task`'s."""
+        return _producer.prepare_task(self, name, args, kwargs, **options)
 
     def publish_tasks(self, messages: Sequence[Message], retry: bool | None = None,
                       retry_policy: Mapping[str, Any] | None = None) -> None:
-        """Publish task messages made by `prepare_task` in one batch (one
-        broker round trip where the transport allows), with the publish
-        signals around each."""
-        if not messages:
-            return
-        if signals.before_task_publish.receivers:
-            for m in messages:
-                signals.before_task_publish.send(
-                    m.headers["task"], body=m.body, exchange=m.exchange,
-                    routing_key=m.routing_key, headers=m.headers, properties=m.properties,
-                    declare=[m.queue], retry_policy=retry_policy)
-        self.publish(messages, retry=retry, retry_policy=retry_policy)
-        if self.conf.task_send_sent_event:
-            from corekit.events.dispatcher import send_task_sent
-
-            send_task_sent(self, messages)
-        if signals.after_task_publish.receivers:
-            for m in messages:
-                signals.after_task_publish.send(
-                    m.headers["task"], body=m.body, exchange=m.exchange,
-                    routing_key=m.routing_key, headers=m.headers)
+        """Publish task messages made by `prepare_task` in one batch, with
+        the publish signals around each."""
+        _producer.publish_tasks(self, messages, retry, retry_policy)
 
     def publish(self, messages: Sequence[Message], retry: bool | None = None,
                 retry_policy: Mapping[str, Any] | None = None) -> None:
         """Publish with the producer, retrying a broker error as the policy
         says; `PublishError` (naming the broker, password masked) at the end."""
-        conf = self.conf
-        if retry is None:
-            retry = conf.task_publish_retry
-        policy = {**conf.task_publish_retry_policy, **(retry_policy or {})}
-        attempts = 1 + (int(policy["max_retries"]) if retry else 0)
-        interval = float(policy["interval_start"])
-        for attempt in range(1, attempts + 1):
-            try:
-                self.producer.publish(messages)
-                return
-            except Exception as exc:  # any broker error; the message is not sent
-                self.close_producer()
-                if attempt == attempts:
-                    raise PublishError(
-                        f"could not publish {len(messages)} message(s) to "
-                        f"{mask_url(conf.broker)} after {attempt} attempt(s): {exc!r}"
-                    ) from exc
-                time.sleep(interval)
-                interval = min(interval + float(policy["interval_step"]),
-                               float(policy["interval_max"]))
+        _producer.publish(self, messages, retry, retry_policy)
 
     def close_producer(self) -> None:
         with self._lock:
@@ -418,26 +316,6 @@ class Corekit:
                     self._producer.close()
                 finally:
                     self._producer = None
-
-    def _route(self, name: str, args: list[Any], kwargs: dict[str, Any],
-               routing_key: str | None, exchange: str | None, priority: int | None
-               ) -> tuple[str | None, str | None, str | None, int | None]:
-        """Ask ``task_routes`` where a call without ``queue=`` goes; explicit
-        options keep precedence over what the router says."""
-        route = self.router.route(name, args, kwargs, {
-            "routing_key": routing_key, "exchange": exchange, "priority": priority},
-            task=self._registry.get(name))
-        queue = route.get("queue")
-        routing_key = routing_key or route.get("routing_key")
-        exchange = exchange if exchange is not None else route.get("exchange")
-        if priority is None:
-            priority = route.get("priority")
-        if queue is None and routing_key and not exchange:
-            queue = routing_key  # the default exchange: the routing key names the queue
-        elif queue is None and exchange:
-            spec = self.queues.route_to(exchange, routing_key or "")
-            queue = spec.name if spec is not None else None
-        return queue, routing_key, exchange, priority
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
         from corekit.result import AsyncResult
@@ -464,41 +342,6 @@ class Corekit:
         from corekit.worker import Worker
 
         return Worker(self, **options)
-
-
-def add_to_parent(result: Any) -> None:
-    """Count *result* among the children of the task running here (its meta
-    lists them, and ``collect()`` walks them)."""
-    parent = current_request()
-    if (parent is not None and parent.id and not parent.called_directly
-            and getattr(result, "id", None) != parent.id):  # a retry is not a child
-        parent.children.append(result)
-
-
-def _check_canvas_options(**options: Any) -> None:
-    """`MalformedSignature` for a ``link``, ``link_error``, ``chain`` or
-    ``chord`` that is not made of signatures, before anything is sent."""
-    from corekit.signature_check import check_option
-
-    for name, value in options.items():
-        if value:
-            check_option(name, value)
-
-
-def _signature_list(value: Any) -> list[dict[str, Any]] | None:
-    """``link``/``link_error`` as a list of plain signature dicts (or None)."""
-    if not value:
-        return None
-    items = value if isinstance(value, (list, tuple)) else [value]
-    return [dict(item) for item in items]
-
-
-def _expires_at(expires: float | datetime | None) -> float | None:
-    if expires is None:
-        return None
-    if isinstance(expires, (int, float)):
-        return (datetime.now(timezone.utc) + timedelta(seconds=expires)).timestamp()
-    return to_epoch(expires)
 
 
 def check_url(url: str, what: str) -> str:

@@ -239,7 +239,7 @@ class Signature(dict):  # type: ignore[type-arg]
         publish = {key: options.pop(key) for key in _PUBLISH_OPTIONS if key in options}
         messages, result = self.prepare(args, kwargs, options)
         app.publish_tasks(messages, **publish)
-        from corekit.app import add_to_parent
+        from corekit.producer import add_to_parent
 
         add_to_parent(result)
         return result
@@ -302,13 +302,13 @@ _MESSAGE_OPTION_NAMES: frozenset[str] | None = None
 
 
 def _message_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The options `Corekit.prepare_task` takes; others (a Celery client's
-    extras) are dropped with a debug log."""
+    """The options `corekit.producer.prepare_task` takes; others (a Celery
+    client's extras) are dropped with a debug log."""
     global _MESSAGE_OPTION_NAMES
     if _MESSAGE_OPTION_NAMES is None:
-        from corekit.app import Corekit
+        from corekit.producer import prepare_task
 
-        params = inspect.signature(Corekit.prepare_task).parameters
+        params = inspect.signature(prepare_task).parameters
         _MESSAGE_OPTION_NAMES = frozenset(
             p for p, v in params.items() if v.kind is inspect.Parameter.KEYWORD_ONLY)
     unknown = [key for key in options if key not in _MESSAGE_OPTION_NAMES]

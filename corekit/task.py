@@ -177,9 +177,9 @@ class Task(Generic[P, R]):
         self.app.finalize()
         embed = _eager_options(options)
         if embed:
-            from corekit.app import _check_canvas_options
+            from corekit.producer import check_canvas_options
 
-            _check_canvas_options(**{k: embed.get(k) for k in ("link", "link_error", "chain",
+            check_canvas_options(**{k: embed.get(k) for k in ("link", "link_error", "chain",
                                                                "chord")})
         if throw is None:
             throw = self.app.conf.task_eager_propagates

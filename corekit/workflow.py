@@ -55,7 +55,7 @@ def after_success(app: Corekit, request: Request, retval: Any) -> None:
         for sig, options in followers:
             signature(sig, app=app).apply_async((retval,), **options)
         return
-    from corekit.app import add_to_parent
+    from corekit.producer import add_to_parent
 
     messages = []
     for sig, options in followers:
