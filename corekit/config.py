@@ -17,7 +17,6 @@ import types
 import warnings
 from typing import Any, Callable, Iterator, Mapping, MutableMapping
 
-from corekit.celery_names import CELERY_SETTING_NAMES
 from corekit.defaults import DEFAULTS, KERNEL_SETTINGS
 from corekit.exceptions import ImproperlyConfigured, UnknownSettingWarning
 from corekit.settings import Setting, declared_settings, unknown_setting_message
@@ -110,6 +109,8 @@ class Settings(MutableMapping[str, Any]):
         if key in self._declared or key in self._warned:
             return
         self._warned.add(key)
+        from corekit.celery_names import CELERY_SETTING_NAMES  # only when warning
+
         message = unknown_setting_message(key, self._declared, CELERY_SETTING_NAMES)
         frame = self._set_at.get(key) or _user_frame()
         if frame is None:
