@@ -8,8 +8,9 @@ bounded by its own timeout: ``bench_vs_celery.py`` (publish, consume,
 latency, start-up beside Celery), ``bench_memory.py`` (worker RSS with ETA
 tasks waiting), ``bench_io.py`` on ``eventlet`` and on ``asyncio`` (1,000
 tasks sleeping 1 s at ``-c 1000``, on a throwaway Redis), ``bench_speedups.py``
-(compiled modules beside their twins) and ``bench_canvas.py`` (group and
-chord beside Celery).  A step that fails or times out is reported with the
+(compiled modules beside their twins), ``bench_canvas.py`` (group and
+chord beside Celery) and ``bench_startup.py`` (``import``, ``--help``, app
+creation and worker start to first task, beside Celery).  A step that fails or times out is reported with the
 end of its output, and the others still run.  ``--quick`` passes small
 counts to each (the I/O steps are already short and keep the target's size).
 
@@ -68,6 +69,7 @@ STEPS = [
          [], 300, 300, needs_redis=True),
     Step("speedups", "bench_speedups.py", [], ["--runs", "3"], 300, 120),
     Step("canvas", "bench_canvas.py", [], ["--tasks", "200", "--repeat", "1"], 1200, 300),
+    Step("startup", "bench_startup.py", [], ["--runs", "3"], 600, 300),
 ]
 
 
@@ -99,6 +101,12 @@ TARGETS = [
     Target("≤ 10 MB", lambda r: r["section"] == "memory" and r["metric"] == "rss_growth",
            _corekit(lambda v: v <= 10)),
     Target("≥ 3× twin", lambda r: r["section"] == "speedups", _ratio_at_least(3)),
+    Target("≤ 80 ms", lambda r: r["section"] == "startup" and r["metric"] == "help",
+           _corekit(lambda v: v <= 80)),
+    Target("≤ 60 ms", lambda r: r["section"] == "startup" and r["metric"] == "app",
+           _corekit(lambda v: v <= 60)),
+    Target("≤ 250 ms", lambda r: r["section"] == "startup" and r["metric"] == "first_task",
+           _corekit(lambda v: v <= 250)),
 ]
 
 TARGET_NOTES = [
@@ -110,6 +118,8 @@ TARGET_NOTES = [
     "eventlet and asyncio at -c 1000 with 1 s sleeps ≥ 800 tasks/s",
     "worker RSS with 100,000 ETA tasks within 10 MB of idle",
     "each compiled module ≥ 3× its pure-Python twin",
+    "start-up (issue 13): corekit --help ≤ 80 ms, app creation ≤ 60 ms, "
+    "worker start to first task ≤ 0.25 s on SQLite",
 ]
 
 
@@ -507,7 +517,8 @@ SECTIONS = ("throughput", "latency", "startup", "io", "memory", "canvas", "speed
 BROKERS = ("redis", "amqp", "sqlite")
 POOLS = ("solo", "threads", "prefork", "eventlet", "asyncio")
 METRICS = ("publish_delay", "publish_group", "publish_group_vs_delay", "consume",
-           "latency_p50", "latency_p99", "startup", "rss_idle", "rss_eta", "rss_growth")
+           "latency_p50", "latency_p99", "startup", "python", "import", "help", "app",
+           "first_task", "rss_idle", "rss_eta", "rss_growth")
 
 
 def order(row: Row) -> tuple[int, int, int, int]:

@@ -7,20 +7,61 @@ from corekit.early import patch_for_pool as _patch_for_pool  # noqa: E402
 
 _patch_for_pool()
 
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
 __version__ = "0.1.0"
 
-from corekit import states  # noqa: E402
-from corekit.app import Corekit, current_app  # noqa: E402
-from corekit.canvas import (Signature, chain, chord, chunks, group, maybe_signature,  # noqa: E402
-                            signature, subtask, xmap, xstarmap)
-from corekit.exceptions import (ChordError, CorekitError, Ignore,  # noqa: E402
-                                ImproperlyConfigured, MaxRetriesExceededError, NotRegistered, PluginNotFound,
-                                PublishError,
-                                Retry, SoftTimeLimitExceeded, TaskRevokedError,
-                                TimeLimitExceeded, TimeoutError, WorkerLostError)
-from corekit.log import get_task_logger  # noqa: E402
-from corekit.result import AsyncResult, EagerResult, GroupResult, ResultSet  # noqa: E402
-from corekit.task import Task  # noqa: E402
+# The public API is imported on first use (PEP 562), so `import corekit` and
+# `corekit --help` do not pay for the app, canvas and results modules.
+_EXPORTS = {
+    "states": "corekit.states",
+    "Corekit": "corekit.app", "current_app": "corekit.app",
+    "Signature": "corekit.canvas", "chain": "corekit.canvas", "chord": "corekit.canvas",
+    "chunks": "corekit.canvas", "group": "corekit.canvas", "maybe_signature": "corekit.canvas",
+    "signature": "corekit.canvas", "subtask": "corekit.canvas", "xmap": "corekit.canvas",
+    "xstarmap": "corekit.canvas",
+    "get_task_logger": "corekit.log",
+    "AsyncResult": "corekit.result", "EagerResult": "corekit.result",
+    "GroupResult": "corekit.result", "ResultSet": "corekit.result",
+    "Task": "corekit.task",
+    **dict.fromkeys(["ChordError", "CorekitError", "Ignore", "ImproperlyConfigured",
+                     "MaxRetriesExceededError", "NotRegistered", "PluginNotFound",
+                     "PublishError", "Retry", "SoftTimeLimitExceeded", "TaskRevokedError",
+                     "TimeLimitExceeded", "TimeoutError", "WorkerLostError"],
+                    "corekit.exceptions"),
+}
+
+if TYPE_CHECKING:
+    from corekit import states
+    from corekit.app import Corekit, current_app
+    from corekit.canvas import (Signature, chain, chord, chunks, group, maybe_signature,
+                                signature, subtask, xmap, xstarmap)
+    from corekit.exceptions import (ChordError, CorekitError, Ignore, ImproperlyConfigured,
+                                    MaxRetriesExceededError, NotRegistered, PluginNotFound,
+                                    PublishError, Retry, SoftTimeLimitExceeded,
+                                    TaskRevokedError, TimeLimitExceeded, TimeoutError,
+                                    WorkerLostError)
+    from corekit.log import get_task_logger
+    from corekit.result import AsyncResult, EagerResult, GroupResult, ResultSet
+    from corekit.task import Task
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'corekit' has no attribute {name!r}")
+    import importlib
+
+    value = importlib.import_module(module)
+    if name != "states":
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "__version__", "Corekit", "current_app", "Task", "AsyncResult", "EagerResult", "states",

@@ -4,9 +4,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from corekit.app import Corekit
+if TYPE_CHECKING:  # imported when an app is loaded, not for `corekit --help`
+    from corekit.app import Corekit
 
 
 class AppLoadError(Exception):
@@ -21,6 +22,8 @@ def load_app(spec: str | None) -> Corekit:
     ``proj.corekit`` / ``proj.celery`` submodules.  Without *spec*, an app on
     the default SQLite broker.
     """
+    from corekit.app import Corekit
+
     if not spec:
         return Corekit("default")
     if os.getcwd() not in sys.path:
@@ -72,6 +75,8 @@ def _import(name: str) -> Any:
 
 
 def _find_in(module: Any) -> Corekit | None:
+    from corekit.app import Corekit
+
     for attr in ("app", "corekit", "celery"):
         candidate = getattr(module, attr, None)
         if isinstance(candidate, Corekit):

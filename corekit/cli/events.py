@@ -11,8 +11,6 @@ from typing import Any, Callable
 
 from corekit.cli.output import printable
 from corekit.cli.worker import _loglevel, _positive_float
-from corekit.log import setup_logging
-from corekit.transport import mask_url
 
 #: Seconds between attempts when the broker cannot be reached.
 RECONNECT_DELAY = 1.0
@@ -40,6 +38,8 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
+    from corekit.log import setup_logging
+
     setup_logging(args.loglevel)
     try:  # a supervisor's stop (SIGTERM) ends it cleanly, as Ctrl-C does; SIGINT
         # explicitly too, since a process started in the background by a
@@ -64,6 +64,7 @@ def capture(app: Any, handler: Callable[[dict[str, Any]], Any],
     """Feed every event to *handler* until *should_stop*, reconnecting when
     the broker goes away; print *announce* once listening."""
     from corekit.events.receiver import EventReceiver
+    from corekit.transport import mask_url
 
     while not should_stop():
         try:

@@ -12,12 +12,12 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from corekit.cli.output import printable
-from corekit.control_client import Control, check_signal
-from corekit.queues import EXCHANGE_TYPES
-from corekit.ratelimit import parse_rate
+
+if TYPE_CHECKING:  # the argument types import what they check when they run, not at --help
+    from corekit.control_client import Control
 
 NO_REPLY = "Error: No nodes replied within time constraint."
 
@@ -34,6 +34,8 @@ def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _rate(text: str) -> str:
+    from corekit.ratelimit import parse_rate
+
     parse_rate(text)
     return text
 
@@ -65,10 +67,14 @@ def _bool(text: str) -> bool:
 
 
 def _signal(text: str) -> str | int:
+    from corekit.control_client import check_signal
+
     return check_signal(int(text) if text.isdigit() else text)
 
 
 def _exchange_type(text: str) -> str:
+    from corekit.queues import EXCHANGE_TYPES
+
     if text not in EXCHANGE_TYPES:
         raise ValueError(f"use one of {', '.join(EXCHANGE_TYPES)}")
     return text
