@@ -163,10 +163,18 @@ def _options(parser: argparse.ArgumentParser, common: bool = False) -> str:
         names = ", ".join(action.option_strings) or (action.metavar or action.dest)
         if action.option_strings and action.nargs != 0:
             names += f" {action.metavar or action.dest.upper()}"
-        rows.append(f"| `{_escape(names)}` | {_escape(action.help or '')} |")
+        rows.append(f"| `{_escape(names)}` | {_escape(_help(action))} |")
     if not rows:
         return ""
     return "\n".join(["| option | meaning |", "|---|---|", *rows, ""])
+
+
+def _help(action: argparse.Action) -> str:
+    """The help text as ``--help`` prints it (argparse's %-formatting done)."""
+    try:
+        return (action.help or "") % {**vars(action), "default": action.default}
+    except (KeyError, TypeError, ValueError):
+        return action.help or ""
 
 
 RENDERERS: dict[str, Callable[[], str]] = {
