@@ -27,7 +27,7 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     """``mkdocs build --strict``: a broken link, an unknown anchor, a page left
     out of the nav or a failing reference generator fails the build."""
     site = tmp_path / "site"
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",  # no -q: it hides the warnings strict counts
                            "-f", str(ROOT / "mkdocs.yml"), "-d", str(site)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
