@@ -380,3 +380,24 @@ def test_command_option_refuses_what_it_cannot_honour() -> None:
     with pytest.raises(ValueError, match="dest may not be given"):
         CommandOption(("--x",), "worker_x", "x", {"dest": "y"})
     assert CommandOption("--x", "worker_x", "x").flags == ("--x",)
+
+
+@pytest.mark.parametrize("argv, runs", [
+    (["-P", "threads", "--max-tasks-per-child", "5"], "threads"),
+    (["--autoscale", "4,1"], "threads"),  # worker_pool's default
+    (["-P", "solo", "--max-memory-per-child", "1000"], "solo"),
+])
+def test_a_pool_option_given_to_a_worker_of_another_pool_is_refused(
+        argv: list[str], runs: str, tmp_path: Path) -> None:
+    from helpers import run_cli
+
+    (tmp_path / "proj.py").write_text("from corekit import Corekit\n"
+                                      "app = Corekit('proj', broker='sqlite://b.db', "
+                                      "backend='sqlite://b.db')\n")
+    out = run_cli("-A", "proj", "worker", *argv, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    flag = next(a for a in argv if a.startswith("--"))
+    assert out.stderr.strip() == (
+        f"Error: {flag} is an option of the prefork pool, and this worker runs the {runs} "
+        f"pool: add -P prefork, or leave {flag} out")
+    assert not (tmp_path / "b.db").exists()  # refused before the worker touched the broker

@@ -13,6 +13,8 @@ from corekit.exceptions import ImproperlyConfigured
 
 #: Prefix of the argparse ``dest`` of a plugin option: the rest is the setting.
 SETTING_DEST = "setting:"
+#: The parser default that maps a pool's own options to ``(flag, pool)``.
+POOL_OPTIONS = "pool_options_of_plugins"
 
 
 def add_plugin_commands(subparsers: Any, parents: list[argparse.ArgumentParser],
@@ -57,6 +59,25 @@ def add_plugin_options(subparsers: Any, manager: Any) -> None:
                 _check_option(option, plugin, command, parser, owners)
                 option.add_to(group)
                 owners.update({(command, flag): plugin for flag in option.flags})
+                if option.pool:
+                    _remember_pool_option(parser, option)
+
+
+def _remember_pool_option(parser: argparse.ArgumentParser, option: CommandOption) -> None:
+    known = dict(parser.get_default(POOL_OPTIONS) or {})
+    known[option.dest] = (option.flags[0], option.pool)
+    parser.set_defaults(**{POOL_OPTIONS: known})
+
+
+def check_pool_options(args: argparse.Namespace, pool: str) -> None:
+    """Refuse a pool's own option given to a worker that runs another pool:
+    its setting would be read by no one."""
+    given = vars(args)
+    for dest, (flag, owner) in (getattr(args, POOL_OPTIONS, None) or {}).items():
+        if dest in given and owner != pool:
+            raise ImproperlyConfigured(
+                f"{flag} is an option of the {owner} pool, and this worker runs the {pool} "
+                f"pool: add -P {owner}, or leave {flag} out")
 
 
 def _check_option(option: Any, plugin: str, command: str, parser: argparse.ArgumentParser,

@@ -22,13 +22,16 @@ class CommandOption:
 
     *kwargs* are `argparse.ArgumentParser.add_argument` keywords (``type``,
     ``metavar``, ``choices``, ``action``...); ``dest`` and ``default`` are the
-    option's own business and may not be given.
+    option's own business and may not be given.  *pool* names the pool a
+    ``worker`` option belongs to: giving the flag to a worker that runs
+    another pool is an error, not a setting nobody reads.
     """
 
     flags: tuple[str, ...]
     setting: str
     help: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    pool: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.flags, str):

@@ -65,8 +65,10 @@ def _csv(text: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
+    from corekit.cli.extensions import check_pool_options
     from corekit.log import redirect_stdouts, setup_logging
 
+    check_pool_options(args, args.pool or app.conf.worker_pool)
     setup_logging(args.loglevel)
     for name in args.plugin:
         app.plugins.require(name)

@@ -24,11 +24,11 @@ def autoscale_range(text: str) -> tuple[int, int]:
 WORKER_OPTIONS = (
     CommandOption(("--max-tasks-per-child",), "worker_max_tasks_per_child",
                   "prefork: replace a child process after N tasks",
-                  {"type": positive_int, "metavar": "N"}),
+                  {"type": positive_int, "metavar": "N"}, pool="prefork"),
     CommandOption(("--max-memory-per-child",), "worker_max_memory_per_child",
                   "prefork: replace a child process once its RSS passes KIB kibibytes",
-                  {"type": positive_int, "metavar": "KIB"}),
+                  {"type": positive_int, "metavar": "KIB"}, pool="prefork"),
     CommandOption(("--autoscale",), "worker_autoscale",
                   "prefork: grow to MAX child processes under load, shrink to MIN",
-                  {"type": autoscale_range, "metavar": "MAX,MIN"}),
+                  {"type": autoscale_range, "metavar": "MAX,MIN"}, pool="prefork"),
 )
