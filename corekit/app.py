@@ -194,6 +194,8 @@ class Corekit:
         parse_rate(options.get("rate_limit"))  # a bad rate fails here, not in the worker
         if options.get("autoretry_for") is not None:
             options["autoretry_for"] = tuple(options["autoretry_for"])
+        if options.get("throws") is not None:
+            options["throws"] = _exception_classes(options["throws"], f"throws of {name}")
         bind = options.get("bind", base.bind)
         attrs = {"name": name, "app": self, "__module__": fn.__module__,
                  "__doc__": fn.__doc__, "__wrapped__": fn,
@@ -342,6 +344,15 @@ class Corekit:
         from corekit.worker import Worker
 
         return Worker(self, **options)
+
+
+def _exception_classes(value: Any, what: str) -> tuple[type[BaseException], ...]:
+    """*value* (a class or a sequence of them) as a tuple of exception classes."""
+    classes = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    for cls in classes:
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise TypeError(f"{what} must be exception classes, not {cls!r:.60}")
+    return classes
 
 
 def check_url(url: str, what: str) -> str:

@@ -1,6 +1,7 @@
 """`Task`: what ``@app.task`` makes of a function."""
 from __future__ import annotations
 
+import inspect
 import random
 import uuid
 from datetime import datetime
@@ -46,6 +47,8 @@ class Task(Generic[P, R]):
 
     name: ClassVar[str] = ""
     app: ClassVar[Corekit]
+    #: check a call's arguments against `run`'s signature when it is sent
+    #: (`check_arguments`): a call that cannot fit fails where it is made
     typing: ClassVar[bool] = True
     bind: ClassVar[bool] = False
     ignore_result: ClassVar[bool | None] = None
@@ -71,7 +74,12 @@ class Task(Generic[P, R]):
     expires: ClassVar[float | datetime | None] = None
     queue: ClassVar[str | None] = None
     priority: ClassVar[int | None] = None
+    #: expected exceptions: a failure with one of them is logged at INFO
+    #: without a traceback (the result is FAILURE all the same)
     throws: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: `run`'s signature as a caller sees it (without ``self``), worked out
+    #: once; False when it cannot be read (nothing to check)
+    _call_signature: ClassVar[inspect.Signature | bool | None] = None
     #: whether a handler is overridden; None until `has_handlers` looks
     _has_handlers: ClassVar[bool | None] = None
 
@@ -133,6 +141,27 @@ class Task(Generic[P, R]):
         return self.app.backend
 
     # -- calling -------------------------------------------------------------
+    def check_arguments(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """TypeError when *args* and *kwargs* do not fit the task function
+        (Celery's ``typing``): asked by `apply_async` and by a signature
+        being sent, so a call that could never run fails where it is made
+        rather than in a worker."""
+        cls = type(self)
+        checker = cls.__dict__.get("_call_signature")
+        if checker is None:
+            try:
+                checker = inspect.signature(self.run)  # bound: without self
+            except (TypeError, ValueError):  # a builtin, say: nothing to read
+                checker = False
+            cls._call_signature = checker
+        if checker is False:
+            return
+        try:
+            checker.bind(*args, **kwargs)  # type: ignore[union-attr]
+        except TypeError as exc:
+            raise TypeError(f"{self.name}{checker}: {exc} (typing=False on the task skips "
+                            f"this check)") from None
+
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Send the task with these arguments; ``apply_async`` with defaults."""
         return self.apply_async(args, kwargs)
@@ -147,6 +176,8 @@ class Task(Generic[P, R]):
         """Send the task to a worker.  See `Corekit.send_task` for options."""
         if not self.app._finalized:  # task_annotations may set this task's options
             self.app.finalize()
+        if self.typing:
+            self.check_arguments(args or (), kwargs or {})
         options.update(task_id=task_id, countdown=countdown, eta=eta, expires=expires,
                        queue=queue, serializer=serializer, compression=compression,
                        priority=priority)

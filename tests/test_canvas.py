@@ -467,10 +467,10 @@ def test_partials_on_the_wire(memory_app: Corekit) -> None:
     t.add.s(x=1, y=1).delay(y=5)
     t.add.si(2, 2).delay(5, z=1)
     t.add.signature((2, 2), immutable=True).apply_async((9,))
-    t.add.s(2).apply_async((1,), {"k": 3})
+    t.add.s(y=2).apply_async((1,), {"y": 3})  # the call's kwargs win
     bodies = [body_of(memory_app, m)[:2] for m in take(memory_app)]
     assert bodies == [[[4, 2], {}], [[], {"x": 1, "y": 2}], [[], {"x": 1, "y": 5}],
-                      [[2, 2], {}], [[2, 2], {}], [[1, 2], {"k": 3}]]
+                      [[2, 2], {}], [[2, 2], {}], [[1], {"y": 3}]]
 
 
 def test_options_merge_call_options_win(memory_app: Corekit,

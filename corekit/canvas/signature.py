@@ -256,6 +256,8 @@ class Signature(dict):  # type: ignore[type-arg]
         app = self.app
         task = app.tasks.get(self.task)
         if task is not None:
+            if task.typing:
+                task.check_arguments(a, kw)
             opts = task.send_options(opts)
         opts.setdefault("task_id", opts.get("task_id") or str(uuid.uuid4()))
         for key in _PUBLISH_OPTIONS:

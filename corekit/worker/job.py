@@ -71,7 +71,7 @@ def execute(call: TaskCall, task: Task[Any, Any],
     _report_started(call, started)
     began = time.perf_counter()
     outcome = trace(task, Request(**call.request), call.args, call.kwargs)
-    return _after(call, outcome, time.perf_counter() - began)
+    return _after(call, task, outcome, time.perf_counter() - began)
 
 
 async def aexecute(call: TaskCall, task: Task[Any, Any],
@@ -80,7 +80,7 @@ async def aexecute(call: TaskCall, task: Task[Any, Any],
     _report_started(call, started)
     began = time.perf_counter()
     outcome = await atrace(task, Request(**call.request), call.args, call.kwargs)
-    return _after(call, outcome, time.perf_counter() - began)
+    return _after(call, task, outcome, time.perf_counter() - began)
 
 
 def _report_started(call: TaskCall, started: Callable[[list[dict[str, Any]]], None]) -> None:
@@ -89,7 +89,8 @@ def _report_started(call: TaskCall, started: Callable[[list[dict[str, Any]]], No
                                                     hostname=call.hostname)))
 
 
-def _after(call: TaskCall, outcome: Outcome, runtime: float) -> list[dict[str, Any]]:
+def _after(call: TaskCall, task: Task[Any, Any], outcome: Outcome, runtime: float
+           ) -> list[dict[str, Any]]:
     children = [child.as_tuple() for child in outcome.children] or None
     if outcome.state == states.SUCCESS:
         logger.debug("Task %s[%s] succeeded in %.6fs: %r", call.task, call.id, runtime,
@@ -101,6 +102,8 @@ def _after(call: TaskCall, outcome: Outcome, runtime: float) -> list[dict[str, A
         return []
     if outcome.state == states.RETRY:
         logger.info("Task %s[%s] retry: %s", call.task, call.id, outcome.retry)
+    elif task.throws and isinstance(outcome.exc, task.throws):  # expected: no traceback
+        logger.info("Task %s[%s] raised expected: %r", call.task, call.id, outcome.exc)
     else:
         logger.error("Task %s[%s] raised unexpected: %r\n%s", call.task, call.id, outcome.exc,
                      outcome.traceback)
