@@ -50,6 +50,8 @@ def corekit_register_early_patches() -> Mapping[str, Callable[[], None]]:
     must import nothing but ``corekit.hookspecs`` at its top, and *patch*
     imports the patching library itself.  A pool named in the settings is
     seen too late for this: such a pool should refuse to start unpatched.
+    When the worker builds its pool, every plugin's answer is merged: two
+    plugins declaring a patch for one pool are an error naming both.
     """
 
 

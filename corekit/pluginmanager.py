@@ -41,12 +41,18 @@ KIND_HOOKS = {
     "pools": "corekit_register_pools",
     "commands": "corekit_register_commands",
     "control_commands": "corekit_register_control_commands",
+    "early_patches": "corekit_register_early_patches",
 }
 #: Kinds whose hooks return a list of objects, each keyed by its ``name``.
 LISTED_KINDS = frozenset({"serializers", "compressors"})
 #: Kinds whose values may be ``"module:attribute"`` references, imported on first lookup.
 REFERENCE_KINDS = frozenset({"transports", "result_backends", "pools"})
 REGISTER_PREFIX = "corekit_register_"
+
+
+def kind_noun(kind: str) -> str:
+    """``"result_backends"`` -> ``"result backend"``, for messages."""
+    return kind[:-2 if kind.endswith("ches") else -1].replace("_", " ")
 
 
 class PluginInfo:
@@ -143,7 +149,7 @@ class Registry(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         value = self._entries[name]
         if isinstance(value, str) and self.kind in REFERENCE_KINDS:
-            what = f"{self.kind[:-1].replace('_', ' ')} {name!r}"
+            what = f"{kind_noun(self.kind)} {name!r}"
             value = self._entries[name] = _resolve(value, what, self._owners[name])
         return value
 
@@ -269,7 +275,7 @@ class PluginManager:
             for key, value in items:
                 if key in merged:
                     raise ImproperlyConfigured(
-                        f"{kind[:-1].replace('_', ' ')} {key!r} is provided by both plugin "
+                        f"{kind_noun(kind)} {key!r} is provided by both plugin "
                         f"{owner[key]!r} and plugin {impl.plugin_name!r}")
                 merged[key], owner[key] = value, impl.plugin_name
         return Registry(kind, merged, owner)
@@ -282,7 +288,7 @@ class PluginManager:
         except KeyError:
             known = ", ".join(sorted(registry)) or "none"
             raise PluginNotFound(
-                f"no {kind[:-1].replace('_', ' ')} called {name!r} is installed "
+                f"no {kind_noun(kind)} called {name!r} is installed "
                 f"(installed: {known})") from None
 
 

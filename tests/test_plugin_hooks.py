@@ -401,3 +401,16 @@ def test_a_pool_option_given_to_a_worker_of_another_pool_is_refused(
         f"Error: {flag} is an option of the prefork pool, and this worker runs the {runs} "
         f"pool: add -P prefork, or leave {flag} out")
     assert not (tmp_path / "b.db").exists()  # refused before the worker touched the broker
+
+
+def test_two_plugins_patching_for_one_pool_stop_the_worker_naming_both(make_app: Any) -> None:
+    class Patcher:
+        @hookimpl
+        def corekit_register_early_patches(self) -> dict[str, Any]:
+            return {"threads": lambda: None}
+
+    app = make_app(manager_with(("patch-a", Patcher()), ("patch-b", Patcher())))
+    worker = app.Worker(pool="threads", concurrency=1)
+    with pytest.raises(ImproperlyConfigured, match="early patch 'threads' is provided by both "
+                                                   "plugin 'patch-a' and plugin 'patch-b'"):
+        worker.setup()

@@ -61,7 +61,11 @@ class PoolStep(Step):
     """The pool that runs task bodies."""
 
     def create(self, worker: Worker) -> None:
-        factory = worker.app.plugins.get("pools", worker.pool_name)
+        plugins = worker.app.plugins
+        factory = plugins.get("pools", worker.pool_name)
+        # early.py stops at the first patch it finds; two plugins patching
+        # for one pool are an error here, naming both
+        plugins.registry("early_patches")
         self.pool = factory(worker.concurrency, **worker.pool_options)
         check_time_limits(self.pool, worker.app.tasks.values())
 
