@@ -45,7 +45,7 @@ def test_dict_exact_glob_and_regex(memory_app: Corekit, tasks: Any) -> None:
     memory_app.conf.task_routes = {"proj.tasks.add": {"queue": "hipri"},
                                    re.compile(r"proj\.media\.encode_.*"): "regex",
                                    "proj.media.*": {"queue": "media"}}
-    assert queue_of(memory_app, add.delay) == "hipri"
+    assert queue_of(memory_app, lambda: add.delay(1, 2)) == "hipri"
     assert queue_of(memory_app, encode_video.delay) == "regex"
     assert queue_of(memory_app, lambda: memory_app.send_task("proj.media.thumbs")) == "media"
     assert queue_of(memory_app, lambda: memory_app.send_task("other.task")) == "celery"
@@ -83,7 +83,7 @@ def test_a_router_by_dotted_path(memory_app: Corekit, tasks: Any, monkeypatch: A
     module.route = lambda name, *a, **k: "fn"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "corekit_test_routers", module)
     memory_app.conf.task_routes = "corekit_test_routers.route"
-    assert queue_of(memory_app, tasks[0].delay) == "fn"
+    assert queue_of(memory_app, lambda: tasks[0].delay(1, 2)) == "fn"
 
 
 def test_routing_key_on_the_default_exchange_names_the_queue(memory_app: Corekit,

@@ -4,6 +4,11 @@ Its parts live beside it: the timer holding early and rate-limited jobs
 (`corekit.worker.eta_timer`), the rate limiters (`corekit.worker.rate_limits`),
 what remote control changes while it runs (`corekit.worker.live_settings`),
 and the handling of malformed workflow parts (`corekit.worker.malformed`).
+
+Still past DESIGN's ~400 lines (about 470): the acknowledgement bookkeeping
+(early acks, requeues handed back by a pool, dead letters of failed
+late-acked tasks, the orphaned acks of a lapsed lease) shares the loop's
+state and its one broker thread; it is the next part to move out.
 """
 from __future__ import annotations
 
