@@ -2,8 +2,9 @@
 their hooks into plain registries, lazily, because every ``corekit`` command
 and every worker start pays for this.
 
-* Making a manager costs nothing; the entry points are read once (one
-  ``importlib.metadata.entry_points(group=...)`` call) on the first query.
+* Making a manager costs nothing; the entry points are read once, on the
+  first query, by `corekit.entrypoints` (the same answer as
+  ``importlib.metadata.entry_points(group=...)``, without importing it).
 * The first query (`registry`, `get`, `hook`, `plugins`, `require`) imports
   every plugin module.  Those are light by contract (DESIGN §2: hooks only;
   clients and implementations are imported inside the hook or named by
@@ -179,9 +180,9 @@ class PluginManager:
     # -- loading ---------------------------------------------------------------
     def _read_entry_points(self) -> list[md.EntryPoint]:
         if self._entry_points is None:
-            import importlib.metadata as md
+            from corekit.entrypoints import entry_points
 
-            self._entry_points = list(md.entry_points(group=ENTRY_POINT_GROUP))
+            self._entry_points = entry_points(ENTRY_POINT_GROUP)
         return self._entry_points
 
     def _load_all(self) -> None:
