@@ -164,7 +164,7 @@ def corekit_register_bootsteps() -> Sequence[type[Step]]:
     or a cycle, is an error naming the steps.  Two plugins adding steps of
     the same ``name`` is an error naming both.  ``Step.enabled(worker)`` may
     leave a step out of one worker.  Remote control and the worker's events
-    come this way, from `corekit.worker.optional_steps`.
+    come this way, from `corekit.optional_steps`.
     """
 
 

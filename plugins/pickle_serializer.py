@@ -5,7 +5,6 @@ unless ``accept_content`` names it.
 """
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from corekit.hookspecs import hookimpl
@@ -17,11 +16,16 @@ class PickleSerializer(Serializer):
     content_type = "application/x-python-serialize"
     content_encoding = "binary"
 
+    def __init__(self) -> None:
+        import pickle  # made by the hook: start-up, which imports this module, pays nothing
+
+        self._pickle = pickle
+
     def dumps(self, obj: Any) -> bytes:
-        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._pickle.dumps(obj, protocol=self._pickle.HIGHEST_PROTOCOL)
 
     def loads(self, data: bytes) -> Any:
-        return pickle.loads(data)  # noqa: S301 - only reached when accept_content allows it
+        return self._pickle.loads(data)  # noqa: S301 - only reached when accept_content allows it
 
 
 @hookimpl

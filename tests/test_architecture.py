@@ -49,7 +49,7 @@ def test_every_builtin_plugin_module_is_an_entry_point() -> None:
 
 #: Kernel modules registered as plugins: the kernel's optional parts take the
 #: route any plugin takes (DESIGN §2), so the kernel's step list names none of them.
-KERNEL_SIDE_ENTRY_POINTS = {"optional-steps": "corekit.worker.optional_steps"}
+KERNEL_SIDE_ENTRY_POINTS = {"optional-steps": "corekit.optional_steps"}
 
 
 def test_kernel_side_entry_points_are_the_known_ones_and_exist() -> None:

@@ -6,7 +6,10 @@ heartbeats, offline, and task events with ``-E``) are not in the kernel's
 core step list: this module registers them through
 ``corekit_register_bootsteps`` from its entry point in the
 ``corekit.plugins`` group, exactly as a third-party package would.  It
-stays cheap to import: the steps' modules load only when a worker is built.
+stays cheap to import, and lives outside ``corekit.worker`` for that: every
+app's finalize and every ``corekit`` command imports it, and importing a
+module of the ``corekit.worker`` package runs its ``__init__`` (the Worker,
+logging, signals).  The steps' modules load only when a worker is built.
 """
 from __future__ import annotations
 

@@ -2,7 +2,11 @@
 JSON.  ``datetime``, ``date``, ``time``, ``Decimal``, ``UUID`` and bytes
 travel as kombu writes them, ``{"__type__": marker, "__value__": value}``,
 and come back as the same types, so a Celery client and a corekit worker
-read each other's values alike.  Sets and frozensets go as lists."""
+read each other's values alike.  Sets and frozensets go as lists.
+
+The implementation, imported when the serializers are asked for: the
+plugin's module (``__init__``) is imported at every start-up and stays
+light (no json, uuid or decimal)."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +17,6 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
-from corekit.hookspecs import hookimpl
 from corekit.serialization import Serializer
 
 MARKER = b'"__type__"'
@@ -121,8 +124,3 @@ class JSONSerializer(Serializer):
             typed = '"__type__"' in data or "\\u" in data
             text = data
         return (self._typed_decoder if typed else self._decoder).decode(text)
-
-
-@hookimpl
-def corekit_register_serializers() -> list[Serializer]:
-    return [JSONSerializer()]
