@@ -15,7 +15,7 @@ from corekit import Corekit, chord, states
 from corekit.exceptions import ChordError, EncodeError
 from corekit.result import AsyncResult
 from corekit.testing import start_worker
-from test_events import EventLog
+from event_log import EventLog
 
 
 class Opaque:

@@ -67,7 +67,7 @@ ALIASES = {"pyamqp": "amqp"}
 NOT_IN_CONTRACT = {
     "rpc": ("rpc:// stores nothing: each result travels as a message to the one client "
             "that sent the task, so one backend cannot read what another stored; "
-            "see tests/test_rpc_backend.py")}
+            "see tests/plugins/amqp/test_rpc_backend.py")}
 
 #: Options each scheme's transports get in the contract suites (RabbitMQ
 #: queues have priorities only when declared with x-max-priority).

@@ -1,4 +1,4 @@
-"""A separate OS process on a sqlite:// broker, for tests/test_sqlite_multiprocess.py.
+"""A separate OS process on a sqlite:// broker, for tests/plugins/sqlite/test_sqlite_multiprocess.py.
 
     sqlite_client.py drain   URL READY GO OUT BATCH WORK  fetch + ack until empty; ids to OUT
     sqlite_client.py publish URL READY GO START COUNT publish COUNT messages in batches of 10

@@ -27,7 +27,7 @@ from corekit.messages import Message
 from corekit.transport import Transport
 
 PM = default_manager()
-CLIENT = Path(__file__).parent / "helpers_sqlite" / "sqlite_client.py"
+CLIENT = Path(__file__).resolve().parents[2] / "helpers_sqlite" / "sqlite_client.py"
 
 
 def transport(url: str, **options: Any) -> Transport:

@@ -18,7 +18,7 @@ from corekit import Corekit
 from corekit.events.dispatcher import to_message
 from corekit.events.state import State
 from helpers import ROOT
-from test_events import EventLog
+from event_log import EventLog
 from test_events_celery import CELERY_PROJ, Output, celery_dump_follows
 
 pytest.importorskip("celery", reason="celery is a test dependency (pip install -e '.[test]')")

@@ -28,7 +28,7 @@ from corekit.events.state import State
 from corekit.events.top import TopView
 from corekit.testing import start_worker
 from helpers import ROOT
-from test_events import EventLog
+from event_log import EventLog
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
