@@ -12,7 +12,6 @@ import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping, ParamSpec,
                     Sequence, TypeVar, overload)
 
-from corekit import producer as _producer
 from corekit.config import Settings, declared_settings
 from corekit.exceptions import ImproperlyConfigured
 from corekit.ratelimit import parse_rate
@@ -77,7 +76,7 @@ class Corekit:
         self._backend: ResultBackend | None = None
         self._router: tuple[Any, Router] | None = None
         self._queues: tuple[int, Queues] | None = None
-        from corekit.workflow import register_builtins
+        from corekit.builtin_tasks import register_builtins
 
         register_builtins(self)
         global _latest
@@ -290,26 +289,34 @@ class Corekit:
         run after it succeeds/fails; ``chain`` and ``chord`` are the canvas's
         own (`corekit.canvas`).  Returns an `AsyncResult`.
         """
-        return _producer.send_task(self, name, args, kwargs, retry, retry_policy, options)
+        from corekit import producer  # not at import: app creation does without it
+
+        return producer.send_task(self, name, args, kwargs, retry, retry_policy, options)
 
     def prepare_task(self, name: str, args: Sequence[Any] | None = None,
                      kwargs: Mapping[str, Any] | None = None, **options: Any) -> Message:
         """The message `send_task` would publish, not yet published (a group
         publishes all of its messages at once with `publish_tasks`); the
         options are `corekit.producer.prepare_task`'s."""
-        return _producer.prepare_task(self, name, args, kwargs, **options)
+        from corekit import producer  # not at import: app creation does without it
+
+        return producer.prepare_task(self, name, args, kwargs, **options)
 
     def publish_tasks(self, messages: Sequence[Message], retry: bool | None = None,
                       retry_policy: Mapping[str, Any] | None = None) -> None:
         """Publish task messages made by `prepare_task` in one batch, with
         the publish signals around each."""
-        _producer.publish_tasks(self, messages, retry, retry_policy)
+        from corekit import producer  # not at import: app creation does without it
+
+        producer.publish_tasks(self, messages, retry, retry_policy)
 
     def publish(self, messages: Sequence[Message], retry: bool | None = None,
                 retry_policy: Mapping[str, Any] | None = None) -> None:
         """Publish with the producer, retrying a broker error as the policy
         says; `PublishError` (naming the broker, password masked) at the end."""
-        _producer.publish(self, messages, retry, retry_policy)
+        from corekit import producer  # not at import: app creation does without it
+
+        producer.publish(self, messages, retry, retry_policy)
 
     def close_producer(self) -> None:
         with self._lock:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import inspect
 import random
-import uuid
 from datetime import datetime
 from typing import (TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Mapping, NoReturn, ParamSpec,
                     Sequence, TypeVar)
@@ -203,6 +202,8 @@ class Task(Generic[P, R]):
         """Run the task here and now (eagerly), with retries run inline;
         ``link``/``link_error`` and the rest of a chain are applied as a
         worker would."""
+        import uuid
+
         from corekit.trace import apply_eagerly
 
         self.app.finalize()

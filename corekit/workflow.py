@@ -299,25 +299,3 @@ class _EagerReplace(Ignore):
         super().__init__("replaced")
         self.value = value
 
-
-def register_builtins(app: Corekit) -> None:
-    """The tasks the canvas sends, under Celery's names."""
-    from corekit.canvas import chunks
-
-    @app.task(name="celery.map", bind=True)
-    def map_task(self: Any, task: Any, it: list[Any]) -> list[Any]:
-        fun = signature(task, app=self.app).type
-        return [fun(item) for item in it]
-
-    @app.task(name="celery.starmap", bind=True)
-    def starmap_task(self: Any, task: Any, it: list[Any]) -> list[Any]:
-        fun = signature(task, app=self.app).type
-        return [fun(*item) for item in it]
-
-    @app.task(name="celery.chunks", bind=True)
-    def chunks_task(self: Any, task: Any, it: list[Any], n: int) -> Any:
-        return chunks(signature(task, app=self.app), it, n, app=self.app).apply_async().id
-
-    @app.task(name="celery.accumulate")
-    def accumulate(*args: Any, index: int | None = None) -> Any:
-        return args[index] if index is not None else (args[0] if len(args) == 1 else args)

@@ -19,8 +19,11 @@ from helpers import ROOT
 #: built), and the worker (the optional steps' plugin lives outside it).
 NEVER = ("importlib.metadata", "email", "csv", "pickle", "decimal",
          "corekit.plugins.json_serializer.serializer", "corekit.worker")
-#: Out of app creation too.
-APP_NEVER = NEVER + ("json", "signal")
+#: Out of app creation too: the producer and what it brings (publishing
+#: imports it), the canvas (the built-in tasks import it when they run).
+APP_NEVER = NEVER + ("json", "signal", "logging", "socket", "uuid", "corekit.producer",
+                     "corekit.messages", "corekit.transport", "corekit.canvas",
+                     "corekit.workflow")
 #: Out of ``--help`` too.
 HELP_NEVER = NEVER
 
