@@ -28,13 +28,10 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-import re
 import sys
 from typing import Any, Iterable, Iterator
 
 _SUFFIXES = (".dist-info", ".egg-info")
-#: ``module``, ``module:attr.sub``, optional ``[extras]``, as importlib.metadata reads a value.
-_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
 
 
 class UnusualLayout(Exception):
@@ -64,13 +61,11 @@ class EntryPoint:
 
     def load(self) -> Any:
         """Import the module and return it, or the attribute the value names."""
-        match = _VALUE.match(self.value)
-        if match is None:
+        module_name, attrs = _parse_value(self.value)
+        if module_name is None:
             raise ValueError(f"entry point {self.name!r} has a malformed value {self.value!r}; "
                              f"expected 'module' or 'module:attribute'")
-        module = importlib.import_module(match.group("module"))
-        attrs = filter(None, (match.group("attr") or "").split("."))
-        return functools.reduce(getattr, attrs, module)
+        return functools.reduce(getattr, attrs, importlib.import_module(module_name))
 
     @property
     def dist(self) -> Any:
@@ -134,9 +129,28 @@ def _distributions_in(entry: str) -> list[tuple[str, str]]:
     return [(name, dist) for name, dists in by_name.items() for dist in dists]
 
 
+def _parse_value(value: str) -> tuple[str | None, list[str]]:
+    """``(module, [attribute, ...])`` of ``module[:attr.sub] [extras]``, as
+    importlib.metadata's pattern reads it (no regular expression: compiling
+    one costs more than the rest of the scan); ``(None, [])`` if malformed."""
+    text = value.rstrip()
+    if text.endswith("]") and "[" in text:
+        text = text[:text.index("[")].rstrip()
+    module, colon, attr = (part.strip() for part in text.partition(":"))
+    parts = [module, *([attr] if colon else [])]
+    if not all(part and all(word.isidentifier() or word.isdigit() or not word
+                            for word in part.split(".")) for part in parts):
+        return None, []
+    return module, [word for word in attr.split(".") if word]
+
+
 def _normalize(name: str) -> str:
-    """PEP 503 normalization with underscores, as importlib.metadata's."""
-    return re.sub(r"[-_.]+", "-", name).lower().replace("-", "_")
+    """PEP 503 normalization with underscores, as importlib.metadata's
+    (``[-_.]+`` -> ``_``, lower case)."""
+    name = name.lower().replace("-", "_").replace(".", "_")
+    while "__" in name:
+        name = name.replace("__", "_")
+    return name
 
 
 def _read_entry_points(dist_dir: str, group: str) -> Iterator[EntryPoint]:

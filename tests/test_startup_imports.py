@@ -24,8 +24,10 @@ NEVER = ("importlib.metadata", "email", "csv", "pickle", "decimal",
 APP_NEVER = NEVER + ("json", "signal", "logging", "socket", "uuid", "corekit.producer",
                      "corekit.messages", "corekit.transport", "corekit.canvas",
                      "corekit.workflow")
-#: Out of ``--help`` too.
-HELP_NEVER = NEVER
+#: Out of ``--help`` too: what only running a command needs (the app, its
+#: logging, signal handlers, the banner's platform, JSON output, tracebacks).
+HELP_NEVER = NEVER + ("json", "signal", "platform", "traceback", "logging", "datetime",
+                      "uuid", "socket", "corekit.app")
 
 APP = '''
 from corekit import Corekit

@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import datetime
 from typing import Any
 
 from corekit import states
 from corekit.cli.output import printable
 
 
+def fromisoformat(text: str) -> Any:
+    """argparse ``type`` of ``--eta``: ``datetime.fromisoformat``, with
+    datetime imported when a value is given, not at ``--help``."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
 def _json_arg(kind: type, what: str) -> Any:
     def parse(text: str) -> Any:
+        import json
+
         try:
             value = json.loads(text)
         except ValueError as exc:
@@ -33,7 +41,7 @@ def setup_call(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("-k", "--kwargs", type=_json_arg(dict, "--kwargs"), default={},
                    help="keyword arguments as a JSON object")
     p.add_argument("--countdown", type=float, default=None, help="seconds to wait first")
-    p.add_argument("--eta", type=datetime.fromisoformat, default=None,
+    p.add_argument("--eta", type=fromisoformat, default=None,
                    help="ISO-8601 time to run at (naive means UTC)")
     p.add_argument("--expires", type=float, default=None,
                    help="seconds after which the task is dropped if not started")
@@ -74,6 +82,8 @@ def run_result(args: argparse.Namespace, app: Any) -> int:
     state = result.state
     if state == states.SUCCESS:
         value = result.result
+        import json
+
         print(json.dumps(value) if _is_json(value) else printable(repr(value)))
         return 0
     if state in states.EXCEPTION_STATES:
@@ -85,6 +95,8 @@ def run_result(args: argparse.Namespace, app: Any) -> int:
 
 
 def _is_json(value: Any) -> bool:
+    import json
+
     try:
         json.dumps(value)
     except (TypeError, ValueError):
@@ -129,6 +141,8 @@ def setup_plugins(subparsers: Any, parents: list[argparse.ArgumentParser]) -> No
 def run_plugins(args: argparse.Namespace, app: Any) -> int:
     infos = sorted(app.plugins.plugins.values(), key=lambda i: i.name)
     if args.json:
+        import json
+
         print(json.dumps([i.as_dict() for i in infos], indent=2))
         return 0
     rows = [(i.name, i.distribution, i.version,
@@ -161,6 +175,8 @@ def setup_dlq(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def run_dlq_list(args: argparse.Namespace, app: Any) -> int:
     letters = app.producer.dead_letters(args.limit)
     if args.json:
+        import json
+
         print(json.dumps([{"id": d.id, "queue": d.message.queue, "reason": d.reason,
                            "task": d.message.headers.get("task")
                            if isinstance(d.message.headers, dict) else None,

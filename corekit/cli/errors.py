@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from typing import Any
 
 from corekit.cli.output import printable
@@ -66,6 +65,8 @@ def fail(message: str, exc: BaseException | None = None,
     """Print *message* as one ``Error:`` line (the traceback of *exc* first
     when asked for); return exit status 1."""
     if exc is not None and wants_traceback(args):
+        import traceback
+
         traceback.print_exception(exc, file=sys.stderr)
     print(f"Error: {printable(message)}", file=sys.stderr, flush=True)
     return 1

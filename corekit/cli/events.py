@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import signal
 import sys
 import threading
 import time
@@ -41,6 +40,8 @@ def run(args: argparse.Namespace, app: Any) -> int:
     from corekit.log import setup_logging
 
     setup_logging(args.loglevel)
+    import signal
+
     try:  # a supervisor's stop (SIGTERM) ends it cleanly, as Ctrl-C does; SIGINT
         # explicitly too, since a process started in the background by a
         # non-interactive shell inherits SIGINT ignored

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from typing import Any
 
@@ -83,6 +82,8 @@ def run_monitor(args: argparse.Namespace, app: Any) -> int:
         print(f"Error: cannot listen on {args.address}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
+    import signal
+
     for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell's `&` ignores it
         signal.signal(signum, _interrupt)
     print(f"corekit monitor on {monitor.url} (broker {app.producer.describe()}"

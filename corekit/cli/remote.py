@@ -9,7 +9,6 @@ exits with status 1; a bad method or argument is a usage error (status 2).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -226,7 +225,7 @@ def pretty(reply: Any) -> tuple[str, str]:
     if isinstance(reply, list):
         return "OK", "\n".join(f"* {item}" for item in reply) if reply else "- empty -"
     if isinstance(reply, dict):
-        return "OK", json.dumps(reply, sort_keys=True, indent=4, default=repr)
+        return "OK", _json_dumps(reply, sort_keys=True, indent=4, default=repr)
     return "OK", str(reply)
 
 
@@ -270,7 +269,7 @@ def run_inspect(args: argparse.Namespace, app: Any) -> int:
         print(NO_REPLY, file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(replies, default=repr))
+        print(_json_dumps(replies, default=repr))
     else:
         print(f"\n{_nodes(len(replies))}")
     return 0
@@ -285,7 +284,7 @@ def run_control(args: argparse.Namespace, app: Any) -> int:
         print(NO_REPLY, file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(replies, default=repr))
+        print(_json_dumps(replies, default=repr))
     return 0
 
 
@@ -298,7 +297,7 @@ def run_status(args: argparse.Namespace, app: Any) -> int:
         print(NO_REPLY, file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(replies))
+        print(_json_dumps(replies))
     else:
         print(f"\n{_nodes(len(replies))}")
     return 0
@@ -306,3 +305,10 @@ def run_status(args: argparse.Namespace, app: Any) -> int:
 
 setup_inspect = _setup("inspect", INSPECT, "ask the workers what they are doing", run_inspect)
 setup_control = _setup("control", CONTROL, "change what the workers do", run_control)
+
+
+def _json_dumps(value: Any, **options: Any) -> str:
+    """``json.dumps``, with json imported when a command prints, not at ``--help``."""
+    import json
+
+    return json.dumps(value, **options)

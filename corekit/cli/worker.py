@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from typing import Any
 
@@ -94,6 +93,8 @@ def run(args: argparse.Namespace, app: Any) -> int:
 
 
 def banner(worker: Any) -> str:
+    import platform
+
     app = worker.app
     tasks = app.tasks.user_tasks()
     events = "ON" if worker.send_task_events else "OFF (enable -E to monitor tasks in this worker)"
