@@ -3,12 +3,8 @@
 Its parts live beside it: the timer holding early and rate-limited jobs
 (`corekit.worker.eta_timer`), the rate limiters (`corekit.worker.rate_limits`),
 what remote control changes while it runs (`corekit.worker.live_settings`),
+the acks, requeues and dead letters owed to the broker (`corekit.worker.acks`),
 and the handling of malformed workflow parts (`corekit.worker.malformed`).
-
-Still past DESIGN's ~400 lines (about 470): the acknowledgement bookkeeping
-(early acks, requeues handed back by a pool, dead letters of failed
-late-acked tasks, the orphaned acks of a lapsed lease) shares the loop's
-state and its one broker thread; it is the next part to move out.
 """
 from __future__ import annotations
 
@@ -20,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from corekit import signals
 from corekit._speedups import Dispatcher, decode_batch
 from corekit.exceptions import ContentDisallowed, DecodeError, LeaseLost
+from corekit.worker.acks import Acks
 from corekit.worker.eta_timer import EtaTimer
-from corekit.worker.job import FailedMessage, Job, TaskOptions
+from corekit.worker.job import Job, TaskOptions
 from corekit.worker.listeners import JobListener, JobTracker
 from corekit.worker.live_settings import LiveSettings
 from corekit.worker.malformed import checked_embed, dead_letter_copies
@@ -76,20 +73,15 @@ class Consumer:
             queues, prefetch_multiplier, pool.concurrency, self.dispatcher,
             None if app.conf.worker_disable_rate_limits
             else RateLimits(transport, self.tasks.values()), self.wake)
-        self._early_acks: list[Message] = []
-        #: messages a pool handed back (worker lost) for this thread to requeue
-        self._requeues: list[Message] = []
-        self._requeue_lock = threading.Lock()
-        #: late-acked messages of failed tasks, to dead-letter rather than ack
-        self._failed: list[FailedMessage] = []
+        #: the acks, requeues and dead letters owed to the broker
+        self.acks = Acks(transport, self.dispatcher, results, self.dead_letter)
+        #: the pool got a job whose task acks early (bound once: per message)
+        self._ack_early = self.acks.pending.append
         self._trouble = 0
         #: the lease is renewed before a job starts when it was last
         #: confirmed longer ago than this (the process was paused, say)
         self._renew_after = (transport.lease_timeout / 2 if "lease" in transport.capabilities
                              else float("inf"))
-        #: id(message) -> message: late acks of the jobs that were running
-        #: when the lease lapsed, not ours to send (see `lease_lost`)
-        self._orphans: dict[int, Message] = {}
         self._options: dict[str, TaskOptions] = {}
         #: counts and holds jobs for remote inspection and heartbeats
         self.tracker = JobTracker()
@@ -137,7 +129,7 @@ class Consumer:
         broker round trip where the transport can), then hand work to the
         pool; acks of tasks finished meanwhile go with the next turn's
         fetch, or at once when this turn is going to wait."""
-        acks = self.take_acks()
+        acks = self.acks.take()
         timer = self.timer
         held = len(timer)
         if held:
@@ -153,12 +145,12 @@ class Consumer:
             try:
                 got = self.transport.ack_and_fetch(acks, live.queues, want, timeout)
             except Exception:
-                self._early_acks = acks + self._early_acks  # sent again after the reconnect
+                self.acks.put_back(acks)  # sent again after the reconnect
                 raise
             if got:
                 self.receive(got)
         else:
-            self._ack(acks)
+            self.acks.send(acks)
         if self.stopping.is_set():  # a warm shutdown starts no task after it was asked for
             return
         transport = self.transport
@@ -167,7 +159,7 @@ class Consumer:
             transport.renew_lease()  # LeaseLost: what is ready may be running elsewhere
         dispatcher.dispatch()
         if not got and (not want or not idle_broker):
-            self.flush_acks()
+            self.acks.flush()
             self.wake.wait(self._poll_timeout())
             self.wake.clear()
 
@@ -199,14 +191,8 @@ class Consumer:
         lapsed lease.  Running jobs finish (they cannot be un-run); their
         results are stored, their acks dropped."""
         dropped = self.dispatcher.drain_ready() + self.timer.drain()
-        self.dispatcher.take_acks()
-        self.results.take_acks()
-        self._early_acks = []
-        with self._requeue_lock:
-            self._requeues = []
-        self._failed = []
         running = list(self.running.values())
-        self._orphans.update((id(job.message), job.message) for job in running if job.acks_late)
+        self.acks.forget_lease(job.message for job in running if job.acks_late)
         for listener in self.listeners:
             for job in dropped:
                 listener.requeued(job)
@@ -358,7 +344,7 @@ class Consumer:
 
     def _hand_to_pool(self, job: Job) -> None:
         if not job.acks_late:
-            self._early_acks.append(job.message)
+            self._ack_early(job.message)
         if job.headers.expires is not None or self.revoked:
             reason = self.stop_reason(job, time.time())
             if reason is not None:
@@ -392,71 +378,13 @@ class Consumer:
 
     def _job_requeued(self, job: Job) -> None:
         """Any thread: *job*'s message goes back to the broker at the next
-        `flush_acks`, and its slot is free."""
-        with self._requeue_lock:
-            self._requeues.append(job.message)
+        `Acks.take`, and its slot is free."""
+        self.acks.requeue(job.message)
         for listener in self.listeners:
             listener.requeued(job)
         self.running.pop(job.id, None)
         self.dispatcher.done(job, None)
         self.wake.set()
-
-    def take_acks(self) -> list[Message]:
-        """The messages due for an ack now (requeues and dead letters of
-        failed tasks are sent here, on their own)."""
-        acks = self.dispatcher.take_acks()
-        for stored in self.results.take_acks():
-            (self._failed if type(stored) is FailedMessage else acks).append(stored)
-        if self._early_acks:
-            acks.extend(self._early_acks)
-            self._early_acks = []
-        if self._orphans:
-            acks = self._without_orphans(acks)
-        if self._requeues:
-            self.flush_requeues()
-        if self._failed:
-            self.flush_failed()
-        return acks
-
-    def _without_orphans(self, acks: list[Message]) -> list[Message]:
-        """*acks* (and `_failed`) less the messages of a lapsed lease."""
-        orphans = self._orphans
-        if self._failed:
-            self._failed = [f for f in self._failed if orphans.pop(id(f.message), None) is None]
-        return [m for m in acks if orphans.pop(id(m), None) is None]
-
-    def _ack(self, acks: list[Message]) -> None:
-        """Acks that fail (the broker went away) are kept and sent again
-        after the reconnect, never dropped."""
-        if acks:
-            try:
-                self.transport.ack(acks)
-            except Exception:
-                self._early_acks = acks + self._early_acks
-                raise
-
-    def flush_acks(self) -> None:
-        """Ack what is due in one call."""
-        self._ack(self.take_acks())
-
-    def flush_requeues(self) -> None:
-        with self._requeue_lock:
-            requeues, self._requeues = self._requeues, []
-        try:
-            self.transport.reject(requeues, requeue=True)
-        except Exception:
-            with self._requeue_lock:
-                self._requeues[:0] = requeues
-            raise
-
-    def flush_failed(self) -> None:
-        """Dead-letter, one by one, the messages of late-acked tasks that
-        failed (``acks_on_failure_or_timeout=False``); what the broker
-        refuses stays for the next flush."""
-        while self._failed:
-            failed = self._failed[0]
-            self.dead_letter(failed.message, failed.reason)
-            del self._failed[0]
 
     def drain(self) -> None:
         """Requeue prefetched messages, wait for running tasks, ack them."""
@@ -470,6 +398,6 @@ class Consumer:
         while self.dispatcher.inflight:
             self.wake.wait(POLL_TIMEOUT)
             self.wake.clear()
-            self.flush_acks()
+            self.acks.flush()
         self.results.flush()
-        self.flush_acks()
+        self.acks.flush()

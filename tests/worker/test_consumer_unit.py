@@ -55,7 +55,7 @@ def turn(consumer: Consumer) -> list[Message]:
     consumer.receive(got)
     consumer.dispatcher.dispatch()
     consumer.results.flush()
-    consumer.flush_acks()
+    consumer.acks.flush()
     return got
 
 
