@@ -3,30 +3,27 @@
 Children are forked (not spawned) so they inherit the app and its registered
 tasks and are ready in milliseconds.  Each child has one pipe to the worker:
 the worker sends a `TaskCall` (its time limits resolved), the child answers
-(`corekit.plugins.prefork.child`).  One supervisor thread owns every child:
-it hands queued jobs to idle children, reads their answers, kills a child
-past its task's hard time limit, reaps children that died, replaces them,
-and grows or shrinks the pool (``autoscale``, and remote control's
-``pool_grow``, ``pool_shrink`` and ``autoscale``).  Keeping all of that on one
-thread means the child table needs no lock.
+(`corekit.plugins.prefork.child` is what runs in it).  One supervisor thread
+owns every child: it hands queued jobs to idle children (here), reads their
+answers, kills a child past its task's hard time limit, reaps children that
+died (`corekit.plugins.prefork.children`), replaces them, and grows or
+shrinks the pool (``autoscale``, and remote control's ``pool_grow``,
+``pool_shrink`` and ``autoscale``: here).  Keeping all of that on one thread
+means the child table needs no lock.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, Callable
 
-from corekit.exceptions import ImproperlyConfigured, TimeLimitExceeded, WorkerLostError
-from corekit.plugins.prefork.child import child_main
+from corekit.exceptions import ImproperlyConfigured
+from corekit.plugins.prefork.children import Child, Children
 from corekit.pool import Pool
 
 if TYPE_CHECKING:
@@ -40,34 +37,6 @@ logger = logging.getLogger("corekit.pool")
 SHRINK_AFTER = 3.0
 #: the longest the supervisor waits at once (poll takes at most 2**31 ms)
 MAX_WAIT = 3600.0
-#: stop(wait=False): how long children get to exit on SIGTERM before SIGKILL
-TERMINATE_GRACE = 2.0
-
-
-@dataclass(eq=False)
-class Child:
-    """The worker's view of one child process."""
-
-    process: BaseProcess
-    conn: Connection
-    pid: int
-    job: Job | None = None
-    hard_limit: float | None = None
-    #: monotonic time past which the running job is killed
-    deadline: float | None = None
-    idle_since: float = field(default_factory=time.monotonic)
-    #: leaving soon (recycled, killed, told to stop): takes no more jobs
-    retiring: bool = False
-    #: its pipe is closed: stop reading it; the sentinel says when it is gone
-    eof: bool = False
-
-    @property
-    def serving(self) -> bool:
-        return not (self.retiring or self.eof)
-
-    @property
-    def idle(self) -> bool:
-        return self.job is None and self.serving
 
 
 def _given(options: dict[str, Any], key: str, setting: Any) -> Any:
@@ -116,12 +85,14 @@ class PreforkPool(Pool):
         self.max_memory: int | None = self.options["max_memory_per_child"]
         self.time_limit: float | None = options.get("time_limit")
         self.soft_time_limit: float | None = options.get("soft_time_limit")
-        self._context = multiprocessing.get_context("fork")
         self._pending: deque[Job] = deque()
         self._terminations: deque[tuple[Job, int]] = deque()  # revoke(terminate=True)
-        self._children: dict[int, Child] = {}  # by pid; touched by the supervisor only
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+        #: changed by the supervisor only
+        self._children = Children(multiprocessing.get_context("fork"), self.app,
+                                  self.max_tasks, self.max_memory,
+                                  (self._wake_r, self._wake_w))
         self._thread = threading.Thread(target=self._supervise, name="corekit-prefork",
                                         daemon=True)
         self._closing = self._abandon = False
@@ -135,7 +106,7 @@ class PreforkPool(Pool):
         if self._thread.is_alive():
             return
         for _ in range(self.min_children):
-            self._spawn()
+            self._children.spawn()
         self._thread.start()
 
     def apply(self, job: Callable[[], Any]) -> None:
@@ -153,7 +124,7 @@ class PreforkPool(Pool):
         return True
 
     def active(self) -> int:
-        return sum(1 for c in list(self._children.values()) if c.job is not None)
+        return sum(1 for c in self._children if c.job is not None)
 
     def resize(self, concurrency: int) -> None:
         """Keep *concurrency* children: new ones are forked at once; those
@@ -179,7 +150,7 @@ class PreforkPool(Pool):
         return (self.concurrency, self.min_children) if self._autoscale else None
 
     def pid_of(self, job: Any) -> int:
-        child = next((c for c in list(self._children.values()) if c.job is job), None)
+        child = self._children.running(job)
         return child.pid if child is not None else os.getpid()
 
     def stop(self, wait: bool = True) -> None:
@@ -192,10 +163,10 @@ class PreforkPool(Pool):
         if self._thread.is_alive():
             self._thread.join()
         elif self._children:  # never supervised
-            self._shutdown_children()
+            self._shut_down_children()
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "processes": [c.pid for c in list(self._children.values())],
+        return {**super().info(), "processes": [c.pid for c in self._children],
                 "max-tasks-per-child": self.max_tasks,
                 "max-memory-per-child": self.max_memory,
                 "autoscale": [self.concurrency, self.min_children],
@@ -210,133 +181,31 @@ class PreforkPool(Pool):
     # -- the supervisor --------------------------------------------------------------
     def _supervise(self) -> None:
         """Runs until the pool stops; an error here is logged, never fatal."""
+        children = self._children
         while not self._abandon:
             try:
                 self._scale()
                 self._dispatch()
                 if self._closing and not self._pending and not self.active():
                     break
-                self._wait_and_read()
-                self._enforce_time_limits()
-                self._terminate_revoked()
+                children.wait_and_read(self._wake_r, self._timeout(), self._closing)
+                children.enforce_time_limits()
+                while self._terminations:
+                    children.terminate(*self._terminations.popleft())
             except Exception:
                 logger.exception("prefork pool supervisor error (carrying on)")
                 time.sleep(0.1)  # no hot loop if the error repeats
-        self._shutdown_children()
-
-    def _wait_and_read(self) -> None:
-        children = list(self._children.values())
-        waitables: list[Any] = [self._wake_r]
-        waitables += [c.conn for c in children if not c.eof]
-        waitables += [c.process.sentinel for c in children]
-        ready = set(wait(waitables, self._timeout()))
-        if self._wake_r in ready:
-            os.read(self._wake_r, 65536)
-        for c in children:
-            if c.conn in ready:
-                self._read(c)
-        for c in children:
-            if c.process.sentinel in ready:
-                self._reap(c)
+        self._shut_down_children()
 
     def _timeout(self) -> float | None:
         """How long the supervisor may wait: until the nearest hard time
         limit, at most `MAX_WAIT` (poll takes no more than 2**31 ms)."""
         now = time.monotonic()
-        timeouts = [c.deadline - now for c in self._children.values() if c.deadline]
-        if sum(c.serving for c in self._children.values()) > self.min_children:
+        children = list(self._children)
+        timeouts = [c.deadline - now for c in children if c.deadline]
+        if sum(c.serving for c in children) > self.min_children:
             timeouts.append(SHRINK_AFTER / 4)
         return max(0.0, min(*timeouts, MAX_WAIT)) if timeouts else None
-
-    def _read(self, child: Child) -> None:
-        try:
-            while not child.eof and child.conn.poll():
-                self._answer(child, child.conn.recv())
-        except (EOFError, OSError):
-            child.eof = True
-
-    def _answer(self, child: Child, message: tuple[Any, ...]) -> None:
-        job = child.job
-        if job is None:  # an answer from a child already given up on (time limit)
-            return
-        if message[0] == "started":
-            job.started(message[1])
-            return
-        _, metas, exiting = message
-        child.job, child.deadline, child.idle_since = None, None, time.monotonic()
-        if exiting:
-            child.retiring = True
-            logger.info("Child process %d is recycled: %s", child.pid, exiting)
-        job.finish(metas)
-
-    def _reap(self, child: Child) -> None:
-        """*child* exited: read what it sent last, then fail or requeue the
-        job it was running."""
-        self._read(child)
-        child.process.join()
-        code = child.process.exitcode
-        del self._children[child.pid]
-        child.conn.close()
-        child.process.close()
-        if child.job is not None:
-            self._lost(child.job, child.pid, describe_exit(code))
-        elif not child.retiring and not self._closing:
-            logger.error("Child process %d exited unexpectedly while idle (%s): replaced",
-                         child.pid, describe_exit(code))
-
-    def _lost(self, job: Job, pid: int, how: str) -> None:
-        if job.acks_late and job.task.option("reject_on_worker_lost",
-                                             "task_reject_on_worker_lost"):
-            logger.error("Child process %d died running %r (%s): message requeued", pid, job,
-                         how)
-            job.requeue()
-        else:
-            logger.error("Child process %d died running %r (%s)", pid, job, how)
-            job.fail(WorkerLostError(f"Worker exited prematurely: {how}."))
-
-    def _enforce_time_limits(self) -> None:
-        now = time.monotonic()
-        for child in list(self._children.values()):
-            job = child.job
-            if job is None or child.deadline is None or now < child.deadline:
-                continue
-            child.job, child.deadline, child.retiring = None, None, True
-            try:
-                os.kill(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            logger.error("Hard time limit (%ss) exceeded for %r: child process %d killed",
-                         child.hard_limit, job, child.pid)
-            job.fail(TimeLimitExceeded(f"hard time limit ({child.hard_limit}s) exceeded"))
-
-    def _terminate_revoked(self) -> None:
-        while self._terminations:
-            job, signum = self._terminations.popleft()
-            child = next((c for c in self._children.values() if c.job is job), None)
-            if child is None:
-                continue  # it finished meanwhile
-            child.job, child.deadline, child.retiring = None, None, True
-            try:
-                os.kill(child.pid, signum)
-            except ProcessLookupError:
-                pass
-            logger.warning("Terminated %r (signal %d): child process %d replaced", job, signum,
-                           child.pid)
-            job.revoke("terminated", terminated=True, signum=signum)
-
-    # -- children ------------------------------------------------------------------------
-    def _spawn(self) -> Child:
-        parent_end, child_end = self._context.Pipe(duplex=True)
-        inherited = [parent_end, *(c.conn for c in self._children.values() if not c.eof)]
-        process = self._context.Process(
-            target=child_main, name="corekit-prefork-child", daemon=True,
-            args=(child_end, inherited, (self._wake_r, self._wake_w), self.app,
-                  self.max_tasks, self.max_memory))
-        process.start()
-        child_end.close()
-        child = Child(process, parent_end, process.pid or 0)
-        self._children[child.pid] = child
-        return child
 
     def _scale(self) -> None:
         """Keep the children the load needs: always `min_children` serving;
@@ -345,18 +214,18 @@ class PreforkPool(Pool):
         stopping, children are only replaced to run what is still queued."""
         if self._closing and not self._pending:
             return
-        serving = [c for c in self._children.values() if c.serving]
+        serving = [c for c in self._children if c.serving]
         busy = sum(c.job is not None for c in serving)
         wanted = max(self.min_children, min(self.concurrency, busy + len(self._pending)))
         if wanted > len(serving) and len(serving) >= self.min_children:
             logger.info("autoscale: %d job(s) waiting, growing to %d child processes",
                         len(self._pending), wanted)
         for _ in range(wanted - len(serving)):
-            self._spawn()
+            self._children.spawn()
         if len(serving) > self.concurrency:  # shrunk: idle children leave first
             for child in sorted(serving, key=lambda c: c.job is not None
                                 )[:len(serving) - self.concurrency]:
-                self._retire(child)
+                self._children.retire(child)
                 logger.info("Child process %d leaves: the pool shrinks to %d", child.pid,
                             self.concurrency)
             return
@@ -367,21 +236,14 @@ class PreforkPool(Pool):
             if len(serving) <= self.min_children:
                 break
             if child.idle and now - child.idle_since >= SHRINK_AFTER:
-                self._retire(child)
+                self._children.retire(child)
                 serving.remove(child)
                 logger.info("autoscale: child process %d idle for %.0fs, shrinking to %d",
                             child.pid, now - child.idle_since, len(serving))
 
-    def _retire(self, child: Child) -> None:
-        child.retiring = True
-        try:
-            child.conn.send(None)
-        except OSError:
-            child.eof = True
-
     def _dispatch(self) -> None:
         while self._pending:
-            child = next((c for c in self._children.values() if c.idle), None)
+            child = self._children.idle()
             if child is None:
                 return
             self._send(child, self._pending.popleft())
@@ -395,14 +257,7 @@ class PreforkPool(Pool):
             logger.exception("Cannot send %r to a child process", job)
             job.fail(exc)
             return
-        # the child owns the job before it can answer: `active()` never misses it
-        child.job, child.hard_limit = job, call.time_limit
-        child.deadline = time.monotonic() + call.time_limit if call.time_limit else None
-        try:
-            child.conn.send_bytes(data)
-        except OSError:  # it died since its last answer: the sentinel will tell
-            child.job, child.deadline = None, None
-            child.eof = True
+        if not self._children.send(child, job, data, call.time_limit):
             self._pending.appendleft(job)
 
     def _limits(self, call: TaskCall, task: Task[Any, Any]) -> tuple[float | None, float | None]:
@@ -410,39 +265,10 @@ class PreforkPool(Pool):
         return (first(call.time_limit, task.time_limit, self.time_limit),
                 first(call.soft_time_limit, task.soft_time_limit, self.soft_time_limit))
 
-    def _shutdown_children(self) -> None:
-        children = list(self._children.values())
-        if self._abandon:
-            running = sum(c.job is not None for c in children)
-            if running or self._pending:
-                logger.warning("prefork pool stopped without waiting: %d running task(s) "
-                               "terminated, %d queued not started", running,
-                               len(self._pending))
-            for c in children:
-                c.process.terminate()
-        else:
-            for c in children:
-                self._retire(c)
-        deadline = time.monotonic() + TERMINATE_GRACE
-        for c in children:
-            c.process.join(None if not self._abandon else max(0.0, deadline - time.monotonic()))
-            if c.process.exitcode is None:
-                c.process.kill()
-                c.process.join()
-            c.conn.close()
-        self._children.clear()
+    def _shut_down_children(self) -> None:
+        self._children.shut_down(self._abandon, len(self._pending))
         self._pending.clear()
 
 
 def first(*values: float | None) -> float | None:
     return next((v for v in values if v is not None), None)
-
-
-def describe_exit(code: int | None) -> str:
-    """``signal 9 (SIGKILL)`` or ``exitcode 3``, as Celery words it."""
-    if code is not None and code < 0:
-        try:
-            return f"signal {-code} ({signal.Signals(-code).name})"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exitcode {code}"
