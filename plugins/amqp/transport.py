@@ -16,19 +16,22 @@ its next fetch raises `LeaseLost` before it reconnects.  A long task never
 makes its message come back while its worker is alive (with RabbitMQ's
 ``consumer_timeout`` raised or disabled for acks_late tasks that outlive it).  ETAs wait on the broker in the delay ladder
 (`topology`), not in worker memory.
+
+Beside it: the connections (`link`), the message format on the wire
+(`envelope`), what was delivered and not yet handed out (`deliveries`), the
+dead-letter queue (`deadletters`) and broadcast (`broadcast`).
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import deque
 from typing import Any, Mapping, Sequence
 
 from corekit.config import DEFAULTS
 from corekit.plugins.amqp import deadletters, topology
-from corekit.plugins.amqp.envelope import (DEATH_HEADERS, ETA, EXCHANGE, ROUTING_KEY,
-                                           from_amqp, stored_form_problem, to_amqp)
+from corekit.plugins.amqp.deliveries import TICK, Deliveries
+from corekit.plugins.amqp.envelope import ETA, EXCHANGE, ROUTING_KEY, to_amqp
 from corekit.plugins.amqp.link import Link, explain, heartbeat_seconds
 from corekit.queues import Queues
 from corekit.messages import Message
@@ -36,10 +39,6 @@ from corekit.transport import DeadLetter, Subscription, Transport
 
 logger = logging.getLogger("corekit.amqp")
 
-#: How often a waiting fetch wakes to send heartbeats and release due ETAs.
-TICK = 0.25
-#: A delivery this early is held here until due; an earlier one goes back to the ladder.
-EARLY_HORIZON = 1.0
 
 class AmqpTransport(Transport):
     """A RabbitMQ broker (see the module docstring)."""
@@ -63,11 +62,9 @@ class AmqpTransport(Transport):
         self._consumer: Link | None = None
         self._publishing = threading.RLock()
         self._consuming = threading.RLock()
-        self._ready: deque[Message] = deque()
-        self._early: list[Message] = []
-        self._too_early: list[Message] = []
-        #: deliveries that cannot be taken as stored, with why: dead-lettered by `fetch`
-        self._poison: list[tuple[Message, str]] = []
+        #: delivered, not handed out yet (under the consuming lock)
+        self.deliveries = Deliveries()
+        #: handed out by `fetch`, not settled yet
         self._held = 0
 
     # -- connections ------------------------------------------------------------------
@@ -81,7 +78,7 @@ class AmqpTransport(Transport):
     def _consumer_link(self) -> Link:
         if self._consumer is None or not self._consumer.alive:
             link = Link(self.url, self.options, heartbeat_seconds(self.lease_timeout))
-            link.on_delivery = lambda raw: self._on_delivery(link, raw)
+            link.on_delivery = lambda raw: self.deliveries.add(link, raw)
             self._consumer = link
         return self._consumer
 
@@ -92,8 +89,7 @@ class AmqpTransport(Transport):
         link, self._consumer = self._consumer, None
         if self._held:
             self.lease_lapsed = True
-        self._ready.clear()
-        self._early.clear()
+        self.deliveries.clear()
         self._held = 0
         if link is not None:
             link.close()
@@ -157,23 +153,24 @@ class AmqpTransport(Transport):
                 raise self.lost_lease()
             try:
                 link = self._consumer_link()
-                link.set_qos(self._held + max(limit, self._waiting_count()))
+                link.set_qos(self._held + max(limit, self.deliveries.waiting()))
                 self._follow(link, queues)
                 started = time.monotonic()
                 link.drain_ready()
                 link.tick()
                 self.lease_renewed = started
+                deliveries = self.deliveries
                 while True:
-                    self._release_early()
+                    deliveries.release_early()
                     self._bury_poison(link)
-                    if self._ready:
+                    if deliveries.ready:
                         return self._take(limit)
                     left = deadline - time.monotonic()
                     if left <= 0:
                         self._pause(link)
                         return []
                     link.tick()
-                    link.drain(min(left, TICK, self._next_early()))
+                    link.drain(min(left, TICK, deliveries.next_early()))
             except Exception as exc:
                 self._drop_consumer()
                 raise ConnectionError(f"AMQP consumer: {explain(exc)}") from exc
@@ -187,75 +184,24 @@ class AmqpTransport(Transport):
         for queue in list(link.consumers):
             link.cancel(queue)
 
-    def _waiting_count(self) -> int:
-        return len(self._ready) + len(self._early)
-
     def _follow(self, link: Link, queues: Sequence[str]) -> None:
         """Consume exactly *queues*: cancel the others, giving back what
         they delivered that nobody has taken yet."""
         wanted = set(queues)
         for queue in [q for q in link.consumers if q not in wanted]:
             link.cancel(queue)
-            mine = [m for m in self._ready if m.queue == queue]
-            mine += [m for m in self._early if m.queue == queue]
+            mine = self.deliveries.take_queues([queue])
             if mine:
-                self._ready = deque(m for m in self._ready if m.queue != queue)
-                self._early = [m for m in self._early if m.queue != queue]
                 self._settle(mine, True, count=False)
         for queue in queues:
             if queue not in link.consumers:
                 link.declare(self.queues.get(queue))
                 link.consume(queue)
 
-    def _on_delivery(self, link: Link, raw: Any) -> None:
-        message, problem = self._message(link, raw)
-        link.unsettled.add(message.delivery_tag[1])
-        if problem is not None:
-            self._poison.append((message, problem))
-        elif message.eta is None or message.eta <= time.time():
-            self._ready.append(message)
-        elif message.eta - time.time() <= EARLY_HORIZON:
-            self._early.append(message)
-        else:  # a clock ahead of ours, or past the ladder's reach
-            self._too_early.append(message)
-
-    def _message(self, link: Link, raw: Any) -> tuple[Message, str | None]:
-        """The delivery as a `Message`, and why it cannot be taken as it is
-        stored (None: it can)."""
-        info = raw.delivery_info
-        message, headers = from_amqp(raw, delivery_tag=(link.generation, info["delivery_tag"]),
-                                     redelivered=bool(info["redelivered"]))
-        problem = stored_form_problem(headers)
-        if problem is not None:
-            message.exchange, message.routing_key = info["exchange"], info["routing_key"]
-            message.queue = link.queue_of.get(info["consumer_tag"], message.routing_key)
-            return message, problem
-        message.eta = headers.pop(ETA, None)
-        message.exchange = headers.pop(EXCHANGE, info["exchange"])
-        message.routing_key = headers.pop(ROUTING_KEY, info["routing_key"])
-        if message.eta is not None:  # it came down the delay ladder
-            for key in DEATH_HEADERS:
-                headers.pop(key, None)
-        message.queue = link.queue_of.get(info["consumer_tag"], message.routing_key)
-        return message, None
-
-    def _release_early(self) -> None:
-        if self._early:
-            now = time.time()
-            due = [m for m in self._early if m.eta <= now]  # type: ignore[operator]
-            if due:
-                self._early = [m for m in self._early if m.eta > now]  # type: ignore[operator]
-                self._ready.extend(sorted(due, key=lambda m: m.eta))  # type: ignore[arg-type,return-value]
-
-    def _next_early(self) -> float:
-        if not self._early:
-            return TICK
-        return max(0.0, min(m.eta for m in self._early) - time.time())  # type: ignore[type-var]
-
     def _redelay_too_early(self) -> None:
         """Deliveries far from due go back to the ladder (then are acked)."""
-        if self._too_early:
-            batch, self._too_early = self._too_early, []
+        batch = self.deliveries.take_too_early()
+        if batch:
             self.publish(batch)
             self._held += len(batch)
             self.ack(batch)
@@ -263,8 +209,8 @@ class AmqpTransport(Transport):
     def _bury_poison(self, link: Link) -> None:
         """Dead-letter the deliveries that cannot be taken as stored (never
         handed out); those of an older connection the broker has requeued."""
-        if self._poison:
-            poison, self._poison = self._poison, []
+        poison = self.deliveries.take_poison()
+        if poison:
             for message, reason in poison:
                 if message.delivery_tag[0] == link.generation:
                     logger.error("Moved message %.100s to the dead-letter queue: %s",
@@ -273,7 +219,7 @@ class AmqpTransport(Transport):
                     self._settle([message], None, count=False)
 
     def _take(self, limit: int) -> list[Message]:
-        batch = [self._ready.popleft() for _ in range(min(limit, len(self._ready)))]
+        batch = self.deliveries.take(limit)
         self._held += len(batch)
         return batch
 
@@ -391,10 +337,9 @@ class AmqpTransport(Transport):
 
         purged = 0
         with self._consuming:
-            link = self._consumer
-            mine = [m for m in self._ready if m.queue in queues]
-            if mine and link is not None:
-                self._ready = deque(m for m in self._ready if m.queue not in queues)
+            mine = (self.deliveries.take_queues(queues, early=False)
+                    if self._consumer is not None else [])
+            if mine:
                 self._settle(mine, False, count=False)
                 purged += len(mine)
         for queue in queues:
@@ -412,4 +357,4 @@ class AmqpTransport(Transport):
         except amqp.exceptions.NotFound:
             count = 0
         with self._consuming:
-            return int(count) + sum(1 for m in self._ready if m.queue == queue)
+            return int(count) + self.deliveries.ready_in(queue)

@@ -22,7 +22,7 @@ def test_scheduled_tasks_wait_on_the_broker_not_in_the_worker(amqp_app: Corekit)
         assert sent + 1 <= ran_at < sent + 3
         transport = worker.consumer.transport
         assert len(worker.consumer.timer) == 0  # the worker holds none of the 500
-        assert not transport._ready and not transport._early
+        assert transport.deliveries.waiting() == 0
         admin = amqp_app.connection()
         waiting = sum(admin.queue_size(topology.level_name(i)) for i in range(topology.LEVELS))
         admin.close()
