@@ -113,7 +113,8 @@ class Corekit:
             annotations = prepare(self.conf.task_annotations)  # a bad one raises here
             self._finalized = True
             self._annotations = annotations
-            self.plugins.hook.corekit_app_configure(app=self)
+            if self.plugins.implements("corekit_app_configure"):  # else pluggy is not needed
+                self.plugins.hook.corekit_app_configure(app=self)
             for module in list(self.conf.include) + list(self.conf.imports):
                 importlib.import_module(module)
             if annotations:

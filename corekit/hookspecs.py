@@ -10,13 +10,16 @@ resolves these hooks into plain dicts at start-up.
 Worker bootsteps and command-line hooks are collected from every plugin
 once, when a worker or the ``corekit`` parser is built.  Lifecycle hooks are
 called for every plugin that implements them, in pluggy's order (last
-registered first); their return values are ignored.
+registered first); their return values are ignored.  The collected hooks are
+read from the plugin modules as pluggy reads them (`corekit.hookimpls`),
+without building pluggy's hook tables; pluggy dispatches the lifecycle hooks
+and is imported the first time one of them is called.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import pluggy
+from corekit.hookmarkers import HookimplMarker, HookspecMarker
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -29,8 +32,9 @@ if TYPE_CHECKING:
     from corekit.transport import Transport
     from corekit.worker import Worker
 
-hookspec = pluggy.HookspecMarker("corekit")
-hookimpl = pluggy.HookimplMarker("corekit")
+# pluggy's markers without importing pluggy (`corekit.hookmarkers` says why).
+hookspec = HookspecMarker("corekit")
+hookimpl = HookimplMarker("corekit")
 
 # -- early interpreter patching: before corekit's kernel is imported ---------
 

@@ -17,6 +17,10 @@ and every worker start pays for this.
   redis-py, kombu or eventlet.
 * Distribution names and versions (package metadata, slow to parse) are read
   only when a `PluginInfo` is asked for them: by ``corekit plugins``.
+* Collected hooks (kinds, settings, bootsteps, command line) are read from
+  the plugin modules without pluggy (`implementations`, `corekit.hookimpls`);
+  pluggy's manager is built on the first use of `hook`, to call a lifecycle
+  hook, so app creation neither imports pluggy nor builds its hook tables.
 """
 from __future__ import annotations
 
@@ -24,14 +28,14 @@ import functools
 import importlib
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
-import pluggy
-
-from corekit import hookspecs
 from corekit.exceptions import ImproperlyConfigured, PluginNotFound
+from corekit.hookimpls import HookImplementation, add_in_call_order, read_hookimpls
 
 if TYPE_CHECKING:
     import importlib.metadata as md
     from types import ModuleType
+
+    import pluggy
 
 ENTRY_POINT_GROUP = "corekit.plugins"
 KIND_HOOKS = {
@@ -69,6 +73,7 @@ class PluginInfo:
         self._distribution, self._version = distribution, version
         self._entry_point = entry_point
         self._plugin: object | None = None
+        self._hookimpls: list[HookImplementation] = []
         self._provides: dict[str, list[str]] | None = None
 
     def __repr__(self) -> str:
@@ -95,10 +100,10 @@ class PluginInfo:
         """``{kind: [names]}`` for every ``corekit_register_*`` hook it implements."""
         if self._provides is None:
             self._provides = {}
-            for attr in dir(self._plugin):
-                if attr.startswith(REGISTER_PREFIX):
-                    answer = getattr(self._plugin, attr)()
-                    self._provides[attr[len(REGISTER_PREFIX):]] = _names(answer)
+            for impl in self._hookimpls:
+                if impl.hook_name.startswith(REGISTER_PREFIX):
+                    answer = impl.function()
+                    self._provides[impl.hook_name[len(REGISTER_PREFIX):]] = _names(answer)
         return self._provides
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,9 +131,13 @@ def _names(answer: Any) -> list[str]:
             for item in answer or ()]
 
 
-def _early_patch_of(plugin: object, pool: str) -> Callable[[], None] | None:
-    hook = getattr(plugin, "corekit_register_early_patches", None)
-    return None if hook is None else (hook() or {}).get(pool)
+def _early_patch_of(info: PluginInfo, pool: str) -> Callable[[], None] | None:
+    for impl in info._hookimpls:
+        if impl.hook_name == KIND_HOOKS["early_patches"]:
+            patch = (impl.function() or {}).get(pool)
+            if patch is not None:
+                return patch  # type: ignore[no-any-return]
+    return None
 
 
 def _resolve(reference: str, what: str, plugin: str) -> Any:
@@ -170,8 +179,7 @@ class PluginManager:
     mappings (see the module docstring for what is lazy)."""
 
     def __init__(self, entry_points: Iterable[md.EntryPoint] | None = None) -> None:
-        self.pm = pluggy.PluginManager("corekit")
-        self.pm.add_hookspecs(hookspecs)
+        self._pluggy: pluggy.PluginManager | None = None
         self._entry_points = None if entry_points is None else list(entry_points)
         self._infos: dict[str, PluginInfo] = {}
         self._loaded = False
@@ -200,14 +208,14 @@ class PluginManager:
         patch found: as little as possible is imported before patching."""
         entry_points = sorted(self._read_entry_points(), key=lambda ep: ep.name != pool)
         for info in list(self._infos.values()):
-            patch = _early_patch_of(info._plugin, pool)
+            patch = _early_patch_of(info, pool)
             if patch is not None:
                 return patch
         for ep in entry_points:
             if ep.name in self._infos:
                 continue
             self._load(ep)
-            patch = _early_patch_of(self._infos[ep.name]._plugin, pool)
+            patch = _early_patch_of(self._infos[ep.name], pool)
             if patch is not None:
                 return patch
         return None
@@ -222,10 +230,13 @@ class PluginManager:
 
     def register(self, module: ModuleType | object, info: PluginInfo) -> None:
         """Register a plugin object (normally done from its entry point; tests
-        register objects directly).  A name already registered is ignored."""
+        register objects directly).  A name already registered is ignored; a
+        hook implementation pluggy would refuse is an `ImproperlyConfigured`."""
         if info.name in self._infos:
             return
-        self.pm.register(module, name=info.name)
+        info._hookimpls = read_hookimpls(module, info.name)
+        if self._pluggy is not None:
+            self._pluggy.register(module, name=info.name)
         info._plugin = module
         self._infos[info.name] = info
         self._registries.clear()
@@ -249,10 +260,43 @@ class PluginManager:
 
     @property
     def hook(self) -> Any:
-        """pluggy's hook relay, every plugin registered (for collected and
-        lifecycle hooks)."""
+        """pluggy's hook relay, every plugin registered: how lifecycle hooks
+        are called (``manager.hook.corekit_worker_ready(worker=w)``).  pluggy
+        is imported and its manager built on first use."""
         self._load_all()
         return self.pm.hook
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """pluggy's manager of the registered plugins, built on first use."""
+        if self._pluggy is None:
+            import pluggy
+
+            from corekit import hookspecs
+
+            manager = pluggy.PluginManager("corekit")
+            manager.add_hookspecs(hookspecs)
+            for info in self._infos.values():
+                manager.register(info._plugin, name=info.name)
+            self._pluggy = manager
+        return self._pluggy
+
+    def implementations(self, hook_name: str) -> list[HookImplementation]:
+        """Every plugin's implementation of *hook_name*, in pluggy's order
+        (``get_hookimpls()``: the call order reversed), without pluggy: how
+        collected hooks (kinds, settings, bootsteps, command line) are read."""
+        self._load_all()
+        impls: list[HookImplementation] = []
+        for info in self._infos.values():
+            for impl in info._hookimpls:
+                if impl.hook_name == hook_name:
+                    add_in_call_order(impls, impl)
+        return impls
+
+    def implements(self, hook_name: str) -> bool:
+        """Whether any plugin implements *hook_name*: a lifecycle hook no one
+        implements is not called, so pluggy is not built for it."""
+        return bool(self.implementations(hook_name))
 
     def registry(self, kind: str) -> Registry:
         """``{name: factory}`` for one plugin kind, e.g. ``registry("transports")``."""
@@ -269,7 +313,7 @@ class PluginManager:
                              f"{', '.join(sorted(KIND_HOOKS))})") from None
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+        for impl in self.implementations(hook_name):
             answer = impl.function() or {}
             items = ({c.name: c for c in answer}.items() if kind in LISTED_KINDS
                      else dict(answer).items())

@@ -199,3 +199,53 @@ def test_require_finds_an_installed_plugin_and_its_provides() -> None:
     assert info.provides["transports"] == ["sqlite"]
     assert info.provides["result_backends"] == ["sqlite"]
     assert info.distribution == "corekit"
+
+
+# -- pluggy is built for lifecycle calls only ---------------------------------------
+
+
+def test_collected_hooks_are_read_without_pluggy_and_hook_builds_it() -> None:
+    seen = probe('''
+import sys
+from corekit.pluginmanager import default_manager
+pm = default_manager()
+pm.registry("transports"); pm.require("sqlite").provides
+assert "prefork" in [i.plugin_name for i in pm.implementations("corekit_register_settings")]
+assert pm.implementations("corekit_app_configure") == []
+assert "pluggy" not in sys.modules, "a collected hook imported pluggy"
+pm.hook.corekit_app_configure(app=None)
+''')
+    assert "pluggy" in seen["modules"]
+
+
+class Configures:
+    def __init__(self) -> None:
+        self.apps: list[Any] = []
+
+    @hookimpl
+    def corekit_app_configure(self, app: Any) -> None:
+        self.apps.append(app)
+
+
+def test_a_plugin_registered_after_pluggy_was_built_is_called_too() -> None:
+    first, second = Configures(), Configures()
+    pm = manager(first)
+    assert pm.implements("corekit_app_configure")
+    pm.hook.corekit_app_configure(app="one")
+    pm.register(second, PluginInfo("second", __name__, "tests", "0"))
+    pm.hook.corekit_app_configure(app="two")
+    assert (first.apps, second.apps) == (["one", "two"], ["two"])
+    assert [impl.plugin_name for impl in pm.implementations("corekit_app_configure")] == [
+        "Configures", "second"]
+
+
+def test_an_implementation_pluggy_would_refuse_is_refused_when_registered() -> None:
+    class WantsTheApp:
+        @staticmethod
+        @hookimpl
+        def corekit_register_transports(app: Any) -> dict[str, Any]:
+            return {}
+
+    with pytest.raises(ImproperlyConfigured, match="plugin 'WantsTheApp': its "
+                                                   "corekit_register_transports takes app"):
+        manager(WantsTheApp())

@@ -22,7 +22,7 @@ def add_plugin_commands(subparsers: Any, parents: list[argparse.ArgumentParser],
     """Add every plugin's subcommands; a name that a built-in command or an
     earlier plugin took is an `ImproperlyConfigured` naming both."""
     owners = dict.fromkeys(builtin, "")
-    for impl in manager.hook.corekit_register_commands.get_hookimpls():
+    for impl in manager.implementations("corekit_register_commands"):
         plugin = impl.plugin_name
         for name, setup in dict(impl.function() or {}).items():
             if name in owners:
@@ -46,7 +46,7 @@ def add_plugin_options(subparsers: Any, manager: Any) -> None:
     `ImproperlyConfigured` naming both."""
     parsers: dict[str, argparse.ArgumentParser] = subparsers.choices
     owners: dict[tuple[str, str], str] = {}
-    for impl in manager.hook.corekit_register_command_options.get_hookimpls():
+    for impl in manager.implementations("corekit_register_command_options"):
         plugin = impl.plugin_name
         for command, options in dict(impl.function() or {}).items():
             parser = parsers.get(command)

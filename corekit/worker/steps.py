@@ -165,7 +165,7 @@ def plugin_steps(manager: Any) -> dict[type[Step], str]:
     are an `ImproperlyConfigured` naming both."""
     owners: dict[type[Step], str] = {}
     by_name = {cls.name: "corekit" for cls in CORE_STEPS}
-    for impl in manager.hook.corekit_register_bootsteps.get_hookimpls():
+    for impl in manager.implementations("corekit_register_bootsteps"):
         for cls in impl.function() or ():
             if not (isinstance(cls, type) and issubclass(cls, Step)):
                 raise ImproperlyConfigured(
