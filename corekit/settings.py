@@ -8,7 +8,6 @@ configuration reference is generated from one place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from corekit.exceptions import ImproperlyConfigured
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 KERNEL = "corekit"
 
 
-@dataclass(frozen=True)
 class Setting:
     """One setting.
 
@@ -29,16 +27,61 @@ class Setting:
     or when *nullable* is set.  ``plugin`` is who declared it: ``"corekit"``
     for the kernel; the plugin manager's name for a plugin's (filled in by
     `declared_settings`, whatever the plugin wrote).
+
+    Immutable, compared and hashed by its fields, as a frozen dataclass
+    would be; written by hand because ``dataclasses`` imports ``inspect``,
+    a measured part of every app's creation (issue 13).
     """
 
+    __slots__ = FIELDS = ("name", "default", "type", "doc", "plugin", "nullable")
     name: str
     default: Any
-    type: type | tuple[type, ...] = object
-    doc: str = ""
-    plugin: str = KERNEL
-    nullable: bool = False
+    type: type | tuple[type, ...]
+    doc: str
+    plugin: str
+    nullable: bool
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, default: Any, type: type | tuple[type, ...] = object,
+                 doc: str = "", plugin: str = KERNEL, nullable: bool = False) -> None:
+        for field, value in zip(self.FIELDS, (name, default, type, doc, plugin, nullable)):
+            object.__setattr__(self, field, value)
+        self._check()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Setting is immutable: cannot set {name!r} "
+                             f"(make another with Setting.replace)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Setting is immutable: cannot delete {name!r}")
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, field) for field in self.FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{field}={getattr(self, field)!r}" for field in self.FIELDS)
+        return f"Setting({fields})"
+
+    def __reduce__(self) -> tuple[type[Setting], tuple[Any, ...]]:
+        return self.__class__, self._fields()  # copy and pickle go through __init__
+
+    def replace(self, **changes: Any) -> Setting:
+        """A copy with *changes* (checked again, as a new declaration is)."""
+        fields = {field: getattr(self, field) for field in self.FIELDS}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"Setting has no field {sorted(unknown)[0]!r} "
+                            f"(fields: {', '.join(self.FIELDS)})")
+        return self.__class__(**{**fields, **changes})
+
+    def _check(self) -> None:
         if not (isinstance(self.name, str) and self.name.isidentifier()
                 and self.name == self.name.lower() and not self.name.startswith("_")):
             raise ImproperlyConfigured(
@@ -118,13 +161,13 @@ def declared_settings(manager: PluginManager | None = None) -> dict[str, Setting
                 raise ImproperlyConfigured(
                     f"setting {setting.name!r} is declared by both "
                     f"{_who(merged[setting.name].plugin)} and {_who(plugin)}")
-            merged[setting.name] = replace(setting, plugin=plugin)
+            merged[setting.name] = setting.replace(plugin=plugin)
     return merged
 
 
 def _plugin_answers(manager: PluginManager) -> Iterable[tuple[str, Iterable[Setting]]]:
     """``(plugin name, its settings)`` for each plugin implementing the hook."""
-    for impl in manager.hook.corekit_register_settings.get_hookimpls():
+    for impl in manager.implementations("corekit_register_settings"):
         try:
             answer = impl.function()
         except Exception as exc:  # a broken third-party plugin must say who it is

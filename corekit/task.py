@@ -1,7 +1,6 @@
 """`Task`: what ``@app.task`` makes of a function."""
 from __future__ import annotations
 
-import inspect
 import random
 from datetime import datetime
 from typing import (TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Mapping, NoReturn, ParamSpec,
@@ -11,6 +10,8 @@ from corekit.exceptions import MaxRetriesExceededError, Retry
 from corekit.request import Request, current_request
 
 if TYPE_CHECKING:
+    import inspect
+
     from corekit.app import Corekit
     from corekit.canvas import Signature
     from corekit.result import AsyncResult, EagerResult
@@ -148,6 +149,8 @@ class Task(Generic[P, R]):
         cls = type(self)
         checker = cls.__dict__.get("_call_signature")
         if checker is None:
+            import inspect  # at the first call checked, not at every app's creation
+
             try:
                 checker = inspect.signature(self.run)  # bound: without self
             except (TypeError, ValueError):  # a builtin, say: nothing to read

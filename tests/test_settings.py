@@ -243,6 +243,39 @@ def test_a_bad_declaration_is_refused(kwargs: dict[str, Any], message: str) -> N
         Setting(**kwargs)
 
 
+def test_a_setting_is_an_immutable_value() -> None:
+    """What a frozen dataclass gave (Setting is hand-written to spare every
+    app's creation the import of dataclasses and inspect)."""
+    import copy
+    import pickle
+
+    setting = Setting("greeter_times", 1, int, "How many times.")
+    with pytest.raises(AttributeError, match="immutable: cannot set 'default'"):
+        setting.default = 2  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        setting.colour = "red"  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        del setting.doc
+    assert not hasattr(setting, "__dict__")
+    same = Setting(name="greeter_times", default=1, type=int, doc="How many times.")
+    assert setting == same and hash(setting) == hash(same) and len({setting, same}) == 1
+    assert setting != Setting("greeter_times", 2, int, "How many times.")
+    assert setting != ("greeter_times", 1, int, "How many times.", "corekit", False)
+    assert repr(setting) == ("Setting(name='greeter_times', default=1, type=<class 'int'>, "
+                             "doc='How many times.', plugin='corekit', nullable=False)")
+    assert copy.deepcopy(setting) == setting == pickle.loads(pickle.dumps(setting))
+
+
+def test_replace_makes_a_checked_copy() -> None:
+    setting = Setting("greeter_times", 1, int)
+    moved = setting.replace(plugin="greeter")
+    assert (moved.plugin, setting.plugin, moved.default) == ("greeter", "corekit", 1)
+    with pytest.raises(ImproperlyConfigured, match="its default must be int, not str"):
+        setting.replace(default="one")
+    with pytest.raises(TypeError, match="Setting has no field 'defualt'"):
+        setting.replace(defualt=2)
+
+
 # -- where values come from -------------------------------------------------------------
 
 

@@ -16,14 +16,17 @@ from helpers import ROOT
 
 #: Out of both paths: package metadata (``corekit.entrypoints`` reads entry
 #: points without it), serializer implementations (imported when a codec is
-#: built), and the worker (the optional steps' plugin lives outside it).
+#: built), the worker (the optional steps' plugin lives outside it), and
+#: pluggy (collected hooks are read without it; it dispatches lifecycle hooks).
 NEVER = ("importlib.metadata", "email", "csv", "pickle", "decimal",
-         "corekit.plugins.json_serializer.serializer", "corekit.worker")
+         "corekit.plugins.json_serializer.serializer", "corekit.worker", "pluggy")
 #: Out of app creation too: the producer and what it brings (publishing
-#: imports it), the canvas (the built-in tasks import it when they run).
+#: imports it), the canvas (the built-in tasks import it when they run),
+#: inspect (``Setting`` is no dataclass; a task reads its signature when a
+#: call is first checked).
 APP_NEVER = NEVER + ("json", "signal", "logging", "socket", "uuid", "corekit.producer",
                      "corekit.messages", "corekit.transport", "corekit.canvas",
-                     "corekit.workflow")
+                     "corekit.workflow", "inspect", "dataclasses")
 #: Out of ``--help`` too: what only running a command needs (the app, its
 #: logging, signal handlers, the banner's platform, JSON output, tracebacks).
 HELP_NEVER = NEVER + ("json", "signal", "platform", "traceback", "logging", "datetime",
