@@ -64,10 +64,12 @@ class Project:
                                 stderr=subprocess.STDOUT, text=True)
         self.procs.append(proc)
         assert proc.stdout is not None
+        said = []
         for line in proc.stdout:
             if "ready." in line:
                 return proc
-        raise AssertionError(f"worker exited with {proc.wait()}")
+            said.append(line)
+        raise AssertionError(f"worker exited with {proc.wait()}: {''.join(said[-20:])}")
 
     def client(self, code: str) -> str:
         out = subprocess.run([sys.executable, "-c", "import proj\n" + code], cwd=self.path,
