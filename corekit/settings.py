@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from corekit.exceptions import ImproperlyConfigured
+from corekit.frozen import Frozen
 
 if TYPE_CHECKING:
     from corekit.pluginmanager import PluginManager
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 KERNEL = "corekit"
 
 
-class Setting:
+class Setting(Frozen):
     """One setting.
 
     ``type`` says what a value may be: a class or a tuple of classes, where
@@ -26,11 +27,9 @@ class Setting:
     `object` accepts anything.  None is accepted when the default is None
     or when *nullable* is set.  ``plugin`` is who declared it: ``"corekit"``
     for the kernel; the plugin manager's name for a plugin's (filled in by
-    `declared_settings`, whatever the plugin wrote).
-
-    Immutable, compared and hashed by its fields, as a frozen dataclass
-    would be; written by hand because ``dataclasses`` imports ``inspect``,
-    a measured part of every app's creation (issue 13).
+    `declared_settings`, whatever the plugin wrote).  Immutable, compared by
+    its fields (`corekit.frozen.Frozen`: a frozen dataclass without the
+    import of ``dataclasses``).
     """
 
     __slots__ = FIELDS = ("name", "default", "type", "doc", "plugin", "nullable")
@@ -43,43 +42,8 @@ class Setting:
 
     def __init__(self, name: str, default: Any, type: type | tuple[type, ...] = object,
                  doc: str = "", plugin: str = KERNEL, nullable: bool = False) -> None:
-        for field, value in zip(self.FIELDS, (name, default, type, doc, plugin, nullable)):
-            object.__setattr__(self, field, value)
+        self._store(name, default, type, doc, plugin, nullable)
         self._check()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"Setting is immutable: cannot set {name!r} "
-                             f"(make another with Setting.replace)")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"Setting is immutable: cannot delete {name!r}")
-
-    def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, field) for field in self.FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{field}={getattr(self, field)!r}" for field in self.FIELDS)
-        return f"Setting({fields})"
-
-    def __reduce__(self) -> tuple[type[Setting], tuple[Any, ...]]:
-        return self.__class__, self._fields()  # copy and pickle go through __init__
-
-    def replace(self, **changes: Any) -> Setting:
-        """A copy with *changes* (checked again, as a new declaration is)."""
-        fields = {field: getattr(self, field) for field in self.FIELDS}
-        unknown = set(changes) - set(fields)
-        if unknown:
-            raise TypeError(f"Setting has no field {sorted(unknown)[0]!r} "
-                            f"(fields: {', '.join(self.FIELDS)})")
-        return self.__class__(**{**fields, **changes})
 
     def _check(self) -> None:
         if not (isinstance(self.name, str) and self.name.isidentifier()

@@ -16,17 +16,18 @@ from helpers import ROOT
 
 #: Out of both paths: package metadata (``corekit.entrypoints`` reads entry
 #: points without it), serializer implementations (imported when a codec is
-#: built), the worker (the optional steps' plugin lives outside it), and
-#: pluggy (collected hooks are read without it; it dispatches lifecycle hooks).
+#: built), the worker (the optional steps' plugin lives outside it), pluggy
+#: (collected hooks are read without it; it dispatches lifecycle hooks), and
+#: dataclasses with the inspect it imports (`corekit.frozen` says why).
 NEVER = ("importlib.metadata", "email", "csv", "pickle", "decimal",
-         "corekit.plugins.json_serializer.serializer", "corekit.worker", "pluggy")
+         "corekit.plugins.json_serializer.serializer", "corekit.worker", "pluggy",
+         "dataclasses", "inspect")
 #: Out of app creation too: the producer and what it brings (publishing
-#: imports it), the canvas (the built-in tasks import it when they run),
-#: inspect (``Setting`` is no dataclass; a task reads its signature when a
-#: call is first checked).
+#: imports it), the canvas (the built-in tasks import it when they run);
+#: a task reads its signature (inspect) when a call is first checked.
 APP_NEVER = NEVER + ("json", "signal", "logging", "socket", "uuid", "corekit.producer",
                      "corekit.messages", "corekit.transport", "corekit.canvas",
-                     "corekit.workflow", "inspect", "dataclasses")
+                     "corekit.workflow")
 #: Out of ``--help`` too: what only running a command needs (the app, its
 #: logging, signal handlers, the banner's platform, JSON output, tracebacks).
 HELP_NEVER = NEVER + ("json", "signal", "platform", "traceback", "logging", "datetime",

@@ -10,32 +10,36 @@ import it while ``corekit --help`` builds its parser.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from corekit.frozen import Frozen
 
 __all__ = ["CommandOption", "positive_int", "positive_float"]
 
 
-@dataclass(frozen=True)
-class CommandOption:
+class CommandOption(Frozen):
     """``--flag VALUE`` on a subcommand, stored in the setting *setting*.
 
     *kwargs* are `argparse.ArgumentParser.add_argument` keywords (``type``,
     ``metavar``, ``choices``, ``action``...); ``dest`` and ``default`` are the
     option's own business and may not be given.  *pool* names the pool a
     ``worker`` option belongs to: giving the flag to a worker that runs
-    another pool is an error, not a setting nobody reads.
+    another pool is an error, not a setting nobody reads.  Immutable
+    (`corekit.frozen.Frozen`: ``corekit --help`` builds these and does not
+    import ``dataclasses``).
     """
 
+    __slots__ = FIELDS = ("flags", "setting", "help", "kwargs", "pool")
     flags: tuple[str, ...]
     setting: str
     help: str
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    pool: str | None = None
+    kwargs: Mapping[str, Any]
+    pool: str | None
 
-    def __post_init__(self) -> None:
-        if isinstance(self.flags, str):
-            object.__setattr__(self, "flags", (self.flags,))
+    def __init__(self, flags: tuple[str, ...] | str, setting: str, help: str,
+                 kwargs: Mapping[str, Any] | None = None, pool: str | None = None) -> None:
+        flags = (flags,) if isinstance(flags, str) else flags
+        self._store(flags, setting, help, {} if kwargs is None else kwargs, pool)
         if not self.flags or not all(f.startswith("-") for f in self.flags):
             raise ValueError(f"option for setting {self.setting!r}: flags must start with "
                              f"'-', not {self.flags!r}")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from corekit.cli.output import printable
 
@@ -79,14 +78,15 @@ def _exchange_type(text: str) -> str:
     return text
 
 
-@dataclass
-class Method:
+class Method(NamedTuple):
     """One subcommand of ``inspect`` or ``control``: its positional
-    arguments (``add_argument`` keywords) and how to call it."""
+    arguments (``add_argument`` keywords) and how to call it.  (No dataclass:
+    ``corekit --help`` builds these and would import ``dataclasses`` and
+    ``inspect`` for them.)"""
 
     help: str
     call: Callable[[Any, argparse.Namespace], Any]
-    args: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    args: list[tuple[str, dict[str, Any]]]
 
 
 def _inspect(name: str, help: str, args: list[tuple[str, dict[str, Any]]] | None = None,
