@@ -63,8 +63,8 @@ class Settings(MutableMapping[str, Any]):
         object.__setattr__(self, "_declarations", None)
         object.__setattr__(self, "_checked", False)  # set by `check`: later sets check at once
         object.__setattr__(self, "_warned", set())
-        #: this app's copies of mutable defaults (a list appended to through
-        #: one app must not change the default of every app)
+        #: the defaults read so far, mutable ones copied for this app (a list
+        #: appended to through one app must not change every app's default)
         object.__setattr__(self, "_own_defaults", {})
         #: where each key the kernel does not declare was first set, for a
         #: warning at finalize to point at that line
@@ -129,13 +129,17 @@ class Settings(MutableMapping[str, Any]):
         changes = self._changes
         if key in changes:
             return changes[key]
+        try:  # on every publish: one dict lookup once a default has been read
+            return self._own_defaults[key]
+        except KeyError:
+            return self._default(key)
+
+    def _default(self, key: str) -> Any:
         setting = self._declared.get(key) or self.declared()[key]
         default = setting.default
         if isinstance(default, (list, dict, set)):
-            own = self._own_defaults
-            if key not in own:
-                own[key] = copy.deepcopy(default)
-            return own[key]
+            default = copy.deepcopy(default)
+        self._own_defaults[key] = default
         return default
 
     def __setitem__(self, key: str, value: Any) -> None:

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import (TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Mapping, NoReturn, ParamSpec,
-                    Sequence, TypeVar)
+from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Generic, Iterable, Mapping, NoReturn,
+                    ParamSpec, Sequence, TypeVar)
 
 from corekit.exceptions import MaxRetriesExceededError, Retry
 from corekit.request import Request, current_request
 
 if TYPE_CHECKING:
-    import inspect
-
     from corekit.app import Corekit
     from corekit.canvas import Signature
     from corekit.result import AsyncResult, EagerResult
@@ -77,9 +75,10 @@ class Task(Generic[P, R]):
     #: expected exceptions: a failure with one of them is logged at INFO
     #: without a traceback (the result is FAILURE all the same)
     throws: ClassVar[tuple[type[BaseException], ...]] = ()
-    #: `run`'s signature as a caller sees it (without ``self``), worked out
-    #: once; False when it cannot be read (nothing to check)
-    _call_signature: ClassVar[inspect.Signature | bool | None] = None
+    #: `run`'s signature as a caller sees it (without ``self``) and a stub that
+    #: checks a call against it (`corekit.argcheck`), worked out once; False
+    #: when it cannot be read (nothing to check)
+    _call_signature: ClassVar[tuple[str, Callable[..., None]] | bool | None] = None
     #: whether a handler is overridden; None until `has_handlers` looks
     _has_handlers: ClassVar[bool | None] = None
 
@@ -148,21 +147,20 @@ class Task(Generic[P, R]):
         rather than in a worker."""
         cls = type(self)
         checker = cls.__dict__.get("_call_signature")
-        if checker is None:
-            import inspect  # at the first call checked, not at every app's creation
+        if checker is None:  # at the first call checked, not at every app's creation
+            from corekit.argcheck import argument_checker
 
-            try:
-                checker = inspect.signature(self.run)  # bound: without self
-            except (TypeError, ValueError):  # a builtin, say: nothing to read
-                checker = False
+            checker = argument_checker(self.run) or False  # bound: without self
             cls._call_signature = checker
         if checker is False:
             return
         try:
-            checker.bind(*args, **kwargs)  # type: ignore[union-attr]
+            checker[1](*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.name}{checker}: {exc} (typing=False on the task skips "
-                            f"this check)") from None
+            from corekit.argcheck import call_error
+
+            raise TypeError(f"{self.name}{checker[0]}: {call_error(exc)} (typing=False on the "
+                            f"task skips this check)") from None
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Send the task with these arguments; ``apply_async`` with defaults."""
