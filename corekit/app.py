@@ -290,7 +290,7 @@ class Corekit:
         run after it succeeds/fails; ``chain`` and ``chord`` are the canvas's
         own (`corekit.canvas`).  Returns an `AsyncResult`.
         """
-        from corekit import producer  # not at import: app creation does without it
+        import corekit.producer as producer  # not at import: app creation does without it
 
         return producer.send_task(self, name, args, kwargs, retry, retry_policy, options)
 
@@ -299,7 +299,7 @@ class Corekit:
         """The message `send_task` would publish, not yet published (a group
         publishes all of its messages at once with `publish_tasks`); the
         options are `corekit.producer.prepare_task`'s."""
-        from corekit import producer  # not at import: app creation does without it
+        import corekit.producer as producer  # not at import: app creation does without it
 
         return producer.prepare_task(self, name, args, kwargs, **options)
 
@@ -307,7 +307,7 @@ class Corekit:
                       retry_policy: Mapping[str, Any] | None = None) -> None:
         """Publish task messages made by `prepare_task` in one batch, with
         the publish signals around each."""
-        from corekit import producer  # not at import: app creation does without it
+        import corekit.producer as producer  # not at import: app creation does without it
 
         producer.publish_tasks(self, messages, retry, retry_policy)
 
@@ -315,7 +315,7 @@ class Corekit:
                 retry_policy: Mapping[str, Any] | None = None) -> None:
         """Publish with the producer, retrying a broker error as the policy
         says; `PublishError` (naming the broker, password masked) at the end."""
-        from corekit import producer  # not at import: app creation does without it
+        import corekit.producer as producer  # not at import: app creation does without it
 
         producer.publish(self, messages, retry, retry_policy)
 

@@ -168,7 +168,7 @@ class Settings(MutableMapping[str, Any]):
         return len(set(self.declared()) | set(self._changes))
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("__"):  # copy, pickle and friends probing for hooks
+        if key[0] == "_":  # copy and pickle probing for hooks; no setting starts so
             raise AttributeError(key)
         try:
             return self[key]

@@ -21,12 +21,12 @@ from corekit import signals
 from corekit.exceptions import MalformedSignature, PublishError
 from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
 from corekit.request import current_request
+from corekit.result import AsyncResult
 from corekit.transport import mask_url
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.messages import Message
-    from corekit.result import AsyncResult
 
 
 def send_task(app: Corekit, name: str, args: Sequence[Any] | None,
@@ -35,7 +35,6 @@ def send_task(app: Corekit, name: str, args: Sequence[Any] | None,
               ) -> AsyncResult[Any]:
     """`Corekit.send_task`: prepare, publish, and count the result among
     the children of the task running here."""
-    from corekit.result import AsyncResult
 
     message = prepare_task(app, name, args, kwargs, **options)
     publish_tasks(app, [message], retry=retry, retry_policy=retry_policy)

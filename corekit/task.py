@@ -224,7 +224,7 @@ class Task(Generic[P, R]):
                   kwargs: Mapping[str, Any] | None = None, **options: Any) -> Signature:
         """This task with *args*, *kwargs* and *options*, as a `Signature`
         (``immutable=True`` ignores the arguments a callback would add)."""
-        from corekit.canvas import Signature
+        from corekit.canvas.signature import Signature  # a module: no package lookup per call
 
         return Signature(self, args, kwargs, app=self.app, **options)
 

@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 from corekit.exceptions import MalformedSignature
+from corekit.result import AsyncResult
 from corekit.signature_check import check_signature, options_problem
 
 if TYPE_CHECKING:
@@ -235,8 +236,6 @@ class Signature(dict):  # type: ignore[type-arg]
                group_index: int | None = None) -> Any:
         """Give the call its id now (keeping one it has, unless *_id*) and
         return the result it will have."""
-        from corekit.result import AsyncResult
-
         opts = self.options
         if _id is not None or "task_id" not in opts:
             opts["task_id"] = _id or str(uuid.uuid4())
@@ -263,8 +262,6 @@ class Signature(dict):  # type: ignore[type-arg]
         for key in _PUBLISH_OPTIONS:
             opts.pop(key, None)
         message = app.prepare_task(self.task, a, kw, **_message_options(opts))
-        from corekit.result import AsyncResult
-
         return [message], AsyncResult(opts["task_id"], app=app)
 
     # -- presentation --------------------------------------------------------------
