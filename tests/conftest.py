@@ -5,11 +5,12 @@ import signal
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
 from corekit import Corekit
+from corekit.pluginmanager import PluginManager
 from helpers import run_cli
 from servers import RabbitServer, RedisServer, start_rabbitmq, start_redis
 
@@ -94,3 +95,22 @@ def amqp_app(amqp_url: str, tmp_path: Path) -> Iterator[Corekit]:
                   broker_heartbeat=0.2, broker_lease_timeout=2.0, task_queue_max_priority=9)
     yield app
     app.close()
+
+
+@pytest.fixture
+def make_app() -> Iterator[Any]:
+    """``make_app(manager, **config)``: an app on a private in-memory broker and
+    backend whose plugins are *manager*'s (plugin_hooks_helpers.manager_with
+    makes one); each is closed after the test."""
+    apps: list[Corekit] = []
+
+    def make(manager: PluginManager, **config: Any) -> Corekit:
+        name = uuid.uuid4().hex
+        app = Corekit("tests", broker=f"memory://{name}", backend=f"memory://{name}",
+                      plugin_manager=manager, **config)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
