@@ -1,14 +1,31 @@
-"""Canvas: workflows nested in workflows (memory transport; the three
-nestings of the user guide run on every transport in test_canvas.py)."""
+"""Canvas: workflows nested in workflows.  The nestings of the user guide
+run on every transport (``any_app``), the rest on the memory transport."""
 from __future__ import annotations
 
 import pytest
 
+from canvas_helpers import CustomError, T, make_tasks
 from corekit import Corekit, chain, chord, group, states
 from corekit.exceptions import ChordError
 from corekit.result import GroupResult
 from corekit.testing import start_worker
-from test_canvas import CustomError, T, make_tasks
+
+
+def test_nested_workflows(any_app: Corekit) -> None:
+    t = make_tasks(any_app)
+    with start_worker(any_app, concurrency=4):
+        # a chain inside a group inside a chord: (1 + 1) * 2 + (3 + 3)
+        res = chord(group(chain(t.add.s(1, 1), t.mul.s(2)), t.add.s(3, 3)), t.xsum.s())()
+        assert res.get(timeout=T) == 10
+        # a chord inside a chain: ((2 + 1) + (2 + 2)) * 10
+        res = chain(t.add.s(1, 1), chord([t.add.s(1), t.add.s(2)], t.xsum.s()), t.mul.s(10))()
+        assert res.get(timeout=T) == 70
+        # a group at the end of a chain
+        assert (t.add.s(1, 1) | group(t.add.s(1), t.add.s(2)))().get(timeout=T) == [3, 4]
+        # a group in the middle of a chain becomes a chord
+        assert (t.add.s(1, 1) | group(t.add.s(1), t.add.s(2)) | t.xsum.s())().get(timeout=T) == 7
+        # a group of chains
+        assert group(t.add.s(i, i) | t.mul.s(10) for i in range(3))().get(timeout=T) == [0, 20, 40]
 
 
 def test_chains_of_chains(memory_app: Corekit) -> None:
