@@ -60,10 +60,11 @@ def run(args: argparse.Namespace, app: Any) -> int:
 
 
 def capture(app: Any, handler: Callable[[dict[str, Any]], Any],
-            should_stop: Callable[[], bool] = lambda: False, announce: str | None = None
-            ) -> None:
+            should_stop: Callable[[], bool] = lambda: False, announce: str | None = None,
+            on_listening: Callable[[], Any] | None = None) -> None:
     """Feed every event to *handler* until *should_stop*, reconnecting when
-    the broker goes away; print *announce* once listening."""
+    the broker goes away; print *announce* and call *on_listening* once
+    listening."""
     from corekit.events.receiver import EventReceiver
     from corekit.transport import mask_url
 
@@ -73,6 +74,8 @@ def capture(app: Any, handler: Callable[[dict[str, Any]], Any],
                 if announce:
                     print(announce, flush=True)
                     announce = None
+                if on_listening is not None:
+                    on_listening()
                 receiver.capture(should_stop=should_stop)
         except NotImplementedError as exc:  # this broker has no broadcast: never any event
             raise ValueError(str(exc)) from None
@@ -130,12 +133,13 @@ def top(app: Any) -> int:
     from corekit.events.state import State
 
     state = State()
-    stopping = threading.Event()
+    stopping, listening = threading.Event(), threading.Event()
     feeder = threading.Thread(target=capture, args=(app, state.event, stopping.is_set),
+                              kwargs={"on_listening": listening.set},
                               name="corekit-events-receiver", daemon=True)
     feeder.start()
     try:
-        view.run(app, state)
+        view.run(app, state, listening)
     finally:
         stopping.set()
         feeder.join(2.0)

@@ -39,9 +39,14 @@ def short(value: Any, width: int) -> str:
 class TopView:
     """What the live view shows and does, over a `State` fed elsewhere."""
 
-    def __init__(self, app: Corekit, state: State) -> None:
+    def __init__(self, app: Corekit, state: State,
+                 listening: threading.Event | None = None) -> None:
         self.app = app
         self.state = state
+        #: set once the receiver listens: until then the header says it is
+        #: connecting (events sent before that are not seen), in words that
+        #: start unlike the live header's, so curses redraws that line whole
+        self.listening = listening
         #: the uuid of the selected task (None: the newest)
         self.selected: str | None = None
         self.status = ""
@@ -73,8 +78,14 @@ class TopView:
             workers = sorted(state.workers.values(), key=lambda w: w.hostname)
             events, online = state.event_count, sum(w.alive for w in workers)
         ok, failed = self.rates()
-        lines = [f"corekit events: {online} worker(s) online, {events} events, "
-                 f"{len(state.tasks)} tasks   {ok:.1f} succeeded/s  {failed:.1f} failed/s", ""]
+        if self.listening is not None and not self.listening.is_set():
+            from corekit.transport import mask_url
+
+            header = f"connecting to {mask_url(self.app.conf.broker)} for events..."
+        else:
+            header = (f"corekit events: {online} worker(s) online, {events} events, "
+                      f"{len(state.tasks)} tasks   {ok:.1f} succeeded/s  {failed:.1f} failed/s")
+        lines = [header, ""]
         lines.append(f"{'WORKER':<32} {'STATUS':<8} {'ACTIVE':>6} {'PROCESSED':>9}  LOAD")
         for w in workers[: max(1, height // 4)]:
             load = " ".join(f"{x:.2f}" for x in (w.loadavg or []))
@@ -198,9 +209,10 @@ class TopView:
         threading.Thread(target=run, name="corekit-top-action", daemon=True).start()
 
 
-def run(app: Corekit, state: State) -> None:
-    """Draw *state* with curses until ``q`` (the caller feeds the state)."""
-    curses.wrapper(_loop, TopView(app, state))
+def run(app: Corekit, state: State, listening: threading.Event | None = None) -> None:
+    """Draw *state* with curses until ``q`` (the caller feeds the state and
+    sets *listening* once its receiver listens)."""
+    curses.wrapper(_loop, TopView(app, state, listening))
 
 
 def _loop(screen: Any, view: TopView) -> None:

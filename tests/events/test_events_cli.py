@@ -362,3 +362,15 @@ def test_the_view_needs_a_terminal(tmp_path: Path) -> None:
                          cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True,
                          timeout=30, stdin=subprocess.DEVNULL)
     assert out.returncode == 1 and "needs a terminal: use --dump" in out.stderr
+
+
+def test_the_view_says_it_is_connecting_until_its_receiver_listens(tmp_path: Path) -> None:
+    """The header the user reads as "listening" (and the terminal test waits
+    for before sending) is drawn only once the receiver is subscribed."""
+    app = project(tmp_path, "redis://:secret@127.0.0.1:1/0")
+    listening = threading.Event()
+    view = TopView(app, State(), listening)
+    header = view.render(120, 30)[0][0]
+    assert header == "connecting to redis://:**@127.0.0.1:1/0 for events..."
+    listening.set()
+    assert view.render(120, 30)[0][0].startswith("corekit events: 0 worker(s) online")
