@@ -12,6 +12,7 @@ seconds, so a subscriber that does not read for a minute loses messages.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from typing import Any, Sequence
 
@@ -53,7 +54,14 @@ def publish(conn: sqlite3.Connection, exchange: str, messages: Sequence[Message]
 
 
 class SQLiteSubscription(Subscription):
-    """Polls the ``broadcasts`` table on connections of its own."""
+    """Polls the ``broadcasts`` table on connections of its own.
+
+    `close` may come from another thread while `get` polls (a monitor or an
+    events receiver stopping): it marks the subscription closed, which ends
+    the poll within one sleep, and closes the connections only once `get`
+    has let go of them.  Closing an sqlite3 connection that another thread
+    is executing on crashes the interpreter.
+    """
 
     def __init__(self, path: str, schema: str, exchanges: Sequence[str],
                  routing_key: str | None = None) -> None:
@@ -61,6 +69,8 @@ class SQLiteSubscription(Subscription):
         self.exchanges = list(dict.fromkeys(exchanges))
         self.routing_key = routing_key
         self.closed = False
+        #: held while `get` uses the connections; `close` waits for it
+        self._using = threading.Lock()
         self.db = Database(path, schema)
         self.query = (f"SELECT id, exchange, data FROM broadcasts WHERE exchange IN"
                       f" ({marks(len(self.exchanges))}) AND id > ? ORDER BY id LIMIT {MAX_BATCH}")
@@ -68,6 +78,10 @@ class SQLiteSubscription(Subscription):
             "SELECT COALESCE(MAX(id), 0) FROM broadcasts").fetchone()[0]
 
     def get(self, timeout: float) -> list[Message]:
+        with self._using:
+            return self._poll(timeout)
+
+    def _poll(self, timeout: float) -> list[Message]:
         deadline = time.monotonic() + timeout
         delay = MIN_POLL
         version: Any = None
@@ -100,5 +114,6 @@ class SQLiteSubscription(Subscription):
 
     def close(self) -> None:
         if not self.closed:
-            self.closed = True
-            self.db.close()
+            self.closed = True  # a poll in another thread ends within one sleep
+            with self._using:
+                self.db.close()
