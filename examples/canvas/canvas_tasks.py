@@ -1,4 +1,4 @@
-"""Tasks for the canvas tour (README, "Canvas: workflows")."""
+"""Tasks for the canvas tour (docs/guide/canvas.md)."""
 from __future__ import annotations
 
 from corekit import Corekit

@@ -1,4 +1,4 @@
-"""Every canvas example of the README, run against a worker.
+"""Every canvas example of the canvas guide (docs/guide/canvas.md), run against a worker.
 
     cd examples/canvas && corekit -A canvas_tasks worker -c 4   # one shell
     cd examples/canvas && python tour.py                        # another
