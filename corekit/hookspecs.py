@@ -205,7 +205,10 @@ def corekit_register_command_options() -> Mapping[str, Sequence[CommandOption]]:
     value is stored in ``app.conf[setting]`` after the app is loaded and
     before the command runs, so the code that reads the setting needs no
     new argument.  An unknown command, or a flag that a built-in option or
-    another plugin's already uses, is an error naming both.
+    another plugin's already uses, is an error naming both.  A ``worker``
+    option that only one pool reads names it (``CommandOption(...,
+    pool="prefork")``): given to a worker of another pool, the flag is an
+    error instead of a setting no one reads.
     """
 
 
