@@ -12,8 +12,10 @@ too, as in cron.
 (``crontab(0, 0, day_of_month=1, day_of_week="mon")`` runs on the 1st and on
 every Monday).  Celery requires both; cron, croniter and every crontab users
 copy from follow the either-rule, so corekit does.  A field counts as
-restricted unless it is the plain string ``"*"`` (croniter's rule: ``*/2``
-and ``1-31`` are restricted; Vixie cron would treat ``*/2`` as unrestricted).
+restricted when it leaves out some value, however it is spelled: ``*/2`` is
+restricted, ``*``, ``*/1``, ``1-31`` and ``sun-sat`` are not.  (Vixie cron
+looks at the spelling instead, ``*/2`` counting as unrestricted; croniter 7
+mixes the two.  Meaning over spelling also works for ints and sets.)
 
 **Time zones.**  Fields match the wall clock of ``tz`` (a zoneinfo name or a
 tzinfo; default UTC; the beat passes the app's ``timezone`` setting).  On a
@@ -65,6 +67,8 @@ class _FieldParser:
     def __init__(self, name: str) -> None:
         self.name = name
         self.low, self.high, self.names = _FIELDS[name]
+        # '*' and 'N/step' run to Saturday (6): 7 is only another name for Sunday
+        self.top = 6 if name == "day_of_week" else self.high
 
     def error(self, part: object, why: str) -> ValueError:
         return ValueError(f"crontab {self.name} {str(part)!r}: {why}")
@@ -98,21 +102,21 @@ class _FieldParser:
                 raise self.error(part, "step must be a whole number of 1 or more")
             step = int(step_text)
         if base == "*":
-            values = list(range(self.low, self.high + 1))
+            values = list(range(self.low, self.top + 1))
         elif "-" in base:
             first_text, _, last_text = base.partition("-")
             first, last = self.value(first_text, part), self.value(last_text, part)
             values = self.span(first, last)
         else:
             first = self.value(base, part)
-            values = self.span(first, self.high) if slash else [first]
+            values = self.span(first, self.top) if slash else [first]
         return {self.normalise(v) for v in values[::step]}
 
     def span(self, first: int, last: int) -> list[int]:
         """``first..last`` inclusive; wraps past the top when ``last < first``."""
         if first <= last:
             return list(range(first, last + 1))
-        return list(range(first, self.high + 1)) + list(range(self.low, last + 1))
+        return list(range(first, self.top + 1)) + list(range(self.low, last + 1))
 
     def value(self, text: str, part: str) -> int:
         text = text.strip()
@@ -175,8 +179,8 @@ class crontab:
         self._minutes = tuple(sorted(self.minute))
         self._hours = tuple(sorted(self.hour))
         self._months = tuple(sorted(self.month_of_year))
-        self._dom_restricted = not (isinstance(day_of_month, str) and day_of_month.strip() == "*")
-        self._dow_restricted = not (isinstance(day_of_week, str) and day_of_week.strip() == "*")
+        self._dom_restricted = len(self.day_of_month) < 31
+        self._dow_restricted = len(self.day_of_week) < 7
         self.tz = _resolve_tz(tz)
         self.nowfun = nowfun or utcnow
         self._check_day_occurs()
@@ -256,10 +260,15 @@ class crontab:
                 lo = mid
             else:
                 hi = mid
-        return hi.replace(microsecond=0).astimezone(self.tz)
+        return hi.replace(microsecond=0)
 
     def next_after(self, dt: datetime) -> datetime:
-        """The next instant strictly after ``dt`` this schedule fires, aware in ``tz``."""
+        """The next instant strictly after ``dt`` this schedule fires, aware in UTC.
+
+        UTC, not ``tz``: a wall time in the repeated hour is ambiguous in ``tz``,
+        and Python compares such datetimes unequal to every other zone's (PEP 495),
+        which would break the beat's per-run keys.
+        """
         moment = as_aware_utc(dt, "dt")
         wall = moment.astimezone(self.tz).replace(tzinfo=None, fold=0, second=0, microsecond=0)
         wall += _MINUTE
@@ -267,7 +276,7 @@ class crontab:
             candidate = self._next_wall(wall)
             instant = self._to_instant(candidate)
             if instant > moment:
-                return instant
+                return instant.astimezone(timezone.utc)
             wall = candidate + _MINUTE  # a repeated or collapsed wall time already fired
 
     # -- Celery's interface -------------------------------------------------

@@ -75,10 +75,14 @@ class schedule:
                 f"schedule run_every must be seconds (int/float) or a timedelta, "
                 f"got {type(run_every).__name__}"
             )
-        delta = run_every if isinstance(run_every, timedelta) else timedelta(seconds=run_every)
-        if not delta.total_seconds() > 0:  # also rejects NaN
-            raise ValueError(f"schedule run_every {run_every!r}: must be more than 0 seconds")
-        return delta
+        if isinstance(run_every, timedelta):
+            seconds = run_every.total_seconds()
+        else:
+            seconds = float(run_every)
+        if not 0 < seconds <= timedelta.max.total_seconds():  # also rejects NaN
+            raise ValueError(f"schedule run_every {run_every!r}: must be more than 0 seconds "
+                             f"and a finite interval")
+        return run_every if isinstance(run_every, timedelta) else timedelta(seconds=seconds)
 
     @property
     def seconds(self) -> float:
