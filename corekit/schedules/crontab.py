@@ -292,8 +292,9 @@ class crontab:
     def is_due(self, last_run_at: datetime, now: datetime | None = None) -> schedstate:
         """Due when a run came after ``last_run_at`` by now; ``next``: seconds to the next run."""
         current = as_aware_utc(now, "now") if now is not None else self.now()
-        if self.remaining_estimate(last_run_at, current).total_seconds() > 0:
-            return schedstate(False, self.remaining_estimate(last_run_at, current).total_seconds())
+        remaining = self.remaining_estimate(last_run_at, current).total_seconds()
+        if remaining > 0:
+            return schedstate(False, remaining)
         return schedstate(True, max((self.next_after(current) - current).total_seconds(), 0.0))
 
     def __repr__(self) -> str:
