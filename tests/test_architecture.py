@@ -166,3 +166,18 @@ def test_every_allowance_is_still_needed() -> None:
              if not any(isinstance(n, ast.Constant) and n.value == lit
                         for n in ast.walk(ast.parse((ROOT / f).read_text())))]
     assert stale == []
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject lists packages by hand: one left out imports fine from the
+    source tree and is missing from every installed wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "corekit").rglob(
+        "__init__.py")}
+    found |= {"corekit.plugins" + "".join("." + part for part in p.parent.relative_to(
+        ROOT / "plugins").parts) for p in (ROOT / "plugins").rglob("__init__.py")}
+    assert found - listed == set()
+    assert listed - found == set()
