@@ -159,6 +159,12 @@ def _read_entry_points(dist_dir: str, group: str) -> Iterator[EntryPoint]:
             text = file.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         return
+    except (OSError, UnicodeDecodeError) as exc:  # another package's broken install
+        import warnings
+
+        warnings.warn(f"skipping the entry points of {dist_dir}: its entry_points.txt cannot "
+                      f"be read ({exc}); reinstall that package", RuntimeWarning, stacklevel=2)
+        return
     section = None
     for line in map(str.strip, text.splitlines()):
         if not line or line.startswith("#"):

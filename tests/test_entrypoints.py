@@ -162,3 +162,17 @@ def test_reading_entry_points_does_not_import_importlib_metadata() -> None:
                          timeout=60, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_an_unreadable_entry_points_txt_of_another_package_is_skipped_with_a_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken install of some other package (not UTF-8: importlib.metadata
+    itself raises on it) must not stop every corekit command."""
+    dist(tmp_path, "broken-1.0.dist-info", None)
+    (tmp_path / "broken-1.0.dist-info" / "entry_points.txt").write_bytes(b"\xfc\x00[corekit")
+    dist(tmp_path, "good-1.0.dist-info", "[corekit.plugins]\ngood = good_plugin\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    with pytest.warns(RuntimeWarning, match="broken-1.0.dist-info: its entry_points.txt cannot "
+                                            "be read"):
+        found = triples(entry_points("corekit.plugins"))
+    assert found == [("good", "good_plugin", "corekit.plugins")]

@@ -85,7 +85,7 @@ def test_an_expired_message_is_revoked_not_run(app: Corekit, consumer: Consumer,
 def test_an_expired_message_takes_no_rate_limit_token(app: Corekit, consumer: Consumer,
                                                       ran: list[Any]) -> None:
     expired = app.send_task("unit.slow", (1,), expires=-1)
-    fresh = app.send_task("unit.slow", (2,))
+    app.send_task("unit.slow", (2,))  # not expired: runs
     turn(consumer)
     assert state(app, expired.id) == states.REVOKED
     assert ran == [("slow", 2)]
