@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from corekit.result_backend import ResultBackend
     from corekit.pool import Pool
     from corekit.serialization import Compressor, Serializer
+    from corekit.schedules.store import ScheduleStore
     from corekit.settings import Setting
     from corekit.transport import Transport
     from corekit.worker import Worker
@@ -81,6 +82,15 @@ def corekit_register_result_backends() -> Mapping[str, type[ResultBackend]]:
     Called once per process, on the first result backend lookup (an app's
     first use of ``app.backend``); answers of all plugins are merged by
     scheme, a scheme two plugins supply is an error naming both."""
+
+
+@hookspec
+def corekit_register_schedule_stores() -> Mapping[str, type[ScheduleStore]]:
+    """Return ``{url_scheme: ScheduleStore subclass}`` (a class or its
+    ``"module:Class"`` string): where beats keep periodic tasks, their run
+    state, the leader lease and the per-run claims
+    (`corekit.schedules.store`).  The beat opens the store of
+    ``beat_store_url``'s scheme."""
 
 
 @hookspec

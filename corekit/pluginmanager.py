@@ -47,11 +47,12 @@ KIND_HOOKS = {
     "commands": "corekit_register_commands",
     "control_commands": "corekit_register_control_commands",
     "early_patches": "corekit_register_early_patches",
+    "schedule_stores": "corekit_register_schedule_stores",
 }
 #: Kinds whose hooks return a list of objects, each keyed by its ``name``.
 LISTED_KINDS = frozenset({"serializers", "compressors"})
 #: Kinds whose values may be ``"module:attribute"`` references, imported on first lookup.
-REFERENCE_KINDS = frozenset({"transports", "result_backends", "pools"})
+REFERENCE_KINDS = frozenset({"transports", "result_backends", "pools", "schedule_stores"})
 REGISTER_PREFIX = "corekit_register_"
 
 

@@ -182,8 +182,15 @@ class crontab:
         self._dom_restricted = len(self.day_of_month) < 31
         self._dow_restricted = len(self.day_of_week) < 7
         self.tz = _resolve_tz(tz)
+        #: the zone as given (a name), None when not given: the beat then
+        #: applies the entry's ``tz`` or the app's ``timezone``
+        self.tz_name: str | None = None if tz is None else str(getattr(self.tz, "key", tz))
         self.nowfun = nowfun or utcnow
         self._check_day_occurs()
+
+    def with_tz(self, tz: str | tzinfo) -> crontab:
+        """The same fields read in *tz* (the beat's default zone for a crontab without one)."""
+        return crontab(**self._orig, tz=tz, nowfun=self.nowfun)
 
     def _check_day_occurs(self) -> None:
         """Refuse a day_of_month that no chosen month has (``30`` in February)."""
