@@ -103,6 +103,12 @@ def _row(m: Message) -> tuple[Any, ...]:
             m.body if isinstance(m.body, bytes) else bytes(m.body))
 
 
+def _insert_rows(messages: Sequence[Message]) -> list[tuple[Any, ...]]:
+    """`INSERT_MESSAGE` parameters; an ETA already due is stored as ready."""
+    now = time.time()
+    return [(*_row(m), m.eta if m.eta is not None and m.eta > now else None) for m in messages]
+
+
 class SQLiteTransport(Transport):
     """A broker in one SQLite file (see the module docstring)."""
 
@@ -135,11 +141,15 @@ class SQLiteTransport(Transport):
     def publish(self, messages: Sequence[Message]) -> None:
         if not messages:
             return
-        now = time.time()
-        rows = [(*_row(m), m.eta if m.eta is not None and m.eta > now else None)
-                for m in messages]
+        rows = _insert_rows(messages)  # built before taking the write lock
         with Transaction(self.db.conn()) as conn:
             conn.executemany(INSERT_MESSAGE, rows)
+
+    def insert_messages(self, conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
+        """`publish`'s insert, through *conn* in the caller's write transaction
+        on this file: the schedule store claims runs and sends their messages
+        in one transaction with it.  `connect` first: it creates the tables."""
+        conn.executemany(INSERT_MESSAGE, _insert_rows(messages))
 
     # -- consuming ----------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:
