@@ -7,15 +7,17 @@ names (``sun``..``sat``, ``jan``..``dec``), and also an int or a set/list of
 ints and strings.  ``day_of_week`` runs 0-6 with Sunday = 0, and 7 is Sunday
 too, as in cron.
 
-**Day rule (cron's, not Celery's).**  When both ``day_of_month`` and
-``day_of_week`` are restricted, a day matches if *either* matches
-(``crontab(0, 0, day_of_month=1, day_of_week="mon")`` runs on the 1st and on
-every Monday).  Celery requires both; cron, croniter and every crontab users
-copy from follow the either-rule, so corekit does.  A field counts as
-restricted when it leaves out some value, however it is spelled: ``*/2`` is
-restricted, ``*``, ``*/1``, ``1-31`` and ``sun-sat`` are not.  (Vixie cron
-looks at the spelling instead, ``*/2`` counting as unrestricted; croniter 7
-mixes the two.  Meaning over spelling also works for ints and sets.)
+**Day rule (Celery's, not cron's).**  A day runs when it matches *both*
+``day_of_month`` and ``day_of_week``: ``crontab(0, 0, day_of_month="1-7",
+day_of_week="mon")`` is the first Monday of each month, the Celery idiom, and
+Celery code runs unchanged.  Cron (and croniter by default) uses the
+either-rule when both fields are restricted, so that line means "days 1-7 and
+every Monday" under cron: a crontab line copied from a cron table can mean
+something else here.  A field left at ``*`` matches every day, so one
+restricted field alone works as in cron.  A ``day_of_month`` that no chosen
+month has (``30`` with ``feb``) is refused when the crontab is made; any real
+date falls on every weekday in some year, so ``day_of_week`` never makes a
+combination impossible, only rare (Feb 29 on a Monday: up to 40 years apart).
 
 **Time zones.**  Fields match the wall clock of ``tz`` (a zoneinfo name or a
 tzinfo; default UTC; the beat passes the app's ``timezone`` setting).  On a
@@ -58,7 +60,7 @@ _FIELDS: dict[str, tuple[int, int, dict[str, int]]] = {
 }
 _MINUTE = timedelta(minutes=1)
 _SECOND = timedelta(seconds=1)
-_MAX_YEARS = 30  # longest search: Feb 29 across a skipped leap year is 8 years
+_MAX_YEARS = 41  # longest search: Feb 29 on a given weekday, across 2100, is 40 years
 
 
 class _FieldParser:
@@ -179,8 +181,7 @@ class crontab:
         self._minutes = tuple(sorted(self.minute))
         self._hours = tuple(sorted(self.hour))
         self._months = tuple(sorted(self.month_of_year))
-        self._dom_restricted = len(self.day_of_month) < 31
-        self._dow_restricted = len(self.day_of_week) < 7
+        self._days = tuple(sorted(self.day_of_month))
         self.tz = _resolve_tz(tz)
         #: the zone as given (a name), None when not given: the beat then
         #: applies the entry's ``tz`` or the app's ``timezone``
@@ -193,28 +194,30 @@ class crontab:
         return crontab(**self._orig, tz=tz, nowfun=self.nowfun)
 
     def _check_day_occurs(self) -> None:
-        """Refuse a day_of_month that no chosen month has (``30`` in February)."""
-        if self._dow_restricted and self._dom_restricted:
-            return  # the either-rule: the weekdays alone always occur
-        if not self._dom_restricted:
-            return
+        """Refuse a day_of_month that no chosen month has (``30`` with ``feb``).
+
+        Only day_of_month against month_of_year: each real date falls on every
+        weekday in some year, so with the both-rule day_of_week cannot make a
+        combination impossible.
+        """
         longest = max(calendar.monthrange(2024, m)[1] for m in self._months)  # 2024: leap
         if min(self.day_of_month) > longest:
+            o = self._orig
             raise ValueError(
-                f"crontab day_of_month {str(self._orig['day_of_month'])!r}: never occurs in "
-                f"month_of_year {str(self._orig['month_of_year'])!r}")
+                f"crontab day_of_month {str(o['day_of_month'])!r}: never occurs in "
+                f"month_of_year {str(o['month_of_year'])!r} (whatever day_of_week); "
+                f"choose days the months have")
 
     # -- the search -------------------------------------------------------
 
     def _first_day(self, year: int, month: int, day: int) -> int | None:
-        """The first matching day >= ``day`` in the month, or None."""
+        """The first day >= ``day`` in the month matching both day fields, or None."""
         first_weekday, days = calendar.monthrange(year, month)
-        dom, dow = self.day_of_month, self.day_of_week
-        either = self._dom_restricted and self._dow_restricted
-        for d in range(day, days + 1):
-            in_dom = d in dom
-            in_dow = (first_weekday + d) % 7 in dow  # Python Mon=0 -> cron Sun=0
-            if (in_dom or in_dow) if either else (in_dom and in_dow):
+        dow = self.day_of_week
+        for d in self._days[bisect_left(self._days, day):]:
+            if d > days:
+                return None
+            if (first_weekday + d) % 7 in dow:  # Python Mon=0 -> cron Sun=0
                 return d
         return None
 
@@ -319,5 +322,4 @@ class crontab:
 
     def _key(self) -> tuple:
         return (self._minutes, self._hours, frozenset(self.day_of_week),
-                frozenset(self.day_of_month), self._months, self._dom_restricted,
-                self._dow_restricted, str(self.tz))
+                self._days, self._months, str(self.tz))

@@ -1,4 +1,5 @@
-"""corekit.schedules.crontab: croniter as the oracle, the DST rule, bad input, Celery's is_due."""
+"""corekit.schedules.crontab: croniter as the oracle (with Celery's day rule), the DST rule,
+bad input, Celery's is_due."""
 
 from __future__ import annotations
 
@@ -68,24 +69,24 @@ def instants(draw) -> datetime:
 
 
 def build(f: dict[str, str], tz=None) -> crontab:
-    """The crontab for ``f``, for expressions whose meaning croniter shares."""
+    """The crontab for ``f``; an expression that never occurs (Feb 30) is left out."""
     try:
-        cron = crontab(tz=tz, **f)
-    except ValueError:  # a day that never occurs (Feb 30): croniter gives up on those
+        return crontab(tz=tz, **f)
+    except ValueError:  # refused when made (tested on its own below); croniter gives up
         assume(False)
         raise
-    # croniter 7 counts a day field covering every value as '*' only when the other
-    # field's text holds a '*'; ours by meaning alone (tested on its own below)
-    for name, size in (("day_of_month", 31), ("day_of_week", 7)):
-        assume(f[name] == "*" or len(getattr(cron, name)) < size)
-    return cron
+
+
+def cron_next(f: dict[str, str], start: datetime) -> datetime:
+    """croniter's next run with Celery's day rule (``day_or=False``: both day fields)."""
+    return croniter(cron_line(f), start, day_or=False).get_next(datetime)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions(), instants())
 def test_next_after_agrees_with_croniter_in_utc(fields, moment):
     ours = build(fields).next_after(moment)
-    theirs = croniter(cron_line(fields), moment).get_next(datetime)
+    theirs = cron_next(fields, moment)
     assert ours == theirs, cron_line(fields)
     assert ours > moment
 
@@ -101,23 +102,41 @@ def test_next_after_agrees_with_croniter_away_from_dst_changes(zone, fields, mom
     offset = ours.astimezone(tz).utcoffset()
     assume(ours - local < timedelta(days=90) and offset == local.utcoffset())
     assume(offset == (ours - timedelta(hours=3)).astimezone(tz).utcoffset())
-    theirs = croniter(cron_line(fields), local).get_next(datetime)
+    theirs = cron_next(fields, local)
     assert ours == theirs, cron_line(fields)
 
 
-def test_day_of_month_and_day_of_week_both_restricted_match_either():
-    every_first_and_monday = crontab(0, 0, day_of_month=1, day_of_week="mon")
-    start = datetime(2024, 1, 1, tzinfo=UTC)  # a Monday
-    days, t = [], start
-    for _ in range(6):
-        t = every_first_and_monday.next_after(t)
-        days.append(t.day)
-    assert days == [8, 15, 22, 29, 1, 5]  # Mondays, then Thu Feb 1, then Mon Feb 5
-    for every_day in ("*/1", "0-6", "sun-sat", "1-7", list(range(7))):  # by meaning, not text
+def runs(cron: crontab, start: datetime, count: int) -> list[datetime]:
+    out, t = [], start
+    for _ in range(count):
+        t = cron.next_after(t)
+        out.append(t)
+    return out
+
+
+def test_first_monday_of_the_month_the_celery_idiom():
+    first_monday = crontab(0, 0, day_of_month="1-7", day_of_week="mon")
+    days = [r.date().isoformat() for r in runs(first_monday, datetime(2024, 1, 1, tzinfo=UTC), 6)]
+    assert days == [
+        "2024-02-05", "2024-03-04", "2024-04-01", "2024-05-06", "2024-06-03", "2024-07-01"]
+    assert first_monday.next_after(datetime(2023, 12, 31, 23, 59, tzinfo=UTC)) == datetime(
+        2024, 1, 1, tzinfo=UTC)  # Jan 1 2024 is itself a Monday
+
+
+def test_day_of_month_and_day_of_week_both_restricted_must_both_match():
+    first_and_monday = crontab(0, 0, day_of_month=1, day_of_week="mon")
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    days = [r.date().isoformat() for r in runs(first_and_monday, start, 3)]
+    assert days == ["2024-04-01", "2024-07-01", "2025-09-01"]
+    friday_13th = crontab(0, 0, day_of_month=13, day_of_week="fri")
+    assert friday_13th.next_after(datetime(2024, 1, 1, tzinfo=UTC)) == datetime(
+        2024, 9, 13, tzinfo=UTC)
+    for every_day in ("*", "*/1", "0-6", "sun-sat", list(range(7))):  # by meaning, not text
         assert crontab(0, 0, day_of_month=1, day_of_week=every_day).next_after(
             datetime(2024, 1, 5, tzinfo=UTC)) == datetime(2024, 2, 1, tzinfo=UTC)
-    assert crontab(0, 0, day_of_month="1-31", day_of_week="mon").next_after(
-        datetime(2024, 1, 2, tzinfo=UTC)) == datetime(2024, 1, 8, tzinfo=UTC)
+    for every_date in ("*", "1-31", "*/1"):
+        assert crontab(0, 0, day_of_month=every_date, day_of_week="mon").next_after(
+            datetime(2024, 1, 2, tzinfo=UTC)) == datetime(2024, 1, 8, tzinfo=UTC)
     only_mondays = crontab(0, 0, day_of_week="mon")  # day_of_month '*': weekdays alone
     assert only_mondays.next_after(datetime(2024, 1, 31, tzinfo=UTC)).day == 5
 
@@ -164,6 +183,13 @@ def test_names_sets_ints_wraps_and_sunday_as_seven_mean_the_same():
     ({"minute": "1-2-3"}, "crontab minute '1-2-3'"),
     ({"minute": "**"}, "crontab minute '**'"),
     ({"day_of_month": "30", "month_of_year": "feb"}, "crontab day_of_month '30': never occurs"),
+    ({"day_of_month": 31, "month_of_year": "feb"},
+     "crontab day_of_month '31': never occurs in month_of_year 'feb'"),
+    ({"day_of_month": "30", "month_of_year": "feb", "day_of_week": "mon"},
+     "crontab day_of_month '30': never occurs in month_of_year 'feb'"),
+    ({"day_of_month": "31", "month_of_year": "apr,jun,sep,nov", "day_of_week": "*/2"},
+     "crontab day_of_month '31': never occurs in month_of_year 'apr,jun,sep,nov'"),
+    ({"day_of_month": "30-31", "month_of_year": 2}, "crontab day_of_month '30-31': never occurs"),
     ({"tz": "Mars/Olympus"}, "crontab tz 'Mars/Olympus': unknown time zone"),
 ])
 def test_bad_input_names_the_field_and_the_bad_part(kwargs, message):
@@ -173,11 +199,16 @@ def test_bad_input_names_the_field_and_the_bad_part(kwargs, message):
     assert "\n" not in str(info.value)
 
 
-def test_feb_29_only_skips_to_the_next_leap_year_and_either_rule_allows_feb_30():
+def test_feb_29_only_skips_to_the_next_leap_year_and_on_a_weekday_up_to_40_years():
     leap = crontab(0, 0, day_of_month=29, month_of_year=2)
     assert leap.next_after(datetime(2096, 3, 1, tzinfo=UTC)) == datetime(2104, 2, 29, tzinfo=UTC)
-    odd = crontab(0, 0, day_of_month=30, month_of_year=2, day_of_week="mon")
-    assert odd.next_after(datetime(2024, 2, 1, tzinfo=UTC)) == datetime(2024, 2, 5, tzinfo=UTC)
+    leap_monday = crontab(0, 0, day_of_month=29, month_of_year=2, day_of_week="mon")
+    assert leap_monday.next_after(datetime(2072, 3, 1, tzinfo=UTC)) == datetime(
+        2112, 2, 29, tzinfo=UTC)  # 2100 is no leap year: the longest wait, 40 years
+    assert leap_monday.next_after(datetime(2024, 2, 1, tzinfo=UTC)) == datetime(
+        2044, 2, 29, tzinfo=UTC)
+    assert crontab(0, 0, day_of_month="29-31", month_of_year="feb,apr").next_after(
+        datetime(2023, 3, 1, tzinfo=UTC)) == datetime(2023, 4, 29, tzinfo=UTC)
 
 
 def fires(cron: crontab, start: datetime, end: datetime) -> list[datetime]:
