@@ -15,3 +15,8 @@ def corekit_register_transports() -> dict[str, str]:
 @hookimpl
 def corekit_register_result_backends() -> dict[str, str]:
     return dict.fromkeys(SCHEMES, "corekit.plugins.redis.backend:RedisBackend")
+
+
+@hookimpl
+def corekit_register_schedule_stores() -> dict[str, str]:
+    return dict.fromkeys(SCHEMES, "corekit.plugins.redis.schedule_store:RedisScheduleStore")

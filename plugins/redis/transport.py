@@ -118,13 +118,29 @@ class RedisTransport(Transport):
     def publish(self, messages: Sequence[Message]) -> None:
         if not messages:
             return
+        self._run("publish", self._publish_args(messages))
+
+    def queue_publish(self, pipe: Any, messages: Sequence[Message]) -> None:
+        """Queue the publish of *messages* in *pipe*, a redis-py pipeline in
+        MULTI on this transport's server and database, so the caller's own
+        commands and the publish commit together (the Redis schedule store's
+        ``fire``).  EVAL with the script's text, not EVALSHA: a NOSCRIPT
+        error inside EXEC would not undo the caller's commands."""
+        if messages:
+            self.client  # noqa: B018 - connects and loads the scripts
+            pipe.eval(self._scripts["publish"].source, 0, self.prefix,
+                      *self._publish_args(messages))
+
+    @staticmethod
+    def _publish_args(messages: Sequence[Message]) -> list[Any]:
+        """``publish.lua``'s arguments after the prefix."""
         now = time.time()
         args: list[Any] = []
         for m in messages:
             due = m.eta is None or m.eta <= now
             args += [m.queue, max(0, min(9, int(m.priority or 0))),
                      "" if due else repr(m.eta), pack(m)]
-        self._run("publish", args)
+        return args
 
     # -- consuming ----------------------------------------------------------------
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Message]:

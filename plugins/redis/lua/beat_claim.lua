@@ -1,0 +1,63 @@
+-- Claim runs for the lease holder.  ARGV: prefix, holder, sent ('1': the caller publishes in
+-- the same transaction, so the runs are recorded as sent), then per run: name, scheduled_at
+-- (Unix seconds as text), task id.  In order, a run is claimed when the holder has the lease,
+-- the entry exists and its last_run is unset, unreadable, or before scheduled_at; the claim
+-- moves last_run, last_task and count and records the run: <prefix>run (hash: run id -> task
+-- id), runs and runs:<name> (sorted sets by scheduled_at), unsent (until confirmed).
+-- A run id is '<scheduled_at>|<name>'.  Returns the 1-based positions of the runs claimed.
+local p, holder, sent = ARGV[1], ARGV[2], ARGV[3]
+local KEEP, DAY = 100, 86400
+local lease = redis.pcall('GET', p .. 'lease')
+if lease ~= holder or redis.call('PTTL', p .. 'lease') < 0 then
+  return {}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+
+local function last_run(name)  -- nil: never ran, or unreadable
+  local value = tonumber(redis.call('HGET', p .. 'last_run', name))
+  if value == nil or value ~= value or value == math.huge or value == -math.huge then
+    return nil
+  end
+  return value
+end
+
+local function prune(name)  -- sent records older than a day, beyond the newest KEEP
+  local key = p .. 'runs:' .. name
+  local extra = redis.call('ZCARD', key) - KEEP
+  if extra <= 0 then return end
+  local old = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. (now - DAY), 'LIMIT', 0,
+                         math.min(extra, 1000))
+  local gone = {}
+  for _, id in ipairs(old) do
+    if not redis.call('ZSCORE', p .. 'unsent', id) then gone[#gone + 1] = id end
+  end
+  if #gone == 0 then return end
+  redis.call('ZREM', key, unpack(gone))
+  redis.call('ZREM', p .. 'runs', unpack(gone))
+  redis.call('HDEL', p .. 'run', unpack(gone))
+end
+
+local claimed = {}
+for i = 4, #ARGV, 3 do
+  local name, at_text, task_id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local at = tonumber(at_text)
+  local last = last_run(name)
+  if redis.call('HEXISTS', p .. 'defs', name) == 1 and (last == nil or last < at) then
+    redis.call('HSET', p .. 'last_run', name, at_text)
+    redis.call('HSET', p .. 'last_task', name, task_id)
+    if type(redis.pcall('HINCRBY', p .. 'count', name, 1)) ~= 'number' then
+      redis.call('HSET', p .. 'count', name, 1)  -- an unreadable count restarts
+    end
+    local id = at_text .. '|' .. name
+    redis.call('HSET', p .. 'run', id, task_id)
+    redis.call('ZADD', p .. 'runs', at_text, id)
+    redis.call('ZADD', p .. 'runs:' .. name, at_text, id)
+    if sent ~= '1' then
+      redis.call('ZADD', p .. 'unsent', at_text, id)
+    end
+    prune(name)
+    claimed[#claimed + 1] = (i - 1) / 3
+  end
+end
+return claimed

@@ -1,0 +1,406 @@
+"""The ``redis://`` schedule store (`corekit.schedules.store`): periodic
+tasks, their run state, the beat leader's lease and the run claims, in Redis.
+
+It connects as the transport does (`client.connect`: the same URL forms, TLS
+options and Unix sockets); option ``prefix`` (default ``corekit:``, the
+transport's) is followed by ``beat:``.  Every step that changes something is
+one Lua script (``lua/beat_*.lua``), timed by Redis's clock:
+
+- definitions and run state are hashes keyed by entry name (``defs``,
+  ``source``, ``changed_at``, ``last_run``, ``last_task``, ``count``), so
+  `load` is seven commands in one MULTI even with 100,000 entries;
+- the cursor is an INCR counter; ``versions`` (a sorted set) holds each
+  name's cursor at its last change, removals too, so `changes` is one
+  ZRANGEBYSCORE; tombstones older than a day are pruned (a cursor from
+  before them gets everything, as the contract allows);
+- every change publishes the new cursor on ``changed``: `wait_for_change`
+  blocks on that channel;
+- the lease is one key holding the holder's name, expiring by PX;
+- each claimed run is recorded (``run``, ``runs``, ``runs:<name>``,
+  ``unsent`` until confirmed), kept a day and at least the last 100 per entry.
+
+`fire` with the Redis transport on the same server and database claims and
+publishes in one MULTI/EXEC (see `fire`).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+import weakref
+from typing import Any, Callable, Mapping, Sequence
+
+from corekit.plugins.redis.client import Lane, connect, script
+from corekit.schedules.store import SOURCES, Changes, Run, ScheduleStore, StoredEntry
+
+__all__ = ["RedisScheduleStore"]
+
+#: the per-entry hashes, in the order `_entry` takes them
+HASHES = ("defs", "source", "changed_at", "last_run", "last_task", "count")
+SCRIPTS = ("beat_defs", "beat_changes", "beat_lease", "beat_claim")
+#: `fire` retries its transaction this often when a watched key changes, then
+#: claims and publishes in two steps (unsent runs cover a crash between them)
+FIRE_ATTEMPTS = 10
+
+
+class RedisScheduleStore(ScheduleStore):
+    """A `ScheduleStore` in Redis (see the module docstring)."""
+
+    scheme = "redis"
+
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(url, options)
+        self.prefix = str(self.options.get("prefix", "corekit:")) + "beat:"
+        self._client: Any = None
+        self._lane: Lane | None = None
+        self._scripts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        #: transport -> whether it uses this store's server and database
+        self._shared: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        from corekit.transport import mask_url
+
+        return f"<RedisScheduleStore {mask_url(self.url)}>"
+
+    @property
+    def client(self) -> Any:
+        with self._lock:  # two threads' first calls must not make two clients
+            if self._client is None:
+                client = connect(self.url)
+                self._lane = Lane(client)
+                self._scripts = {name: script(self._lane, name) for name in SCRIPTS}
+                self._client = client
+            return self._client
+
+    def _run(self, name: str, *args: Any) -> Any:
+        self.client  # noqa: B018 - connects and loads the scripts
+        return self._scripts[name](args=[self.prefix, *args])
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+            lane, self._lane = self._lane, None
+        if lane is not None:
+            lane.close()
+        if client is not None:
+            client.close()
+
+    # -- clock ---------------------------------------------------------------
+    def now(self) -> float:
+        seconds, micros = self.client.time()
+        return seconds + micros / 1e6
+
+    # -- definitions ---------------------------------------------------------
+    def load(self) -> tuple[int, list[StoredEntry]]:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.get(self.prefix + "cursor")
+        for hash_name in HASHES:
+            pipe.hgetall(self.prefix + hash_name)
+        cursor, *maps = pipe.execute(raise_on_error=False)
+        tables = [m if isinstance(m, dict) else {} for m in maps]  # a key of another type
+        entries = [_entry(name, *(t.get(name) for t in tables)) for name in tables[0]]
+        return _count(cursor), sorted(entries, key=lambda e: e.name)
+
+    def get(self, name: str) -> StoredEntry | None:
+        _check_name(name)
+        pipe = self.client.pipeline(transaction=True)
+        for hash_name in HASHES:
+            pipe.hget(self.prefix + hash_name, name)
+        fields = [None if isinstance(v, Exception) else v
+                  for v in pipe.execute(raise_on_error=False)]
+        return None if fields[0] is None else _entry(name.encode(), *fields)
+
+    def changes(self, cursor: int) -> Changes:
+        cursor = _check_cursor(cursor)
+        raw = self._run("beat_changes", cursor)
+        if raw[1] == b"all":
+            current, entries = self.load()
+            return Changes(current, entries, [])
+        changed, removed = [], []
+        for i in range(2, len(raw), len(HASHES) + 1):
+            name, *fields = raw[i:i + len(HASHES) + 1]
+            if fields[0] is None:
+                removed.append(_text(name))
+            else:
+                changed.append(_entry(name, *fields))
+        return Changes(int(raw[0]), changed, removed)
+
+    def wait_for_change(self, cursor: int, timeout: float) -> bool:
+        """Subscribe to ``changed`` first, then read the cursor (a change
+        between the two is seen either way), then block on the channel."""
+        cursor = _check_cursor(cursor)
+        deadline = time.monotonic() + max(0.0, timeout)
+        pubsub = self.client.pubsub()
+        try:
+            pubsub.subscribe(self.prefix + "changed")
+            while True:  # the server confirms before the cursor is read
+                left = deadline - time.monotonic()
+                message = pubsub.get_message(timeout=max(left, 0.0))
+                if message is not None and message["type"] == "subscribe":
+                    break
+                if left <= 0:
+                    return self._cursor() != cursor
+            while True:
+                if self._cursor() != cursor:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                pubsub.get_message(timeout=left)
+        finally:
+            pubsub.close()
+
+    def _cursor(self) -> int:
+        try:
+            return _count(self.client.get(self.prefix + "cursor"))
+        except Exception as exc:  # a key of another type: as unreadable as garbage
+            from redis.exceptions import ResponseError
+
+            if isinstance(exc, ResponseError):
+                return 0
+            raise
+
+    def put(self, name: str, definition: str, source: str = "api") -> None:
+        _check_name(name)
+        _check_definition(name, definition)
+        if source not in SOURCES:
+            raise ValueError(f"schedule entry {name!r}: source must be one of {SOURCES}, "
+                             f"got {source!r}")
+        self._run("beat_defs", "put", source, name, definition)
+
+    def remove(self, name: str) -> bool:
+        _check_name(name)
+        return bool(self._run("beat_defs", "remove", name))
+
+    def sync_config(self, definitions: Mapping[str, str]) -> None:
+        args: list[str] = []
+        for name, definition in definitions.items():
+            _check_name(name)
+            _check_definition(name, definition)
+            args += [name, definition]
+        self._run("beat_defs", "sync", *args)
+
+    # -- the leader lease ----------------------------------------------------
+    def acquire_lease(self, holder: str, ttl: float) -> bool:
+        _check_holder(holder)
+        if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not (
+                math.isfinite(ttl) and ttl > 0):
+            raise ValueError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
+        return bool(self._run("beat_lease", "acquire", holder, max(1, round(ttl * 1000))))
+
+    def release_lease(self, holder: str) -> None:
+        _check_holder(holder)
+        self._run("beat_lease", "release", holder, 0)
+
+    def lease(self) -> tuple[str, float] | None:
+        raw = self._run("beat_lease", "read", "", 0)
+        return (_text(raw[0]), raw[1] / 1000) if raw else None
+
+    # -- runs ----------------------------------------------------------------
+    def claim_runs(self, holder: str, runs: Sequence[Run]) -> list[Run]:
+        _check_holder(holder)
+        runs = _check_runs(runs)
+        if not runs:
+            return []
+        positions = self._run("beat_claim", holder, "0", *_run_args(runs))
+        return [runs[i - 1] for i in positions]
+
+    def confirm_runs(self, runs: Sequence[Run]) -> None:
+        ids = [_run_id(run) for run in _check_runs(runs)]
+        if ids:
+            self.client.zrem(self.prefix + "unsent", *ids)
+
+    def unsent_runs(self) -> list[Run]:
+        ids = self.client.zrange(self.prefix + "unsent", 0, -1)
+        return [run for run, _ in self._records(ids, sent=set())]
+
+    def recent_runs(self, name: str | None = None, limit: int = 100) -> list[tuple[Run, bool]]:
+        if name is not None:
+            _check_name(name)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+        if limit == 0:
+            return []
+        key = self.prefix + ("runs" if name is None else "runs:" + name)
+        ids = self.client.zrevrange(key, 0, limit - 1)
+        if not ids:
+            return []
+        unsent = self.client.zmscore(self.prefix + "unsent", ids)
+        return self._records(ids, sent={i for i, s in zip(ids, unsent) if s is None})
+
+    def _records(self, ids: Sequence[bytes], sent: set[bytes]) -> list[tuple[Run, bool]]:
+        """The runs behind *ids* (a record another program wrote wrong is left out)."""
+        if not ids:
+            return []
+        task_ids = self.client.hmget(self.prefix + "run", ids)
+        records = []
+        for run_id, task_id in zip(ids, task_ids):
+            at, bar, name = run_id.partition(b"|")
+            scheduled_at = _number(at)
+            if bar and task_id is not None and scheduled_at is not None:
+                records.append((Run(_text(name), scheduled_at, _text(task_id)), run_id in sent))
+        return records
+
+    def fire(self, holder: str, runs: Sequence[Run], transport: Any,
+             make_messages: Callable[[Sequence[Run]], list[Any]],
+             publish: Callable[[list[Any]], None]) -> list[Run]:
+        """With the Redis transport on this server and database: WATCH the
+        lease and the keys a claim reads, work out which runs the claim will
+        take, then one MULTI/EXEC runs the claim script (recording them sent)
+        and the transport's own publish script (`RedisTransport.queue_publish`).
+        A watched key that changes (a lease lapsing, another claim) aborts the
+        EXEC and the step starts over; nothing is ever claimed unsent."""
+        _check_holder(holder)
+        runs = _check_runs(runs)
+        if not runs:
+            return []
+        if not self._shares_database(transport):
+            return super().fire(holder, runs, transport, make_messages, publish)
+        from redis.exceptions import WatchError
+
+        watched = [self.prefix + k for k in ("lease", "defs", "last_run")]
+        if not self._writable(runs):  # the claim would fail after the publish
+            return super().fire(holder, runs, transport, make_messages, publish)
+        claim = self._scripts["beat_claim"].source
+        for _ in range(FIRE_ATTEMPTS):
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(*watched)
+                    claimable = _claimable(pipe, self.prefix, holder, runs)
+                    if not claimable:
+                        return []
+                    messages = make_messages(claimable)
+                    pipe.multi()
+                    pipe.eval(claim, 0, self.prefix, holder, "1", *_run_args(claimable))
+                    transport.queue_publish(pipe, messages)
+                    positions = pipe.execute()[0]
+                except WatchError:
+                    continue
+            return [claimable[i - 1] for i in positions]
+        return super().fire(holder, runs, transport, make_messages, publish)
+
+    def _writable(self, runs: Sequence[Run]) -> bool:
+        """Whether the keys a claim writes are free or of the claim's types
+        (a script error in a MULTI does not undo the publish queued after it)."""
+        kinds = {"run": b"hash", "count": b"hash", "last_task": b"hash", "runs": b"zset",
+                 "unsent": b"zset", **{"runs:" + r.name: b"zset" for r in runs}}
+        pipe = self.client.pipeline(transaction=False)
+        for key in kinds:
+            pipe.type(self.prefix + key)
+        return all(got in (want, b"none") for want, got in zip(kinds.values(), pipe.execute()))
+
+    def _shares_database(self, transport: Any) -> bool:
+        """Whether *transport* is the Redis transport on this server (by its
+        run id, whatever the address says) and database."""
+        from corekit.plugins.redis.transport import RedisTransport
+
+        if not isinstance(transport, RedisTransport):
+            return False
+        shared = self._shared.get(transport)
+        if shared is None:
+            mine, theirs = self.client, transport.client
+            shared = (mine.connection_pool.connection_kwargs.get("db", 0)
+                      == theirs.connection_pool.connection_kwargs.get("db", 0)
+                      and mine.info("server")["run_id"] == theirs.info("server")["run_id"])
+            self._shared[transport] = shared
+        return shared
+
+
+def _claimable(pipe: Any, prefix: str, holder: str, runs: Sequence[Run]) -> list[Run]:
+    """What ``beat_claim.lua`` would claim now (the pipeline is watching)."""
+    from redis.exceptions import ResponseError
+
+    try:
+        lease = pipe.get(prefix + "lease")
+    except ResponseError:  # a key of another type: no lease
+        return []
+    if lease is None or _text(lease) != holder or pipe.pttl(prefix + "lease") < 0:
+        return []
+    names = list(dict.fromkeys(run.name for run in runs))
+    exists = dict(zip(names, (v is not None for v in pipe.hmget(prefix + "defs", names))))
+    last = dict(zip(names, (_number(v) for v in pipe.hmget(prefix + "last_run", names))))
+    claimable = []
+    for run in runs:
+        if exists[run.name] and (
+                last[run.name] is None or last[run.name] < run.scheduled_at):
+            last[run.name] = run.scheduled_at
+            claimable.append(run)
+    return claimable
+
+
+# -- decoding what is stored (another program may have written anything) ----
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _entry(name: Any, definition: Any, source: Any, changed_at: Any, last_run: Any,
+           last_task: Any, count: Any) -> StoredEntry:
+    return StoredEntry(
+        name=_text(name), definition=_text(definition),
+        source="config" if source == b"config" else "api",
+        changed_at=_number(changed_at) or 0.0, last_run_at=_number(last_run),
+        last_task_id=None if last_task is None else _text(last_task),
+        total_run_count=_count(count))
+
+
+def _run_id(run: Run) -> str:
+    return f"{run.scheduled_at!r}|{run.name}"
+
+
+def _run_args(runs: Sequence[Run]) -> list[str]:
+    return [arg for run in runs for arg in (run.name, repr(run.scheduled_at), run.task_id)]
+
+
+# -- checking what callers pass ------------------------------------------------
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"schedule entry name must be a non-empty string, got {name!r}")
+
+
+def _check_definition(name: str, definition: Any) -> None:
+    if not isinstance(definition, str):
+        raise TypeError(f"schedule entry {name!r}: definition must be JSON text (str), got "
+                        f"{type(definition).__name__}; use ScheduleEntry.to_json()")
+
+
+def _check_holder(holder: Any) -> None:
+    if not isinstance(holder, str) or not holder:
+        raise ValueError(f"lease holder must be a non-empty string, got {holder!r}")
+
+
+def _check_cursor(cursor: Any) -> int:
+    if not isinstance(cursor, int) or isinstance(cursor, bool):
+        raise ValueError(f"cursor must be an integer from load() or changes(), got {cursor!r}")
+    return cursor
+
+
+def _check_runs(runs: Sequence[Any]) -> list[Run]:
+    checked = []
+    for run in runs:
+        name, scheduled_at, task_id = run
+        _check_name(name)
+        if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
+                not math.isfinite(scheduled_at)):
+            raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
+                             f"got {scheduled_at!r}")
+        if not isinstance(task_id, str) or not task_id:
+            raise ValueError(f"run of {name!r}: task_id must be a non-empty string, "
+                             f"got {task_id!r}")
+        checked.append(Run(name, float(scheduled_at), task_id))
+    return checked
