@@ -76,6 +76,7 @@ class Corekit:
         self._backend: ResultBackend | None = None
         self._router: tuple[Any, Router] | None = None
         self._queues: tuple[int, Queues] | None = None
+        self._app_signals: dict[str, Any] = {}
         from corekit.builtin_tasks import register_builtins
 
         register_builtins(self)
@@ -115,11 +116,35 @@ class Corekit:
             self._annotations = annotations
             if self.plugins.implements("corekit_app_configure"):  # else pluggy is not needed
                 self.plugins.hook.corekit_app_configure(app=self)
+            if "on_after_configure" in self._app_signals:
+                self.on_after_configure.send(sender=self, source=self.conf)
             for module in list(self.conf.include) + list(self.conf.imports):
                 importlib.import_module(module)
             if annotations:
                 for task in list(self._registry.values()):
                     annotate(task, annotations)
+            if "on_after_finalize" in self._app_signals:
+                self.on_after_finalize.send(sender=self)
+
+    def _app_signal(self, name: str, doc: str) -> Any:
+        signal = self._app_signals.get(name)
+        if signal is None:  # made on first use: creating an app imports no logging
+            from corekit.signals import Signal
+
+            signal = self._app_signals[name] = Signal(name, doc)
+        return signal
+
+    @property
+    def on_after_configure(self) -> Any:
+        """Celery's signal, sent when the app finalizes (its configuration is
+        read): the place for `add_periodic_task`.  ``sender`` is the app,
+        ``source`` its ``conf``."""
+        return self._app_signal("on_after_configure", "sender=app; source=app.conf")
+
+    @property
+    def on_after_finalize(self) -> Any:
+        """Celery's signal, sent after the app finalized (task modules imported)."""
+        return self._app_signal("on_after_finalize", "sender=app")
 
     @property
     def tasks(self) -> TaskRegistry:
@@ -326,6 +351,29 @@ class Corekit:
                     self._producer.close()
                 finally:
                     self._producer = None
+
+    def add_periodic_task(self, schedule: Any, sig: Any, args: Sequence[Any] = (),
+                          kwargs: Mapping[str, Any] | None = None, name: str | None = None,
+                          **options: Any) -> str:
+        """Add ``sig`` (a signature, or a task) to ``beat_schedule``, as
+        Celery's does: run on *schedule* (seconds, a timedelta or a
+        `corekit.schedules` schedule), under *name* (default: the
+        signature's repr); *args*/*kwargs* are merged into the signature's,
+        *options* into its options.  Returns the entry's name.  Entries are
+        checked at once (`corekit.schedules.entry.ScheduleError` names the
+        entry and field) and reach the schedule store when a beat starts."""
+        from corekit.schedules.entry import entry_from_config
+
+        if not hasattr(sig, "clone"):  # a task: its signature
+            sig = sig.s() if hasattr(sig, "s") else sig
+        sig = sig.clone(args, kwargs) if (args or kwargs) else sig
+        key = name or repr(sig)
+        item = {"schedule": schedule, "task": sig["task"], "args": tuple(sig["args"] or ()),
+                "kwargs": dict(sig["kwargs"] or {}),
+                "options": {**dict(sig.get("options") or {}), **options}}
+        entry_from_config(key, item)
+        self.conf.beat_schedule = {**(self.conf.beat_schedule or {}), key: item}
+        return key
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
         from corekit.result import AsyncResult

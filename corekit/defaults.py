@@ -107,6 +107,13 @@ KERNEL_SETTINGS: tuple[Setting, ...] = (
     # -- web monitor
     Setting("monitor_allowed_hosts", [], _STRINGS,
             "Host names the web monitor answers besides its address and localhost."),
+    # -- periodic tasks
+    Setting("beat_schedule", {}, dict,
+            "Periodic tasks by name ({task, schedule, args, ...}), synced to the store at beat start."),
+    Setting("beat_store_url", None, str,
+            "Schedule store of periodic tasks; None: the broker's URL, else the result backend's."),
+    Setting("timezone", None, str,
+            "IANA zone of crontab schedules that name none (nor does their entry); None: UTC."),
     # -- app
     Setting("include", [], _STRINGS, "Task modules imported when the app finalizes."),
     Setting("imports", [], _STRINGS, "Task modules imported when the app finalizes (Celery's "

@@ -87,6 +87,8 @@ ALLOWED = {
     ("corekit/defaults.py", "threads"),            # worker_pool default
     ("corekit/result_backend.py", "json"),         # result_serializer default, when a
                                                    # backend is built without options
+    ("corekit/schedules/entry.py", "json"),        # periodic-task definitions are stored as
+                                                   # kombu's JSON, the default serializer
     # the pytest plugin's fixtures: an in-memory app and a threads worker,
     # as Celery's contrib.testing does
     ("corekit/testing.py", "memory://"),

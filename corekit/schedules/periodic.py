@@ -1,0 +1,196 @@
+"""`PeriodicTasks`: manage the periodic tasks of an app's schedule store.
+
+What ``corekit beat list|add|remove|enable|disable``, the web monitor and
+user code use to change the schedule while beats run (they see a change
+within a second)::
+
+    from corekit.schedules import crontab
+    from corekit.schedules.periodic import PeriodicTasks
+
+    tasks = PeriodicTasks(app)
+    tasks.add("nightly-report", "proj.tasks.report", crontab(hour=2, minute=30))
+    tasks.disable("nightly-report")
+    for row in tasks.list():
+        print(row.name, row.next_run_at)
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
+
+from corekit.exceptions import ImproperlyConfigured
+from corekit.schedules.entry import ScheduleEntry, ScheduleError, entry_from_config, \
+    entry_from_json
+from corekit.schedules.timeline import anchor_of, effective_schedule, upcoming
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+    from corekit.schedules.store import ScheduleStore, StoredEntry
+
+__all__ = ["PeriodicTasks", "PeriodicTask", "store_url", "open_store", "config_entries"]
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0]
+
+
+def store_url(app: Corekit) -> str:
+    """``beat_store_url``, else the broker's URL if a schedule store serves
+    its scheme, else the result backend's; ImproperlyConfigured otherwise."""
+    stores = app.plugins.registry("schedule_stores")
+    explicit = app.conf.beat_store_url
+    if explicit:
+        if _scheme(explicit) not in stores:
+            raise ImproperlyConfigured(
+                f"beat_store_url {explicit!r}: no schedule store serves {_scheme(explicit)}:// "
+                f"(installed: {', '.join(sorted(stores)) or 'none'})")
+        return str(explicit)
+    for url in (app.conf.broker, app.conf.backend):
+        if _scheme(url) in stores:
+            return str(url)
+    raise ImproperlyConfigured(
+        f"periodic tasks need a schedule store, and neither the broker "
+        f"({_scheme(app.conf.broker)}://) nor the result backend has one: set "
+        f"beat_store_url to a store URL ({', '.join(sorted(stores)) or 'none installed'})")
+
+
+def open_store(app: Corekit) -> ScheduleStore:
+    """A new connection to the app's schedule store (the caller closes it)."""
+    url = store_url(app)
+    cls = app.plugins.get("schedule_stores", _scheme(url))
+    options = dict(app.conf.broker_transport_options or {})
+    return cls(url, options)  # type: ignore[no-any-return]
+
+
+def config_entries(app: Corekit) -> dict[str, ScheduleEntry]:
+    """``beat_schedule`` (after the app's signals added theirs), each entry
+    checked: the first bad one raises `ScheduleError` naming it."""
+    app.finalize()
+    schedule = app.conf.beat_schedule or {}
+    if not isinstance(schedule, Mapping):
+        raise ScheduleError(f"beat_schedule must be a dict of entries, got "
+                            f"{type(schedule).__name__}")
+    return {str(name): entry_from_config(str(name), item) for name, item in schedule.items()}
+
+
+class PeriodicTask(NamedTuple):
+    """One row of `PeriodicTasks.list`."""
+
+    name: str
+    #: the decoded entry; None when the stored definition is bad (see ``error``)
+    entry: ScheduleEntry | None
+    error: str | None
+    source: str
+    last_run_at: float | None
+    last_task_id: str | None
+    total_run_count: int
+    #: Unix seconds of the next run (None: disabled, broken or never again)
+    next_run_at: float | None
+
+
+class PeriodicTasks:
+    """The schedule store of *app*, entry by entry."""
+
+    def __init__(self, app: Corekit, store: ScheduleStore | None = None) -> None:
+        self.app = app
+        self._store = store
+
+    @property
+    def store(self) -> ScheduleStore:
+        if self._store is None:
+            self._store = open_store(self.app)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> PeriodicTasks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------
+    def row(self, stored: StoredEntry, now: float | None = None) -> PeriodicTask:
+        """A stored entry decoded, with its next run computed."""
+        try:
+            entry: ScheduleEntry | None = entry_from_json(stored.name, stored.definition)
+            error = None
+        except ScheduleError as exc:
+            entry, error = None, str(exc)
+        next_at = None
+        if entry is not None and entry.enabled:
+            sched = effective_schedule(entry, self.app.conf.timezone)
+            anchor = anchor_of(stored.last_run_at, stored.changed_at)
+            next_at = upcoming(sched, anchor, time.time() if now is None else now)
+        return PeriodicTask(stored.name, entry, error, stored.source, stored.last_run_at,
+                            stored.last_task_id, stored.total_run_count, next_at)
+
+    def list(self) -> list[PeriodicTask]:
+        """Every entry, sorted by name."""
+        _, stored = self.store.load()
+        now = time.time()
+        return [self.row(s, now) for s in sorted(stored, key=lambda s: s.name)]
+
+    def get(self, name: str) -> PeriodicTask | None:
+        stored = self.store.get(name)
+        return None if stored is None else self.row(stored)
+
+    # -- changing ------------------------------------------------------------
+    def add(self, name: str, task: str, schedule: Any, args: Sequence[Any] = (),
+            kwargs: Mapping[str, Any] | None = None, options: Mapping[str, Any] | None = None,
+            *, enabled: bool = True, missed: str | None = None, tz: str | None = None,
+            replace: bool = False) -> ScheduleEntry:
+        """Add an entry (``replace=True`` also changes an existing one)."""
+        entry = ScheduleEntry(name, task, schedule, args, kwargs, options, enabled, missed, tz)
+        return self.put(entry, replace=replace)
+
+    def put(self, entry: ScheduleEntry, replace: bool = True) -> ScheduleEntry:
+        """Store *entry*; ScheduleError if it exists and not *replace*."""
+        definition = entry.to_json()
+        if not replace and self.store.get(entry.name) is not None:
+            raise ScheduleError(f"periodic task {entry.name!r} exists (remove it first, or "
+                                f"replace it)")
+        self.store.put(entry.name, definition, "api")
+        return entry
+
+    def remove(self, name: str) -> bool:
+        """Delete an entry; False if there was none.  An entry that comes from
+        ``beat_schedule`` returns at the next beat start unless removed there too."""
+        return self.store.remove(name)
+
+    def enable(self, name: str) -> ScheduleEntry:
+        return self._set_enabled(name, True)
+
+    def disable(self, name: str) -> ScheduleEntry:
+        return self._set_enabled(name, False)
+
+    def _set_enabled(self, name: str, enabled: bool) -> ScheduleEntry:
+        stored = self.store.get(name)
+        if stored is None:
+            raise ScheduleError(f"no periodic task called {name!r}")
+        entry = entry_from_json(name, stored.definition).replace(enabled=enabled)
+        self.store.put(name, entry.to_json(), stored.source)
+        return entry
+
+    def sync_config(self) -> dict[str, ScheduleEntry]:
+        """Write ``beat_schedule`` into the store (a beat does it at start)."""
+        entries = config_entries(self.app)
+        _, stored = self.store.load()
+        current = {s.name: s for s in stored if s.source == "config"}
+        for name, entry in entries.items():
+            if name in current:  # an operator's enable/disable outlives restarts
+                entries[name] = _keep_enabled_flag(entry, current[name])
+        self.store.sync_config({name: e.to_json() for name, e in entries.items()})
+        return entries
+
+
+def _keep_enabled_flag(entry: ScheduleEntry, stored: StoredEntry) -> ScheduleEntry:
+    """*entry* with the stored ``enabled`` flag when nothing else changed."""
+    try:
+        old = entry_from_json(stored.name, stored.definition)
+    except ScheduleError:
+        return entry
+    return old if old.replace(enabled=entry.enabled) == entry else entry

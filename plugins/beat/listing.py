@@ -1,0 +1,48 @@
+"""What ``corekit beat list`` prints: a table, or JSON lines."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterator, Sequence
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _schedule_text(row: Any) -> str:
+    if row.entry is None:
+        return f"(bad: {row.error})"
+    return repr(row.entry.schedule)
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    entry = row.entry
+    return {"name": row.name, "task": entry.task if entry else None,
+            "schedule": _schedule_text(row), "enabled": bool(entry and entry.enabled),
+            "source": row.source, "error": row.error, "next_run_at": row.next_run_at,
+            "last_run_at": row.last_run_at, "last_task_id": row.last_task_id,
+            "total_run_count": row.total_run_count}
+
+
+def render(rows: Sequence[Any], lease: tuple[str, float] | None,
+           as_json: bool = False) -> Iterator[str]:
+    if as_json:
+        for row in rows:
+            yield json.dumps(as_dict(row))
+        return
+    leader = f"{lease[0]} (lease {lease[1]:.1f} s left)" if lease else "none"
+    yield f"leader: {leader}; {len(rows)} periodic task(s)"
+    if not rows:
+        return
+    table = [("NAME", "TASK", "SCHEDULE", "ON", "NEXT RUN (UTC)", "LAST RUN (UTC)", "RUNS")]
+    for row in rows:
+        on = "yes" if row.entry is not None and row.entry.enabled else "no"
+        task = row.entry.task if row.entry is not None else "-"
+        table.append((row.name, task, _schedule_text(row), on, _when(row.next_run_at),
+                      _when(row.last_run_at), str(row.total_run_count)))
+    widths = [min(40, max(len(r[i]) for r in table)) for i in range(len(table[0]))]
+    for r in table:
+        yield "  ".join(cell[:40].ljust(w) for cell, w in zip(r, widths)).rstrip()

@@ -1,0 +1,33 @@
+"""`BeatStep`: a beat inside a worker (``corekit worker -B``)."""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from corekit.bootsteps import Step
+
+if TYPE_CHECKING:
+    from corekit.worker import Worker
+
+
+class BeatStep(Step):
+    """Runs `corekit.plugins.beat.service.Beat` on a thread of its own while
+    the worker runs.  Every ``-B`` worker may run one: they share one
+    schedule store, and only the lease holder fires."""
+
+    def enabled(self, worker: Worker) -> bool:
+        return bool(worker.app.conf.worker_beat)
+
+    def create(self, worker: Worker) -> None:
+        from corekit.plugins.beat.service import Beat
+
+        self.beat = Beat(worker.app, name=f"beat@{worker.hostname}")
+        self.thread = threading.Thread(target=self.beat.run, name="corekit-beat", daemon=True)
+
+    def start(self, worker: Worker) -> None:
+        self.thread.start()
+
+    def stop(self, worker: Worker) -> None:
+        self.beat.stop()
+        self.thread.join(timeout=10)
+        self.beat.store.close()
