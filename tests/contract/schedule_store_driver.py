@@ -1,0 +1,50 @@
+"""A schedule store used from another OS process, for the contract suite.
+
+``python schedule_store_driver.py SCHEME URL put NAME DEFINITION`` puts one
+entry and exits.
+
+``python schedule_store_driver.py SCHEME URL claim HOLDER SEED BATCH`` reads
+runs (``name scheduled_at task_id`` per line) from stdin up to a line
+``go``, then claims them in batches of BATCH, in an order shuffled by SEED,
+and prints the names it claimed as JSON.  The runs are read before ``go`` so
+that two processes start claiming at the same moment.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+from corekit.pluginmanager import default_manager
+from corekit.schedules.store import Run
+
+
+def main(scheme: str, url: str, command: str, *args: str) -> None:
+    store = default_manager().get("schedule_stores", scheme)(url)
+    try:
+        if command == "put":
+            store.put(args[0], args[1])
+        elif command == "claim":
+            claim(store, args[0], int(args[1]), int(args[2]))
+        else:
+            raise SystemExit(f"unknown command {command!r}")
+    finally:
+        store.close()
+
+
+def claim(store, holder: str, seed: int, batch: int) -> None:  # type: ignore[no-untyped-def]
+    runs = []
+    for line in sys.stdin:
+        if line.strip() == "go":
+            break
+        name, at, task_id = line.split()
+        runs.append(Run(name, float(at), task_id))
+    random.Random(seed).shuffle(runs)
+    claimed: list[str] = []
+    for start in range(0, len(runs), batch):
+        claimed.extend(run.name for run in store.claim_runs(holder, runs[start:start + batch]))
+    print(json.dumps(claimed), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
