@@ -542,9 +542,32 @@ def _garbage_sqlite(url: str) -> None:
         conn.close()
 
 
+def _garbage_redis(url: str) -> None:
+    """Raw commands on the layout the Redis store documents: one hash per
+    field (``corekit:beat:defs``, ``...:count``, ...), keyed by entry name."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        fields = {"not-json": {"defs": "{oops", "source": "api", "last_run": "yesterday",
+                               "last_task": "42", "count": "many", "changed_at": "noon"},
+                  "nulls": {"defs": ""},
+                  "blob-def": {"defs": b"\xff\xfe\x00binary", "source": b"config",
+                               "last_run": b"\x00", "last_task": b"\xff", "count": "2.5",
+                               "changed_at": b"x"},
+                  "not-utf8": {"defs": b"\xc3(\xff", "source": "api", "last_run": "12",
+                               "last_task": "t", "count": "3", "changed_at": "1"}}
+        for name, values in fields.items():
+            for field, value in values.items():
+                client.hset(f"corekit:beat:{field}", name, value)
+    finally:
+        client.close()
+
+
 #: How each scheme's test writes garbage where its definitions live (the
 #: layout is the store's own).
-GARBAGE: dict[str, Callable[[str], None]] = {"sqlite": _garbage_sqlite}
+GARBAGE: dict[str, Callable[[str], None]] = {"sqlite": _garbage_sqlite,
+                                             "redis": _garbage_redis}
 
 
 def test_rows_written_wrong_by_another_program_do_not_break_load(
