@@ -41,6 +41,8 @@ SCRIPTS = ("beat_defs", "beat_changes", "beat_lease", "beat_claim")
 #: `fire` retries its transaction this often when a watched key changes, then
 #: claims and publishes in two steps (unsent runs cover a crash between them)
 FIRE_ATTEMPTS = 10
+#: `wait_for_change` reads the cursor at least this often (seconds)
+RECHECK_EVERY = 1.0
 
 
 class RedisScheduleStore(ScheduleStore):
@@ -147,7 +149,9 @@ class RedisScheduleStore(ScheduleStore):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                pubsub.get_message(timeout=left)
+                # at most a second per read: a change published while redis-py
+                # was reconnecting and subscribing again is still seen
+                pubsub.get_message(timeout=min(left, RECHECK_EVERY))
         finally:
             pubsub.close()
 

@@ -11,6 +11,17 @@ local lease = redis.pcall('GET', p .. 'lease')
 if lease ~= holder or redis.call('PTTL', p .. 'lease') < 0 then
   return {}
 end
+-- Every key this call may write must be free or of its type (see beat_defs.lua)
+local kinds = {last_run = 'hash', last_task = 'hash', count = 'hash', run = 'hash',
+               runs = 'zset', unsent = 'zset', defs = 'hash'}
+for i = 4, #ARGV, 3 do kinds['runs:' .. ARGV[i]] = 'zset' end
+for suffix, kind in pairs(kinds) do
+  local got = redis.call('TYPE', p .. suffix).ok
+  if got ~= kind and got ~= 'none' then
+    return redis.error_reply('schedule store key ' .. p .. suffix .. ' holds a ' .. got ..
+                             ', not a ' .. kind .. ': another program wrote it; delete it')
+  end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 

@@ -41,7 +41,8 @@ end
 
 local function forget_runs(name)  -- the entry's run records
   local key = p .. 'runs:' .. name
-  local ids = redis.call('ZRANGE', key, 0, -1)
+  local ids = redis.pcall('ZRANGE', key, 0, -1)
+  if ids.err then ids = {} end  -- not a sorted set: nothing of ours, deleted below
   for i = 1, #ids, 1000 do
     local chunk = {unpack(ids, i, math.min(i + 999, #ids))}
     redis.call('HDEL', p .. 'run', unpack(chunk))
@@ -76,6 +77,19 @@ local function remove(name)
   redis.call('ZADD', p .. 'tombs', now, name)
   prune_tombstones()
   return existed
+end
+
+-- Every key this call may write must be free or of its type: a key another program wrote
+-- with another type fails the call before any write, naming the key.
+local kinds = {defs = 'hash', source = 'hash', changed_at = 'hash', last_run = 'hash',
+               last_task = 'hash', count = 'hash', run = 'hash', versions = 'zset',
+               tombs = 'zset', runs = 'zset', unsent = 'zset'}
+for suffix, kind in pairs(kinds) do
+  local got = redis.call('TYPE', p .. suffix).ok
+  if got ~= kind and got ~= 'none' then
+    return redis.error_reply('schedule store key ' .. p .. suffix .. ' holds a ' .. got ..
+                             ', not a ' .. kind .. ': another program wrote it; delete it')
+  end
 end
 
 local result = 0
