@@ -15,13 +15,12 @@ within a second)::
 """
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 from corekit.exceptions import ImproperlyConfigured
 from corekit.schedules.entry import ScheduleEntry, ScheduleError, entry_from_config, \
     entry_from_json
-from corekit.schedules.timeline import anchor_of, effective_schedule, upcoming
+from corekit.schedules.timeline import effective_schedule, first_pending
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -84,7 +83,8 @@ class PeriodicTask(NamedTuple):
     last_run_at: float | None
     last_task_id: str | None
     total_run_count: int
-    #: Unix seconds of the next run (None: disabled, broken or never again)
+    #: Unix seconds of the next run not yet made, maybe past (None: disabled,
+    #: broken or never again)
     next_run_at: float | None
 
 
@@ -113,7 +113,7 @@ class PeriodicTasks:
         self.close()
 
     # -- reading -------------------------------------------------------------
-    def row(self, stored: StoredEntry, now: float | None = None) -> PeriodicTask:
+    def row(self, stored: StoredEntry) -> PeriodicTask:
         """A stored entry decoded, with its next run computed."""
         try:
             entry: ScheduleEntry | None = entry_from_json(stored.name, stored.definition)
@@ -123,16 +123,14 @@ class PeriodicTasks:
         next_at = None
         if entry is not None and entry.enabled:
             sched = effective_schedule(entry, self.app.conf.timezone)
-            anchor = anchor_of(stored.last_run_at, stored.changed_at)
-            next_at = upcoming(sched, anchor, time.time() if now is None else now)
+            next_at = first_pending(sched, stored.changed_at, stored.last_run_at)
         return PeriodicTask(stored.name, entry, error, stored.source, stored.last_run_at,
                             stored.last_task_id, stored.total_run_count, next_at)
 
     def list(self) -> list[PeriodicTask]:
         """Every entry, sorted by name."""
         _, stored = self.store.load()
-        now = time.time()
-        return [self.row(s, now) for s in sorted(stored, key=lambda s: s.name)]
+        return [self.row(s) for s in sorted(stored, key=lambda s: s.name)]
 
     def get(self, name: str) -> PeriodicTask | None:
         stored = self.store.get(name)

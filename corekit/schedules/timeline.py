@@ -4,9 +4,10 @@ A run is identified by ``(entry name, scheduled_at)``, and every beat must
 compute the same ``scheduled_at`` for it, so runs sit on a fixed timeline
 that depends only on stored facts:
 
-- an interval runs at ``anchor + k * every`` (k = 1, 2, ...), where the
-  anchor is the entry's last run or, if it never ran, when its definition
-  was written (``changed_at``): lateness never drifts the grid;
+- an interval runs at ``base + k * every`` (k = 1, 2, ...), where the base
+  is when its definition was last written (``changed_at``): lateness never
+  drifts the grid, and each run's time is one float that every beat
+  computes alike (the entry's ``last_run_at`` says which have run);
 - a crontab or solar schedule runs at its ``next_after`` instants (a
   crontab without its own zone reads the entry's ``tz``, else the app's
   ``timezone``, else UTC);
@@ -30,11 +31,11 @@ from corekit.schedules.clocked import clocked
 from corekit.schedules.crontab import crontab
 from corekit.schedules.interval import schedule
 
-__all__ = ["effective_schedule", "anchor_of", "next_run", "upcoming", "due_runs"]
+__all__ = ["effective_schedule", "next_run", "upcoming", "first_pending", "due_runs"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: how far back `due_runs` looks for a calendar schedule's missed runs before
-#: it walks from the anchor (a monthly job may have missed only old runs)
+#: it walks from its first pending run (a monthly job may have missed only old runs)
 _RECENT = 7 * 86400.0
 
 
@@ -52,84 +53,93 @@ def effective_schedule(entry: Any, default_tz: str | None) -> Any:
     return sched
 
 
-def anchor_of(last_run_at: float | None, changed_at: float) -> float:
-    """Where the timeline starts: the last run, else when the entry was written."""
-    return last_run_at if last_run_at is not None else changed_at
+def _first_k(every: float, base: float, after: float) -> int:
+    """The first k >= 1 with ``base + k * every > after`` (exact in floating point)."""
+    k = max(1, math.floor((after - base) / every) + 1)
+    while k > 1 and base + (k - 1) * every > after:
+        k -= 1
+    while base + k * every <= after:
+        k += 1
+    return k
 
 
-def next_run(sched: Any, after: float) -> float | None:
+def _last_k(every: float, base: float, now: float) -> int:
+    """The last k with ``base + k * every <= now`` (0: none yet)."""
+    return _first_k(every, base, now) - 1
+
+
+def next_run(sched: Any, after: float, base: float) -> float | None:
     """The first scheduled time strictly after *after* (None: never again).
 
-    For an interval, *after* must be on the grid's anchor or use
-    `_interval_next`; the beat calls this with the anchor or a run time."""
+    An interval's runs are ``base + k * every``, computed from *base* (when
+    the entry was written) every time, never from the previous run, so every
+    beat gets the very same float for the same run."""
     if isinstance(sched, schedule):
-        return after + sched.seconds
+        return base + _first_k(sched.seconds, base, after) * sched.seconds
     if isinstance(sched, clocked):
         when = sched.when.timestamp()
         return when if when > after else None
     return sched.next_after(_dt(after)).timestamp()
 
 
-def upcoming(sched: Any, anchor: float, now: float) -> float | None:
-    """The first scheduled time after *now* on the entry's timeline (None: never)."""
-    if isinstance(sched, schedule):
-        count, _ = _interval_runs(sched.seconds, anchor, now)
-        return anchor + (count + 1) * sched.seconds
-    return next_run(sched, max(anchor, now))
+def _start(sched: Any, base: float, last_run_at: float | None) -> float:
+    """After what instant the entry's next run comes: its last run, else its base
+    (a clocked entry written after its time still runs once)."""
+    if last_run_at is not None:
+        return last_run_at
+    return float("-inf") if isinstance(sched, clocked) else base
 
 
-def _interval_runs(every: float, anchor: float, now: float) -> tuple[int, float]:
-    """``(count, latest)``: how many grid runs are in ``(anchor, now]`` and the latest."""
-    count = max(0, math.floor((now - anchor) / every))
-    while count and anchor + count * every > now:  # floating point at the edge
-        count -= 1
-    while anchor + (count + 1) * every <= now:
-        count += 1
-    return count, anchor + count * every
+def upcoming(sched: Any, base: float, last_run_at: float | None, now: float) -> float | None:
+    """The next run due after *now* that has not run (None: never again)."""
+    return next_run(sched, max(_start(sched, base, last_run_at), now), base)
 
 
-def due_runs(sched: Any, anchor: float, now: float, policy: str, late_window: float,
-             limit: int = 1000) -> list[float]:
+def first_pending(sched: Any, base: float, last_run_at: float | None) -> float | None:
+    """The earliest run that has not run yet (it may be in the past)."""
+    start = _start(sched, base, last_run_at)
+    if start == float("-inf"):
+        return sched.when.timestamp()
+    return next_run(sched, start, base)
+
+
+def due_runs(sched: Any, base: float, last_run_at: float | None, now: float, policy: str,
+             late_window: float, limit: int = 1000) -> list[float]:
     """The scheduled times to fire now, oldest first (see the module docstring)."""
     if isinstance(sched, schedule):
-        return _due_interval(sched.seconds, anchor, now, policy, late_window, limit)
+        return _due_interval(sched.seconds, base, last_run_at, now, policy, late_window, limit)
     runs: list[float] = []
-    first = next_run(sched, anchor)
+    first = first_pending(sched, base, last_run_at)
     if first is None or first > now:
         return runs
-    start = anchor
+    t: float | None = first
     if policy != "all" and first < now - _RECENT:
-        recent = next_run(sched, now - _RECENT)
+        recent = next_run(sched, now - _RECENT, base)
         if recent is not None and recent <= now:
-            start = now - _RECENT  # only the latest missed run can matter
-        else:  # the latest run is older than the recent span: walk from the anchor
-            start = anchor
-    t = next_run(sched, start)
+            t = recent  # only the latest missed run can matter
     while t is not None and t <= now:
         runs.append(t)
         if policy == "all" and len(runs) >= limit:
             return runs
         if len(runs) > limit:  # keep the newest only
             del runs[: len(runs) - limit]
-        t = next_run(sched, t)
+        t = next_run(sched, t, base)
     return _apply_policy(runs, now, policy, late_window, first < now - late_window)
 
 
-def _due_interval(every: float, anchor: float, now: float, policy: str, late_window: float,
-                  limit: int) -> list[float]:
-    count, latest = _interval_runs(every, anchor, now)
-    if not count:
+def _due_interval(every: float, base: float, last_run_at: float | None, now: float,
+                  policy: str, late_window: float, limit: int) -> list[float]:
+    k0 = _first_k(every, base, base if last_run_at is None else last_run_at)
+    k1 = _last_k(every, base, now)
+    if k1 < k0:
         return []
     if policy == "all":
-        return [anchor + k * every for k in range(1, min(count, limit) + 1)]
+        return [base + k * every for k in range(k0, min(k1, k0 + limit - 1) + 1)]
     late_from = now - late_window
-    first_late = max(1, math.ceil((late_from - anchor) / every))
-    late = [anchor + k * every for k in range(first_late, count + 1)
-            if anchor + k * every >= late_from][-limit:]
-    missed = anchor + every < late_from
-    if policy == "once" and missed:
-        return [latest]
-    return late
+    if policy == "once" and base + k0 * every < late_from:
+        return [base + k1 * every]
+    k_late = max(k0, _first_k(every, base, late_from) - 1, k1 - limit + 1)
+    return [base + k * every for k in range(k_late, k1 + 1) if base + k * every >= late_from]
 
 
 def _apply_policy(runs: list[float], now: float, policy: str, late_window: float,

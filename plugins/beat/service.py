@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from corekit.schedules.entry import ScheduleEntry, ScheduleError, entry_from_json
 from corekit.schedules.periodic import PeriodicTasks, open_store
 from corekit.schedules.store import Run
-from corekit.schedules.timeline import anchor_of, due_runs, effective_schedule, upcoming
+from corekit.schedules.timeline import due_runs, effective_schedule, first_pending, upcoming
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
@@ -37,9 +37,9 @@ BATCH = 500
 _TASK_ID_NAMESPACE = uuid.UUID("6c0b8b9e-3f43-4c1e-9a51-2f1d8c2f0b7a")
 
 
-def run_task_id(name: str, anchor: float, scheduled_at: float) -> str:
+def run_task_id(name: str, base: float, scheduled_at: float) -> str:
     """A run's task id: the same on every beat, so a duplicate would show."""
-    return str(uuid.uuid5(_TASK_ID_NAMESPACE, f"{name}\0{anchor!r}\0{scheduled_at!r}"))
+    return str(uuid.uuid5(_TASK_ID_NAMESPACE, f"{name}\0{base!r}\0{scheduled_at!r}"))
 
 
 class Slot:
@@ -53,10 +53,6 @@ class Slot:
         self.last_run_at = stored.last_run_at
         self.changed_at = stored.changed_at
         self.next_at: float | None = None
-
-    @property
-    def anchor(self) -> float:
-        return anchor_of(self.last_run_at, self.changed_at)
 
 
 class Beat:
@@ -216,7 +212,7 @@ class Beat:
             logger.warning(msg, *args)
 
     def _schedule(self, slot: Slot) -> None:
-        slot.next_at = upcoming(slot.schedule, slot.anchor, slot.anchor)
+        slot.next_at = first_pending(slot.schedule, slot.changed_at, slot.last_run_at)
         if slot.next_at is not None:
             heapq.heappush(self._heap, (slot.next_at, slot.entry.name))
 
@@ -232,7 +228,8 @@ class Beat:
         runs: list[Run] = []
         for slot in due:
             policy = slot.entry.missed or self.policy
-            for t in due_runs(slot.schedule, slot.anchor, now, policy, self.late_window):
+            for t in due_runs(slot.schedule, slot.changed_at, slot.last_run_at, now, policy,
+                              self.late_window):
                 runs.append(Run(slot.entry.name, t, run_task_id(slot.entry.name, slot.changed_at,
                                                                    t)))
         for i in range(0, len(runs), BATCH):
@@ -244,7 +241,12 @@ class Beat:
                 self._next(slot, now)
 
     def _next(self, slot: Slot, now: float) -> None:
-        slot.next_at = upcoming(slot.schedule, slot.anchor, now)
+        """Re-queue *slot*: at its next pending run, or (when the policy left
+        past runs unfired) at its next run after now."""
+        policy = slot.entry.missed or self.policy
+        slot.next_at = first_pending(slot.schedule, slot.changed_at, slot.last_run_at)
+        if slot.next_at is not None and slot.next_at <= now and policy != "all":
+            slot.next_at = upcoming(slot.schedule, slot.changed_at, slot.last_run_at, now)
         if slot.next_at is not None:
             heapq.heappush(self._heap, (slot.next_at, slot.entry.name))
 

@@ -1,0 +1,109 @@
+"""A project with periodic tasks, beats run as real ``corekit beat`` processes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+from corekit import Corekit
+
+PROJ = '''
+import os
+from corekit import Corekit
+BROKER = os.environ["TEST_BROKER"]
+BACKEND = os.environ.get("TEST_BACKEND", BROKER)
+app = Corekit("proj", broker=BROKER, backend=BACKEND)
+app.conf.beat_lease_timeout = float(os.environ.get("TEST_LEASE", "2.0"))
+app.conf.beat_schedule = {
+    "every-second": {"task": "proj.tick", "schedule": 1.0, "args": ("s",)},
+    "every-half": {"task": "proj.tick", "schedule": 0.5, "args": ("h",)},
+}
+
+@app.task
+def tick(what):
+    return what
+'''
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what or predicate}"
+        time.sleep(0.02)
+
+
+class BeatProject:
+    """A ``proj`` module in *path* and the beats started from it."""
+
+    def __init__(self, path: Path, broker: str, backend: str | None = None,
+                 lease: float = 2.0) -> None:
+        self.path = path
+        self.env = {**os.environ, "TEST_BROKER": broker, "TEST_LEASE": str(lease)}
+        if backend:
+            self.env["TEST_BACKEND"] = backend
+        self.beats: dict[str, subprocess.Popen[str]] = {}
+        (path / "proj.py").write_text(PROJ)
+        #: the test's own view of the same broker and store
+        self.app = Corekit("proj", broker=broker, backend=backend or broker)
+
+    def beat(self, name: str) -> subprocess.Popen[str]:
+        log = open(self.path / f"{name}.log", "w")
+        proc = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "proj", "beat", "-l",
+                                 "info", "-n", name], cwd=self.path, env=self.env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        log.close()
+        self.beats[name] = proc
+        wait_until(lambda: "started" in self.log(name) or proc.poll() is not None,
+                   what=f"{name} to start")
+        assert proc.poll() is None, self.log(name)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.path / f"{name}.log").read_text()
+
+    def store(self) -> Any:
+        from corekit.schedules.periodic import open_store
+
+        return open_store(self.app)
+
+    def leader(self, store: Any) -> str | None:
+        lease = store.lease()
+        return lease[0] if lease else None
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.beats[name]
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for proc in self.beats.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.beats.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def published_ids(self, queue: str = "celery") -> Counter[str]:
+        """Every task message on the broker, by task id (consumed and acked)."""
+        transport = self.app.connection()
+        ids: Counter[str] = Counter()
+        try:
+            while True:
+                batch = transport.fetch([queue], 1000, 1.0)
+                if not batch:
+                    return ids
+                ids.update(m.headers["id"] for m in batch)
+                transport.ack(batch)
+        finally:
+            transport.close()
