@@ -261,3 +261,11 @@ def test_a_cursor_older_than_pruned_tombstones_gets_everything(opened: list[Any]
     newer = store.load()[0]
     store.remove("c")
     assert store.changes(newer).removed == ["c"]
+
+
+@pytest.mark.parametrize("bad", ["sqlite://:memory:", "redis://localhost/0", "sqlite:/x.db"])
+def test_a_url_that_names_no_shareable_file_is_refused(bad: str) -> None:
+    from corekit.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="sqlite"):
+        PM.get("schedule_stores", "sqlite")(bad)
