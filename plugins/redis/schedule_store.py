@@ -31,11 +31,14 @@ import weakref
 from typing import Any, Callable, Mapping, Sequence
 
 from corekit.plugins.redis.client import Lane, connect, script
+from corekit.plugins.redis.schedule_values import (
+    check_cursor, check_definition, check_holder, check_name, check_runs, decode_count,
+    decode_number, decode_text, run_args, run_id, stored_entry)
 from corekit.schedules.store import SOURCES, Changes, Run, ScheduleStore, StoredEntry
 
 __all__ = ["RedisScheduleStore"]
 
-#: the per-entry hashes, in the order `_entry` takes them
+#: the per-entry hashes, in the order `stored_entry` takes them
 HASHES = ("defs", "source", "changed_at", "last_run", "last_task", "count")
 SCRIPTS = ("beat_defs", "beat_changes", "beat_lease", "beat_claim")
 #: `fire` retries its transaction this often when a watched key changes, then
@@ -101,20 +104,20 @@ class RedisScheduleStore(ScheduleStore):
             pipe.hgetall(self.prefix + hash_name)
         cursor, *maps = pipe.execute(raise_on_error=False)
         tables = [m if isinstance(m, dict) else {} for m in maps]  # a key of another type
-        entries = [_entry(name, *(t.get(name) for t in tables)) for name in tables[0]]
-        return _count(cursor), sorted(entries, key=lambda e: e.name)
+        entries = [stored_entry(name, *(t.get(name) for t in tables)) for name in tables[0]]
+        return decode_count(cursor), sorted(entries, key=lambda e: e.name)
 
     def get(self, name: str) -> StoredEntry | None:
-        _check_name(name)
+        check_name(name)
         pipe = self.client.pipeline(transaction=True)
         for hash_name in HASHES:
             pipe.hget(self.prefix + hash_name, name)
         fields = [None if isinstance(v, Exception) else v
                   for v in pipe.execute(raise_on_error=False)]
-        return None if fields[0] is None else _entry(name.encode(), *fields)
+        return None if fields[0] is None else stored_entry(name.encode(), *fields)
 
     def changes(self, cursor: int) -> Changes:
-        cursor = _check_cursor(cursor)
+        cursor = check_cursor(cursor)
         raw = self._run("beat_changes", cursor)
         if raw[1] == b"all":
             current, entries = self.load()
@@ -123,15 +126,15 @@ class RedisScheduleStore(ScheduleStore):
         for i in range(2, len(raw), len(HASHES) + 1):
             name, *fields = raw[i:i + len(HASHES) + 1]
             if fields[0] is None:
-                removed.append(_text(name))
+                removed.append(decode_text(name))
             else:
-                changed.append(_entry(name, *fields))
+                changed.append(stored_entry(name, *fields))
         return Changes(int(raw[0]), changed, removed)
 
     def wait_for_change(self, cursor: int, timeout: float) -> bool:
         """Subscribe to ``changed`` first, then read the cursor (a change
         between the two is seen either way), then block on the channel."""
-        cursor = _check_cursor(cursor)
+        cursor = check_cursor(cursor)
         deadline = time.monotonic() + max(0.0, timeout)
         pubsub = self.client.pubsub()
         try:
@@ -157,7 +160,7 @@ class RedisScheduleStore(ScheduleStore):
 
     def _cursor(self) -> int:
         try:
-            return _count(self.client.get(self.prefix + "cursor"))
+            return decode_count(self.client.get(self.prefix + "cursor"))
         except Exception as exc:  # a key of another type: as unreadable as garbage
             from redis.exceptions import ResponseError
 
@@ -166,52 +169,52 @@ class RedisScheduleStore(ScheduleStore):
             raise
 
     def put(self, name: str, definition: str, source: str = "api") -> None:
-        _check_name(name)
-        _check_definition(name, definition)
+        check_name(name)
+        check_definition(name, definition)
         if source not in SOURCES:
             raise ValueError(f"schedule entry {name!r}: source must be one of {SOURCES}, "
                              f"got {source!r}")
         self._run("beat_defs", "put", source, name, definition)
 
     def remove(self, name: str) -> bool:
-        _check_name(name)
+        check_name(name)
         return bool(self._run("beat_defs", "remove", name))
 
     def sync_config(self, definitions: Mapping[str, str]) -> None:
         args: list[str] = []
         for name, definition in definitions.items():
-            _check_name(name)
-            _check_definition(name, definition)
+            check_name(name)
+            check_definition(name, definition)
             args += [name, definition]
         self._run("beat_defs", "sync", *args)
 
     # -- the leader lease ----------------------------------------------------
     def acquire_lease(self, holder: str, ttl: float) -> bool:
-        _check_holder(holder)
+        check_holder(holder)
         if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not (
                 math.isfinite(ttl) and ttl > 0):
             raise ValueError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
         return bool(self._run("beat_lease", "acquire", holder, max(1, round(ttl * 1000))))
 
     def release_lease(self, holder: str) -> None:
-        _check_holder(holder)
+        check_holder(holder)
         self._run("beat_lease", "release", holder, 0)
 
     def lease(self) -> tuple[str, float] | None:
         raw = self._run("beat_lease", "read", "", 0)
-        return (_text(raw[0]), raw[1] / 1000) if raw else None
+        return (decode_text(raw[0]), raw[1] / 1000) if raw else None
 
     # -- runs ----------------------------------------------------------------
     def claim_runs(self, holder: str, runs: Sequence[Run]) -> list[Run]:
-        _check_holder(holder)
-        runs = _check_runs(runs)
+        check_holder(holder)
+        runs = check_runs(runs)
         if not runs:
             return []
-        positions = self._run("beat_claim", holder, "0", *_run_args(runs))
+        positions = self._run("beat_claim", holder, "0", *run_args(runs))
         return [runs[i - 1] for i in positions]
 
     def confirm_runs(self, runs: Sequence[Run]) -> None:
-        ids = [_run_id(run) for run in _check_runs(runs)]
+        ids = [run_id(run) for run in check_runs(runs)]
         if ids:
             self.client.zrem(self.prefix + "unsent", *ids)
 
@@ -221,7 +224,7 @@ class RedisScheduleStore(ScheduleStore):
 
     def recent_runs(self, name: str | None = None, limit: int = 100) -> list[tuple[Run, bool]]:
         if name is not None:
-            _check_name(name)
+            check_name(name)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
         if limit == 0:
@@ -239,11 +242,12 @@ class RedisScheduleStore(ScheduleStore):
             return []
         task_ids = self.client.hmget(self.prefix + "run", ids)
         records = []
-        for run_id, task_id in zip(ids, task_ids):
-            at, bar, name = run_id.partition(b"|")
-            scheduled_at = _number(at)
+        for stored_id, task_id in zip(ids, task_ids):
+            at, bar, name = stored_id.partition(b"|")
+            scheduled_at = decode_number(at)
             if bar and task_id is not None and scheduled_at is not None:
-                records.append((Run(_text(name), scheduled_at, _text(task_id)), run_id in sent))
+                run = Run(decode_text(name), scheduled_at, decode_text(task_id))
+                records.append((run, stored_id in sent))
         return records
 
     def fire(self, holder: str, runs: Sequence[Run], transport: Any,
@@ -255,8 +259,8 @@ class RedisScheduleStore(ScheduleStore):
         and the transport's own publish script (`RedisTransport.queue_publish`).
         A watched key that changes (a lease lapsing, another claim) aborts the
         EXEC and the step starts over; nothing is ever claimed unsent."""
-        _check_holder(holder)
-        runs = _check_runs(runs)
+        check_holder(holder)
+        runs = check_runs(runs)
         if not runs:
             return []
         if not self._shares_database(transport):
@@ -276,7 +280,7 @@ class RedisScheduleStore(ScheduleStore):
                         return []
                     messages = make_messages(claimable)
                     pipe.multi()
-                    pipe.eval(claim, 0, self.prefix, holder, "1", *_run_args(claimable))
+                    pipe.eval(claim, 0, self.prefix, holder, "1", *run_args(claimable))
                     transport.queue_publish(pipe, messages)
                     positions = pipe.execute()[0]
                 except WatchError:
@@ -319,92 +323,15 @@ def _claimable(pipe: Any, prefix: str, holder: str, runs: Sequence[Run]) -> list
         lease = pipe.get(prefix + "lease")
     except ResponseError:  # a key of another type: no lease
         return []
-    if lease is None or _text(lease) != holder or pipe.pttl(prefix + "lease") < 0:
+    if lease is None or decode_text(lease) != holder or pipe.pttl(prefix + "lease") < 0:
         return []
     names = list(dict.fromkeys(run.name for run in runs))
     exists = dict(zip(names, (v is not None for v in pipe.hmget(prefix + "defs", names))))
-    last = dict(zip(names, (_number(v) for v in pipe.hmget(prefix + "last_run", names))))
+    last = dict(zip(names, (decode_number(v) for v in pipe.hmget(prefix + "last_run", names))))
     claimable = []
     for run in runs:
-        if exists[run.name] and (
-                last[run.name] is None or last[run.name] < run.scheduled_at):
+        previous = last[run.name]
+        if exists[run.name] and (previous is None or previous < run.scheduled_at):
             last[run.name] = run.scheduled_at
             claimable.append(run)
     return claimable
-
-
-# -- decoding what is stored (another program may have written anything) ----
-def _text(value: Any) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _count(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _entry(name: Any, definition: Any, source: Any, changed_at: Any, last_run: Any,
-           last_task: Any, count: Any) -> StoredEntry:
-    return StoredEntry(
-        name=_text(name), definition=_text(definition),
-        source="config" if source == b"config" else "api",
-        changed_at=_number(changed_at) or 0.0, last_run_at=_number(last_run),
-        last_task_id=None if last_task is None else _text(last_task),
-        total_run_count=_count(count))
-
-
-def _run_id(run: Run) -> str:
-    return f"{run.scheduled_at!r}|{run.name}"
-
-
-def _run_args(runs: Sequence[Run]) -> list[str]:
-    return [arg for run in runs for arg in (run.name, repr(run.scheduled_at), run.task_id)]
-
-
-# -- checking what callers pass ------------------------------------------------
-def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"schedule entry name must be a non-empty string, got {name!r}")
-
-
-def _check_definition(name: str, definition: Any) -> None:
-    if not isinstance(definition, str):
-        raise TypeError(f"schedule entry {name!r}: definition must be JSON text (str), got "
-                        f"{type(definition).__name__}; use ScheduleEntry.to_json()")
-
-
-def _check_holder(holder: Any) -> None:
-    if not isinstance(holder, str) or not holder:
-        raise ValueError(f"lease holder must be a non-empty string, got {holder!r}")
-
-
-def _check_cursor(cursor: Any) -> int:
-    if not isinstance(cursor, int) or isinstance(cursor, bool):
-        raise ValueError(f"cursor must be an integer from load() or changes(), got {cursor!r}")
-    return cursor
-
-
-def _check_runs(runs: Sequence[Any]) -> list[Run]:
-    checked = []
-    for run in runs:
-        name, scheduled_at, task_id = run
-        _check_name(name)
-        if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
-                not math.isfinite(scheduled_at)):
-            raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
-                             f"got {scheduled_at!r}")
-        if not isinstance(task_id, str) or not task_id:
-            raise ValueError(f"run of {name!r}: task_id must be a non-empty string, "
-                             f"got {task_id!r}")
-        checked.append(Run(name, float(scheduled_at), task_id))
-    return checked

@@ -18,7 +18,8 @@ local function hget(key, field)  -- false when missing or when the key is no has
   return value
 end
 
-local function bump()  -- the cursor for this call's changes (an unreadable one restarts above them)
+-- the cursor for this call's changes (an unreadable one restarts above every version)
+local function bump()
   if cursor then return cursor end
   local value = redis.pcall('INCR', p .. 'cursor')
   if type(value) ~= 'number' then

@@ -78,6 +78,20 @@ def test_registered_for_every_redis_scheme() -> None:
         assert default_manager().get("schedule_stores", scheme) is RedisScheduleStore
 
 
+@pytest.mark.parametrize("address", ["tls_url", "socket_url"])
+def test_over_tls_and_the_unix_socket(redis_server: RedisServer, redis_url: str,
+                                      address: str) -> None:
+    store = RedisScheduleStore(getattr(redis_server, address))
+    try:
+        store.put("a", definition())
+        holder = leader(store)
+        assert store.claim_runs(holder, [Run("a", 1.0, "t-1")]) == [Run("a", 1.0, "t-1")]
+        assert [e.name for e in store.load()[1]] == ["a"]
+        assert store.wait_for_change(store.load()[0] - 1, 0) is True
+    finally:
+        store.close()
+
+
 # -- fire: one transaction on the transport's database --------------------------
 
 def test_fire_on_the_transports_database_claims_publishes_and_confirms_at_once(
