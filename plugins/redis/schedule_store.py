@@ -307,12 +307,23 @@ class RedisScheduleStore(ScheduleStore):
             return False
         shared = self._shared.get(transport)
         if shared is None:
-            mine, theirs = self.client, transport.client
-            shared = (mine.connection_pool.connection_kwargs.get("db", 0)
-                      == theirs.connection_pool.connection_kwargs.get("db", 0)
-                      and mine.info("server")["run_id"] == theirs.info("server")["run_id"])
+            mine, theirs = (c.connection_pool.connection_kwargs
+                            for c in (self.client, transport.client))
+            shared = mine.get("db", 0) == theirs.get("db", 0) and (
+                _server_id(self.client) == _server_id(transport.client))
             self._shared[transport] = shared
         return shared
+
+
+def _server_id(client: Any) -> Any:
+    """The server's run id; its address when INFO is not allowed (an ACL)."""
+    from redis.exceptions import ResponseError
+
+    try:
+        return client.info("server")["run_id"]
+    except ResponseError:
+        kwargs = client.connection_pool.connection_kwargs
+        return kwargs.get("path") or (kwargs.get("host"), kwargs.get("port"))
 
 
 def _claimable(pipe: Any, prefix: str, holder: str, runs: Sequence[Run]) -> list[Run]:

@@ -123,6 +123,27 @@ def test_fire_through_another_address_of_the_same_server_is_one_transaction(
         transport.close()
 
 
+def test_fire_is_one_transaction_for_a_user_not_allowed_info(redis_server: RedisServer,
+                                                             redis_url: str) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    admin.acl_setuser("beat-noinfo", enabled=True, passwords=["+pw"], keys=["*"],
+                      channels=["*"], commands=["+@all", "-info"])
+    url = f"redis://beat-noinfo:pw@127.0.0.1:{redis_server.port}/0"
+    store, transport = RedisScheduleStore(url), RedisTransport(url)
+    try:
+        with pytest.raises(redis.ResponseError):
+            store.client.info("server")
+        store.put("a", definition())
+        claimed = store.fire(leader(store), [Run("a", 1.0, "t-1")], transport, make_messages,
+                             must_not_publish)
+        assert claimed == [Run("a", 1.0, "t-1")] and task_ids(transport) == ["t-1"]
+    finally:
+        store.close()
+        transport.close()
+        admin.acl_deluser("beat-noinfo")
+        admin.close()
+
+
 def test_fire_starts_over_when_a_claim_races_it(store: RedisScheduleStore,
                                                 transport: RedisTransport,
                                                 redis_url: str) -> None:
