@@ -87,8 +87,18 @@ def schedule_from_dict(data: Mapping[str, Any]) -> Any:
     if not isinstance(data, Mapping):
         raise TypeError(f"a stored schedule must be an object, got {type(data).__name__}")
     kind = data.get("type")
+    try:
+        return _schedule_of_kind(kind, data)
+    except KeyError as exc:
+        raise ValueError(f"{kind} schedule: {exc.args[0]!r} missing") from None
+
+
+def _schedule_of_kind(kind: Any, data: Mapping[str, Any]) -> Any:
     if kind == "interval":
-        return schedule(data["every"], relative=bool(data.get("relative", False)))
+        relative = data.get("relative", False)
+        if not isinstance(relative, bool):
+            raise TypeError(f"relative must be true or false, got {relative!r}")
+        return schedule(data["every"], relative=relative)
     if kind == "crontab":
         return crontab(**{f: data.get(f, "*") for f in _CRON_FIELDS}, tz=data.get("tz"))
     if kind == "clocked":
@@ -132,10 +142,14 @@ class ScheduleEntry(Frozen):
             sched = as_schedule(schedule)
         except (TypeError, ValueError) as exc:
             raise bad("schedule", str(exc)) from None
+        if args is None:
+            args = ()
         if isinstance(args, (str, bytes)) or not isinstance(args, (list, tuple)):
             raise bad("args", f"must be a list or tuple, got {type(args).__name__}")
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise bad("kwargs", f"must be a dict, got {type(kwargs).__name__}")
+        if kwargs is not None and not all(isinstance(key, str) for key in kwargs):
+            raise bad("kwargs", "keys must be strings (they are keyword argument names)")
         if options is not None and not isinstance(options, Mapping):
             raise bad("options", f"must be a dict, got {type(options).__name__}")
         if not isinstance(enabled, bool):
@@ -152,7 +166,13 @@ class ScheduleEntry(Frozen):
 
     def to_json(self) -> str:
         """The stored definition (kombu's JSON); `ScheduleError` if a value cannot be encoded."""
-        data = {"task": self.task, "schedule": schedule_to_dict(self.schedule),
+        stored_schedule = schedule_to_dict(self.schedule)
+        try:  # e.g. a crontab zone without an IANA name would be stored unreadable
+            schedule_from_dict(stored_schedule)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScheduleError(f"periodic task {self.name!r}: schedule: cannot be stored: "
+                                f"{exc}") from None
+        data = {"task": self.task, "schedule": stored_schedule,
                 "args": list(self.args), "kwargs": self.kwargs, "options": self.options,
                 "enabled": self.enabled, "missed": self.missed, "tz": self.tz}
         try:
@@ -175,9 +195,12 @@ def entry_from_config(name: str, item: Any) -> ScheduleEntry:
         if key not in item:
             raise ScheduleError(f"periodic task {name!r}: {key}: missing")
     sched = item["schedule"]
+    if not isinstance(item.get("relative", False), bool):
+        raise ScheduleError(f"periodic task {name!r}: relative: must be True or False, got "
+                            f"{item['relative']!r}")
     if item.get("relative") and isinstance(sched, (int, float, timedelta)):
         sched = schedule(sched, relative=True)
-    entry = ScheduleEntry(name, item["task"], sched, item.get("args") or (),
+    entry = ScheduleEntry(name, item["task"], sched, item.get("args"),
                           item.get("kwargs"), item.get("options"), item.get("enabled", True),
                           item.get("missed"), item.get("tz"))
     entry.to_json()  # refuse now what could not be stored
@@ -198,6 +221,6 @@ def entry_from_json(name: str, text: str | bytes) -> ScheduleEntry:
         sched = schedule_from_dict(data.get("schedule"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ScheduleError(f"periodic task {name!r}: schedule: {exc}") from None
-    return ScheduleEntry(name, data.get("task"), sched, data.get("args") or (),
+    return ScheduleEntry(name, data.get("task"), sched, data.get("args"),
                          data.get("kwargs"), data.get("options"), data.get("enabled", True),
                          data.get("missed"), data.get("tz"))
