@@ -188,6 +188,22 @@ def test_fire_publishes_nothing_when_the_lease_changes_hands_meanwhile(
         other.close()
 
 
+def test_fire_publishes_nothing_when_the_lease_lapses_meanwhile(
+        store: RedisScheduleStore, transport: RedisTransport) -> None:
+    store.put("a", definition())
+    assert store.acquire_lease("beat-1", 0.3)
+    lapses_at = store.now() + 0.3
+
+    def make_while_the_lease_lapses(claimed: Any) -> list[Message]:
+        wait_until(lambda: store.now() > lapses_at + 0.05)  # Redis's clock; the key untouched
+        return make_messages(claimed)
+
+    assert store.fire("beat-1", [Run("a", 1.0, "t-1")], transport, make_while_the_lease_lapses,
+                      must_not_publish) == []
+    assert task_ids(transport) == []
+    assert store.get("a").last_run_at is None  # type: ignore[union-attr]
+
+
 def test_fire_with_the_transport_on_another_database_publishes_through_the_callable(
         store: RedisScheduleStore, redis_url: str) -> None:
     transport = RedisTransport(redis_url.rsplit("/", 1)[0] + "/1")
