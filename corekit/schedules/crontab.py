@@ -36,6 +36,7 @@ field by field (month, day, hour, minute), never minute by minute.
 from __future__ import annotations
 
 import calendar
+import functools
 from bisect import bisect_left
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterable, Union
@@ -139,6 +140,24 @@ class _FieldParser:
         return 0 if self.name == "day_of_week" and value == 7 else value
 
 
+#: days in each month of a leap year
+_MONTH_DAYS = {m: calendar.monthrange(2024, m)[1] for m in range(1, 13)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(name: str, spec: str | int) -> frozenset[int]:
+    return frozenset(_FieldParser(name).parse(spec))
+
+
+def _parse_field(name: str, spec: FieldSpec) -> frozenset[int]:
+    """One field's values; text and int specs are parsed once per process (a
+    beat with 100,000 entries builds 500,000 fields from a few hundred specs),
+    and equal fields share one frozenset."""
+    if isinstance(spec, (str, int)) and not isinstance(spec, bool):
+        return _parse_cached(name, spec)
+    return frozenset(_FieldParser(name).parse(spec))
+
+
 def _resolve_tz(tz: str | tzinfo | None) -> tzinfo:
     if tz is None:
         return timezone.utc
@@ -174,7 +193,7 @@ class crontab:
         specs = {"minute": minute, "hour": hour, "day_of_week": day_of_week,
                  "day_of_month": day_of_month, "month_of_year": month_of_year}
         self._orig = specs
-        parsed = {name: _FieldParser(name).parse(spec) for name, spec in specs.items()}
+        parsed = {name: _parse_field(name, spec) for name, spec in specs.items()}
         self.minute, self.hour = parsed["minute"], parsed["hour"]
         self.day_of_week, self.day_of_month = parsed["day_of_week"], parsed["day_of_month"]
         self.month_of_year = parsed["month_of_year"]
@@ -200,7 +219,7 @@ class crontab:
         weekday in some year, so with the both-rule day_of_week cannot make a
         combination impossible.
         """
-        longest = max(calendar.monthrange(2024, m)[1] for m in self._months)  # 2024: leap
+        longest = max(_MONTH_DAYS[m] for m in self._months)
         if min(self.day_of_month) > longest:
             o = self._orig
             raise ValueError(

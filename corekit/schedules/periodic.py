@@ -87,6 +87,21 @@ class PeriodicTask(NamedTuple):
     #: broken or never again)
     next_run_at: float | None
 
+    @property
+    def schedule_text(self) -> str:
+        """The schedule as people read it, or why the stored entry is bad."""
+        return f"(bad: {self.error})" if self.entry is None else repr(self.entry.schedule)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready values: what ``corekit beat list --json``
+        prints and the web monitor's periodic-tasks API builds on."""
+        entry = self.entry
+        return {"name": self.name, "task": entry.task if entry else None,
+                "schedule": self.schedule_text, "enabled": bool(entry and entry.enabled),
+                "source": self.source, "error": self.error, "next_run_at": self.next_run_at,
+                "last_run_at": self.last_run_at, "last_task_id": self.last_task_id,
+                "total_run_count": self.total_run_count}
+
 
 class PeriodicTasks:
     """The schedule store of *app*, entry by entry."""
@@ -176,12 +191,13 @@ class PeriodicTasks:
     def sync_config(self) -> dict[str, ScheduleEntry]:
         """Write ``beat_schedule`` into the store (a beat does it at start)."""
         entries = config_entries(self.app)
+        texts = {name: entry.to_json() for name, entry in entries.items()}
         _, stored = self.store.load()
-        current = {s.name: s for s in stored if s.source == "config"}
-        for name, entry in entries.items():
-            if name in current:  # an operator's enable/disable outlives restarts
-                entries[name] = _keep_enabled_flag(entry, current[name])
-        self.store.sync_config({name: e.to_json() for name, e in entries.items()})
+        for s in stored:  # an operator's enable/disable outlives restarts
+            if s.source == "config" and s.name in texts and s.definition != texts[s.name]:
+                entries[s.name] = _keep_enabled_flag(entries[s.name], s)
+                texts[s.name] = entries[s.name].to_json()
+        self.store.sync_config(texts)
         return entries
 
 

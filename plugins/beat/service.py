@@ -79,6 +79,7 @@ class Beat:
         self._renew_at = 0.0
         self._store_down = False
         self._reported: set[tuple[str, str]] = set()
+        self._checked: set[tuple[str, str]] = set()
         #: runs fired by this beat (for tests and the benchmark)
         self.fired = 0
 
@@ -192,8 +193,8 @@ class Beat:
             return
         if not entry.enabled:
             return
-        if entry.task not in self.app.tasks:
-            self._report(entry.name, "unknown", "beat: periodic task %r sends %r, which is not "
+        if entry.task not in self.app.tasks:  # once per task name, however many entries
+            self._report(entry.task, "unknown", "beat: periodic task %r sends %r, which is not "
                          "registered here; it is sent anyway (a worker that knows it runs it)",
                          entry.name, entry.task)
         slot = Slot(entry, effective_schedule(entry, self.default_tz), stored)
@@ -201,10 +202,17 @@ class Beat:
         self._schedule(slot)
 
     def _check_options(self, entry: ScheduleEntry) -> None:
+        """Build one message with the entry's task and options (once per
+        distinct pair: 100,000 entries share a few), so an option
+        ``send_task`` refuses stops this entry now, not a batch of runs later."""
+        key = (entry.task, repr(sorted(entry.options.items())))
+        if key in self._checked:
+            return
         try:
-            self.app.prepare_task(entry.task, entry.args, entry.kwargs, **entry.options)
-        except TypeError as exc:
+            self.app.prepare_task(entry.task, (), {}, **entry.options)
+        except (TypeError, ValueError) as exc:
             raise ScheduleError(f"periodic task {entry.name!r}: options: {exc}") from None
+        self._checked.add(key)
 
     def _report(self, name: str, kind: str, msg: str, *args: Any) -> None:
         if (name, kind) not in self._reported:
