@@ -24,6 +24,7 @@ from corekit.monitor.api import Api
 from corekit.monitor.auth import Auth, check_bind
 from corekit.monitor.collector import Collector
 from corekit.monitor.guard import AllowedHosts
+from corekit.monitor.periodic import PeriodicRoutes
 from corekit.monitor.web import application
 
 if TYPE_CHECKING:
@@ -112,6 +113,8 @@ class Monitor:
                                    inspect_timeout=inspect_timeout,
                                    max_field_size=int(app.conf.get("event_max_field_size") or 0))
         self.api = Api(self.collector, reply_timeout=reply_timeout)
+        self.periodic = PeriodicRoutes(app)
+        self.api.routes.extend(self.periodic.routes())
         self.sockets: list[socket.socket] = bind_sockets(port, address, backlog=BACKLOG)
         self.executor = ThreadPoolExecutor(ROUTE_THREADS, thread_name_prefix="corekit-monitor")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -171,6 +174,7 @@ class Monitor:
             sock.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.collector.stop()
+        self.periodic.close()
 
     def __enter__(self) -> Monitor:
         return self.start()

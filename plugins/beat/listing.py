@@ -12,19 +12,9 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _schedule_text(row: Any) -> str:
-    if row.entry is None:
-        return f"(bad: {row.error})"
-    return repr(row.entry.schedule)
-
-
 def as_dict(row: Any) -> dict[str, Any]:
-    entry = row.entry
-    return {"name": row.name, "task": entry.task if entry else None,
-            "schedule": _schedule_text(row), "enabled": bool(entry and entry.enabled),
-            "source": row.source, "error": row.error, "next_run_at": row.next_run_at,
-            "last_run_at": row.last_run_at, "last_task_id": row.last_task_id,
-            "total_run_count": row.total_run_count}
+    """`PeriodicTask.as_dict` (the web monitor's API shows the same fields)."""
+    return row.as_dict()  # type: ignore[no-any-return]
 
 
 def render(rows: Sequence[Any], lease: tuple[str, float] | None,
@@ -41,7 +31,7 @@ def render(rows: Sequence[Any], lease: tuple[str, float] | None,
     for row in rows:
         on = "yes" if row.entry is not None and row.entry.enabled else "no"
         task = row.entry.task if row.entry is not None else "-"
-        table.append((row.name, task, _schedule_text(row), on, _when(row.next_run_at),
+        table.append((row.name, task, row.schedule_text, on, _when(row.next_run_at),
                       _when(row.last_run_at), str(row.total_run_count)))
     widths = [min(40, max(len(r[i]) for r in table)) for i in range(len(table[0]))]
     for r in table:

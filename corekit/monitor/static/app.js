@@ -1,5 +1,6 @@
 /* corekit monitor: a small single-page UI over the JSON API (helpers in lib.js).
- * Routes live in the URL hash: #/ (dashboard), #/tasks, #/task/<id>, #/worker/<hostname>.
+ * Routes live in the URL hash: #/ (dashboard), #/tasks, #/task/<id>, #/worker/<hostname>,
+ * #/periodic (periodic.js).
  * The current view's refresh() runs every REFRESH_MS; forms and filters are built
  * once per view so that polling never disturbs what the user is typing. */
 "use strict";
@@ -262,6 +263,7 @@ function route() {
   if (page === "task" && arg) refresh = taskView(root, arg);
   else if (page === "worker" && arg) refresh = workerView(root, arg);
   else if (page === "tasks") { refresh = tasksView(root); document.getElementById("nav-tasks").classList.add("active"); }
+  else if (page === "periodic") { refresh = periodicView(root); document.getElementById("nav-periodic").classList.add("active"); }
   else { refresh = dashboardView(root); document.getElementById("nav-dashboard").classList.add("active"); }
   generation += 1;
   refreshNow();
