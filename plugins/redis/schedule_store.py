@@ -258,18 +258,20 @@ class RedisScheduleStore(ScheduleStore):
         take, then one MULTI/EXEC runs the claim script (recording them sent)
         and the transport's own publish script (`RedisTransport.queue_publish`).
         A watched key that changes (a lease lapsing, another claim) aborts the
-        EXEC and the step starts over; nothing is ever claimed unsent."""
+        EXEC and the step starts over, so this path never leaves a run claimed
+        and unsent.  Otherwise (another server or database, a claim key of
+        the wrong type, ten aborted attempts) the base class's two steps."""
         check_holder(holder)
         runs = check_runs(runs)
         if not runs:
             return []
         if not self._shares_database(transport):
             return super().fire(holder, runs, transport, make_messages, publish)
+        if not self._writable(runs):  # the claim would fail after the publish
+            return super().fire(holder, runs, transport, make_messages, publish)
         from redis.exceptions import WatchError
 
         watched = [self.prefix + k for k in ("lease", "defs", "last_run")]
-        if not self._writable(runs):  # the claim would fail after the publish
-            return super().fire(holder, runs, transport, make_messages, publish)
         claim = self._scripts["beat_claim"].source
         for _ in range(FIRE_ATTEMPTS):
             with self.client.pipeline(transaction=True) as pipe:
