@@ -30,7 +30,7 @@ function periodicRow(row) {
     h("td", {cls: "mono"}, h("span", {"data-testid": "periodic-name"}, row.name),
       row.error ? h("div", {cls: "error-text", "data-testid": "periodic-error"}, row.error) : null),
     h("td", {}, h("span", {"data-testid": "periodic-task"}, row.task || ""), periodicArgs(row)),
-    h("td", {cls: "mono", "data-testid": "periodic-schedule"}, row.schedule),
+    h("td", {cls: "mono", "data-testid": "periodic-schedule"}, row.error ? "—" : row.schedule),
     h("td", {"data-testid": "periodic-enabled"}, row.enabled ? "yes" : "no"),
     h("td", {cls: "nowrap", "data-testid": "periodic-next"}, row.next_run_at ? fmtTime(row.next_run_at) : "—"),
     h("td", {cls: "nowrap", "data-testid": "periodic-last"},
