@@ -44,6 +44,15 @@ def current_app() -> Corekit:
     return app if app is not None else Corekit("default")
 
 
+def _raise_configuration_error(replies: list[tuple[Any, Any]]) -> None:
+    """Stop start-up on a configuration error a signal receiver raised (a bad
+    ``add_periodic_task`` in ``on_after_configure``): a signal only logs what
+    its receivers raise, and the entry would be silently missing."""
+    for _, result in replies:
+        if isinstance(result, ImproperlyConfigured):
+            raise result
+
+
 class Corekit:
     """The app: configuration, task registry, and the way to the broker and
     the result backend.  Nothing is connected or imported until first use.
@@ -117,14 +126,15 @@ class Corekit:
             if self.plugins.implements("corekit_app_configure"):  # else pluggy is not needed
                 self.plugins.hook.corekit_app_configure(app=self)
             if "on_after_configure" in self._app_signals:
-                self.on_after_configure.send(sender=self, source=self.conf)
+                _raise_configuration_error(
+                    self.on_after_configure.send(sender=self, source=self.conf))
             for module in list(self.conf.include) + list(self.conf.imports):
                 importlib.import_module(module)
             if annotations:
                 for task in list(self._registry.values()):
                     annotate(task, annotations)
             if "on_after_finalize" in self._app_signals:
-                self.on_after_finalize.send(sender=self)
+                _raise_configuration_error(self.on_after_finalize.send(sender=self))
 
     def _app_signal(self, name: str, doc: str) -> Any:
         signal = self._app_signals.get(name)
