@@ -130,13 +130,27 @@ def publish_tasks(app: Corekit, messages: Sequence[Message], retry: bool | None 
     signals around each."""
     if not messages:
         return
+    before_publish(messages, retry_policy)
+    publish(app, messages, retry=retry, retry_policy=retry_policy)
+    after_publish(app, messages)
+
+
+def before_publish(messages: Sequence[Message],
+                   retry_policy: Mapping[str, Any] | None = None) -> None:
+    """``before_task_publish`` for each message about to be published (its
+    receivers may change headers).  For a publisher that puts messages on
+    the broker its own way (the beat's one-transaction fire)."""
     if signals.before_task_publish.receivers:
         for m in messages:
             signals.before_task_publish.send(
                 m.headers["task"], body=m.body, exchange=m.exchange,
                 routing_key=m.routing_key, headers=m.headers, properties=m.properties,
                 declare=[m.queue], retry_policy=retry_policy)
-    publish(app, messages, retry=retry, retry_policy=retry_policy)
+
+
+def after_publish(app: Corekit, messages: Sequence[Message]) -> None:
+    """``task-sent`` events (``task_send_sent_event``) and ``after_task_publish``
+    for messages just published."""
     if app.conf.task_send_sent_event:
         from corekit.events.dispatcher import send_task_sent
 

@@ -21,6 +21,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import corekit.producer as producer
 from corekit.schedules.entry import ScheduleEntry, ScheduleError, entry_from_json
 from corekit.schedules.periodic import PeriodicTasks, open_store
 from corekit.schedules.store import Run
@@ -121,14 +122,18 @@ class Beat:
                                  self.holder, type(exc).__name__, exc)
                     self._store_down = True
                 self.leader = False
+                self._renew_at = 0.0  # the next tick asks the store first
                 self.stopped.wait(delay)
                 delay = min(delay * 2, 1.0)
                 continue
-            if self._store_down:
-                logger.warning("beat %s: schedule store is back", self.holder)
-                self._store_down = False
+            self._store_up()
             return result
         return None
+
+    def _store_up(self) -> None:
+        if self._store_down:
+            logger.warning("beat %s: schedule store is back", self.holder)
+            self._store_down = False
 
     def tick(self) -> None:
         """Keep the lease, fire what is due, then sleep until there is more to do."""
@@ -140,6 +145,7 @@ class Beat:
 
     def _keep_lease(self) -> None:
         store_now = self.store.now()
+        self._store_up()
         self.offset = store_now - time.time()
         was = self.leader
         self.leader = self.store.acquire_lease(self.holder, self.lease_timeout)
@@ -150,9 +156,14 @@ class Beat:
             self._load()
             self._send_unsent()
         elif was and not self.leader:
-            logger.warning("beat %s: lost the lease; following", self.holder)
-            self.slots.clear()
-            self._heap.clear()
+            self._follow()
+
+    def _follow(self) -> None:
+        """Another beat holds the lease now (this one was paused or cut off)."""
+        logger.warning("beat %s: lost the lease; following", self.holder)
+        self.leader = False
+        self.slots.clear()
+        self._heap.clear()
 
     def _sleep(self) -> None:
         wake = self._renew_at - time.monotonic()
@@ -259,8 +270,17 @@ class Beat:
             heapq.heappush(self._heap, (slot.next_at, slot.entry.name))
 
     def _fire(self, runs: list[Run]) -> None:
-        claimed = self.store.fire(self.holder, runs, self.app.producer, self._messages,
-                                  self.app.publish_tasks)
+        sent: list[Any] = []
+
+        def messages(claimed: Any) -> list[Any]:
+            sent[:] = self._messages(claimed)
+            producer.before_publish(sent)
+            return sent
+
+        claimed = self.store.fire(self.holder, runs, self.app.producer, messages,
+                                  self.app.publish)
+        if sent:
+            producer.after_publish(self.app, sent)
         self.fired += len(claimed)
         for run in claimed:
             slot = self.slots.get(run.name)
@@ -274,7 +294,7 @@ class Beat:
         """Runs the store refused: the lease moved on, or another beat fired them."""
         lease = self.store.lease()
         if lease is None or lease[0] != self.holder:
-            self.leader = False
+            self._follow()
             self._renew_at = 0.0
             return
         got = set(claimed)
@@ -311,5 +331,5 @@ class Beat:
         if unsent:
             logger.warning("beat %s: sending %d run(s) a previous leader claimed but did not "
                            "send", self.holder, len(unsent))
-            self.app.publish_tasks(self._messages(unsent))
+            self.app.publish_tasks(self._messages(unsent))  # with the publish signals
             self.store.confirm_runs(unsent)
