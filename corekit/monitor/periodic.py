@@ -33,6 +33,8 @@ MAX_SINGLE_LOOKUPS = 50
 BATCH = 500
 #: The outcome of a run whose state the result backend cannot tell.
 UNKNOWN = "unknown"
+#: Seconds a request waits for the store call before it (one at a time) to end.
+STORE_WAIT = 5.0
 
 T = TypeVar("T")
 
@@ -44,6 +46,10 @@ class PeriodicRoutes:
         self.app = app
         self._tasks: PeriodicTasks | None = None
         self._lock = threading.Lock()
+        #: held during a store call: a store that never answers holds one
+        #: route thread, not all of them
+        self._calling = threading.Lock()
+        self.store_wait = STORE_WAIT
         self._backend_failed = False
 
     def routes(self) -> list[tuple[str, re.Pattern[str], Handler]]:
@@ -76,7 +82,11 @@ class PeriodicRoutes:
             return self._tasks
 
     def _use(self, call: Callable[[PeriodicTasks], T]) -> T:
-        """*call* on the store; a store that is missing or down: ApiError 503."""
+        """*call* on the store; a store that is missing, down or still busy
+        with an earlier call after `store_wait` seconds: ApiError 503."""
+        if not self._calling.acquire(timeout=self.store_wait):
+            raise ApiError(503, f"the schedule store has not answered an earlier request for "
+                                f"{self.store_wait:g} s; the page retries")
         try:
             return call(self._opened())
         except (ApiError, ScheduleError):
@@ -87,6 +97,8 @@ class PeriodicRoutes:
             logger.warning("monitor: the schedule store failed: %r", exc)
             raise ApiError(503, f"the schedule store is not answering ({type(exc).__name__}: "
                                 f"{exc}); the page retries") from None
+        finally:
+            self._calling.release()
 
     # -- routes --------------------------------------------------------------
     def list(self, query: Mapping[str, str]) -> tuple[int, Any]:

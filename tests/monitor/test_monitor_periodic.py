@@ -4,7 +4,9 @@ what a user or a hostile page gets wrong."""
 from __future__ import annotations
 
 import logging
+import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,11 +16,11 @@ import pytest
 from corekit import Corekit
 from corekit.monitor.auth import Auth
 from corekit.monitor.periodic import MAX_SINGLE_LOOKUPS
-from corekit.monitor.server import Monitor
+from corekit.monitor.server import ROUTE_THREADS, Monitor
 from corekit.schedules import crontab
 from corekit.schedules.periodic import PeriodicTasks
 from corekit.schedules.store import Run
-from monitor_helpers import call
+from monitor_helpers import call, wait_until
 from servers import RedisServer
 from tcp_gate import TcpGate
 
@@ -191,6 +193,32 @@ def test_a_store_that_is_down_is_a_503_until_it_is_back(tmp_path: Path,
                 assert monitor.periodic._tasks is opened  # opened once, reused
         finally:
             app.close()
+
+
+def test_a_store_that_never_answers_holds_one_route_thread(tmp_path: Path) -> None:
+    """A listener that never accepts: the kernel completes the handshake and
+    the store's client waits for a reply that never comes.  Other requests
+    get a 503 after the monitor's wait, and the rest of the API answers."""
+    url = f"sqlite://{tmp_path / 'broker.sqlite3'}"
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    app = Corekit("tests", broker=url, backend=url, beat_store_url=f"redis://127.0.0.1:{port}/0")
+    try:
+        with monitor_of(app) as monitor, ThreadPoolExecutor(1) as pool:
+            monitor.periodic.store_wait = 0.5
+            stuck = pool.submit(call, monitor.url + "/api/periodic-tasks")
+            wait_until(lambda: monitor.periodic._calling.locked(), what="the stuck call")
+            for _ in range(ROUTE_THREADS + 2):
+                busy = call(monitor.url + "/api/periodic-tasks")
+                assert busy.status == 503 and "not answered" in busy.json["error"]
+                assert call(monitor.url + "/api/stats").status == 200
+            silent.close()  # resets the waiting connection: the stuck call ends
+            assert stuck.result(timeout=30).status == 503
+    finally:
+        silent.close()
+        app.close()
 
 
 def test_no_schedule_store_for_the_broker_is_a_503_naming_the_setting(
