@@ -6,14 +6,14 @@ from importlib import resources
 from typing import Any, Sequence
 
 
-def connect(url: str) -> Any:
+def connect(url: str, **options: Any) -> Any:
     """A redis-py client for ``redis://``, ``rediss://`` or
     ``redis+socket:///path/to/socket`` (redis-py's ``unix://``)."""
     import redis
 
     if url.startswith("redis+socket://"):
         url = "unix://" + url[len("redis+socket://"):]
-    return redis.Redis.from_url(url, health_check_interval=30)
+    return redis.Redis.from_url(url, health_check_interval=30, **options)
 
 
 class Lane:

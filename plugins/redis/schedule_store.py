@@ -48,6 +48,11 @@ FIRE_ATTEMPTS = 10
 RECHECK_EVERY = 1.0
 
 
+#: seconds a store call waits for the server (the longest, sync_config of
+#: 100,000 entries, takes about one)
+STORE_SOCKET_TIMEOUT = 30.0
+
+
 class RedisScheduleStore(ScheduleStore):
     """A `ScheduleStore` in Redis (see the module docstring)."""
 
@@ -72,7 +77,10 @@ class RedisScheduleStore(ScheduleStore):
     def client(self) -> Any:
         with self._lock:  # two threads' first calls must not make two clients
             if self._client is None:
-                client = connect(self.url)
+                # a server that accepts and never answers must not hang a beat
+                # (or the monitor) forever: each call gives up after this long
+                client = connect(self.url, socket_timeout=STORE_SOCKET_TIMEOUT,
+                                 socket_connect_timeout=STORE_SOCKET_TIMEOUT)
                 self._lane = Lane(client)
                 self._scripts = {name: script(self._lane, name) for name in SCRIPTS}
                 self._client = client
