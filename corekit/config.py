@@ -117,9 +117,13 @@ class Settings(MutableMapping[str, Any]):
             warnings.warn(message, UnknownSettingWarning, stacklevel=2)
             return
         filename, lineno, module_globals = frame
-        warnings.warn_explicit(message, UnknownSettingWarning, filename, lineno,
-                               module=module_globals.get("__name__"),
-                               module_globals=module_globals)
+        try:
+            warnings.warn_explicit(message, UnknownSettingWarning, filename, lineno,
+                                   module=module_globals.get("__name__"),
+                                   module_globals=module_globals)
+        except ImportError:  # `python -c`: __main__'s loader cannot give its source lines
+            warnings.warn_explicit(message, UnknownSettingWarning, filename, lineno,
+                                   module=module_globals.get("__name__"))
 
     # -- the mapping -----------------------------------------------------------
     def __getitem__(self, key: str) -> Any:

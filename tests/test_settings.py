@@ -248,3 +248,19 @@ def test_other_pools_do_not_read_prefork_settings(app: Corekit) -> None:
     app.conf.worker_max_tasks_per_child = 1  # prefork's: the threads pool is not refused
     with start_worker(app, pool="threads", concurrency=1):
         assert add.delay(1, 2).get(timeout=WAIT) == 3
+
+
+def test_an_unknown_setting_in_python_dash_c_warns_instead_of_crashing() -> None:
+    """``python -c``: __main__'s loader cannot give source lines, and
+    warn_explicit with its globals raised ImportError out of finalize."""
+    import subprocess
+    import sys
+
+    code = ("from corekit import Corekit\n"
+            "app = Corekit('x', broker='memory://', beat_sync_every=3)\n"
+            "app.finalize()\nprint('finalized')")
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "finalized" in out.stdout
+    assert "'beat_sync_every' is a Celery setting not used by corekit" in out.stderr
