@@ -197,3 +197,28 @@ def test_hostile_sqlite_row_types_do_not_stop_the_beat(tmp_path: Path) -> None:
             wait_until(lambda: beat.runs("good") >= 3 and beat.runs("odd") >= 3, what="runs")
     finally:
         app.close()
+
+
+def test_a_run_claimed_by_a_leader_that_died_before_sending_is_sent_by_the_next(
+        tmp_path: Path) -> None:
+    """With the store apart from the broker, claim and send are two steps: the
+    next leader sends what a dead one claimed, with the same task id, once."""
+    from corekit.schedules.store import Run
+
+    app = Corekit("proj", broker=f"sqlite://{tmp_path / 'broker.db'}",
+                  beat_store_url=f"sqlite://{tmp_path / 'beat.db'}", beat_lease_timeout=1.0)
+    app.conf.beat_schedule = {"e": {"task": "proj.tick", "schedule": 3600.0}}
+    try:
+        with PeriodicTasks(app) as tasks:
+            tasks.sync_config()
+            store = tasks.store
+            assert store.acquire_lease("dead", 0.5)
+            base = store.get("e").changed_at
+            run = Run("e", base - 1.0, service.run_task_id("e", base, base - 1.0))
+            assert store.claim_runs("dead", [run]) == [run]  # ... and then kill -9
+            with Running(app) as beat:  # takes over once the lease lapses
+                wait_until(lambda: not tasks.store.unsent_runs(), what="the unsent run sent")
+                messages = beat.queued()
+        assert [m.headers["id"] for m in messages] == [run.task_id]
+    finally:
+        app.close()
