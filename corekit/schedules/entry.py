@@ -175,11 +175,14 @@ class ScheduleEntry(Frozen):
         data = {"task": self.task, "schedule": stored_schedule,
                 "args": list(self.args), "kwargs": self.kwargs, "options": self.options,
                 "enabled": self.enabled, "missed": self.missed, "tz": self.tz}
+        codec = _json()
         try:
-            return _json().dumps(data).decode()
+            text = codec.dumps(data)
+            codec.loads(text)  # a dict that looks like kombu's {"__type__": ...} marker
         except (TypeError, ValueError) as exc:
             raise ScheduleError(f"periodic task {self.name!r}: args/kwargs/options cannot be "
                                 f"stored as JSON: {exc}") from None
+        return text.decode()  # type: ignore[no-any-return]
 
 
 def entry_from_config(name: str, item: Any) -> ScheduleEntry:

@@ -86,11 +86,18 @@ class PeriodicTask(NamedTuple):
     #: Unix seconds of the next run not yet made, maybe past (None: disabled,
     #: broken or never again)
     next_run_at: float | None
+    #: the app's ``timezone``: what a crontab without its own zone or the
+    #: entry's ``tz`` reads (shown in `schedule_text`)
+    default_tz: str | None = None
 
     @property
     def schedule_text(self) -> str:
-        """The schedule as people read it, or why the stored entry is bad."""
-        return f"(bad: {self.error})" if self.entry is None else repr(self.entry.schedule)
+        """The schedule as people read it, in the zone it runs in (a crontab
+        without a zone of its own reads the entry's or the app's), or why the
+        stored entry is bad."""
+        if self.entry is None:
+            return f"(bad: {self.error})"
+        return repr(effective_schedule(self.entry, self.default_tz))
 
     def as_dict(self) -> dict[str, Any]:
         """The row as JSON-ready values: what ``corekit beat list --json``
@@ -136,11 +143,12 @@ class PeriodicTasks:
         except ScheduleError as exc:
             entry, error = None, str(exc)
         next_at = None
+        zone = self.app.conf.timezone
         if entry is not None and entry.enabled:
-            sched = effective_schedule(entry, self.app.conf.timezone)
+            sched = effective_schedule(entry, zone)
             next_at = first_pending(sched, stored.changed_at, stored.last_run_at)
         return PeriodicTask(stored.name, entry, error, stored.source, stored.last_run_at,
-                            stored.last_task_id, stored.total_run_count, next_at)
+                            stored.last_task_id, stored.total_run_count, next_at, zone)
 
     def list(self) -> list[PeriodicTask]:
         """Every entry, sorted by name."""

@@ -6,11 +6,16 @@ import sys
 from typing import Any
 
 
-
 def _iso(text: str) -> Any:
+    """argparse ``type`` of ``--at`` (argparse names a ValueError's function instead)."""
     from corekit.cli.commands import fromisoformat
 
-    return fromisoformat(text)
+    try:
+        return fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time, e.g. 2030-01-01T09:00:00+01:00") from None
+
 
 MISSED = ("once", "all", "none")
 
@@ -124,13 +129,20 @@ def _schedule(args: argparse.Namespace) -> Any:
         from corekit.schedules.solar import solar
 
         event, lat, lon = args.solar
-        return solar(event, float(lat), float(lon))
+        return solar(event, _degrees("LAT", lat), _degrees("LON", lon))
     fields = args.cron.split()
     if len(fields) != 5:
         raise ValueError(f"--cron {args.cron!r}: needs 5 fields (minute hour day-of-month "
                          f"month day-of-week), got {len(fields)}")
     minute, hour, dom, month, dow = fields
     return crontab(minute, hour, day_of_week=dow, day_of_month=dom, month_of_year=month)
+
+
+def _degrees(what: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--solar {what} {text!r}: must be a number of degrees") from None
 
 
 def _tasks(app: Any) -> Any:
@@ -148,7 +160,10 @@ def run_add(args: argparse.Namespace, app: Any) -> int:
         entry = tasks.add(args.name, args.task, sched, args.args, args.kwargs, args.options,
                           enabled=not args.disabled, missed=args.missed, tz=args.tz,
                           replace=args.replace)
-    print(f"added {entry.name}: {entry.task} {entry.schedule!r}")
+    from corekit.schedules.timeline import effective_schedule
+
+    print(f"added {entry.name}: {entry.task} "
+          f"{effective_schedule(entry, app.conf.timezone)!r}")
     return 0
 
 

@@ -207,6 +207,13 @@ def test_values_json_cannot_encode_are_refused_at_once(field: str, value: Any) -
     assert "cannot be stored as JSON" in message
 
 
+def test_a_dict_that_looks_like_a_kombu_marker_but_is_not_one_is_refused() -> None:
+    # stored as is, it would be decoded as a datetime when read: no beat could read the row
+    fake = {"__type__": "datetime", "__value__": "not a time"}
+    assert "cannot be stored as JSON" in refused("nightly", item(args=[fake]))
+    assert "cannot be stored as JSON" in refused("nightly", item(kwargs={"when": fake}))
+
+
 def test_a_crontab_zone_that_cannot_be_stored_is_refused_at_once() -> None:
     # a fixed-offset tzinfo has no IANA name: storing it would leave a row no beat can read
     cron = crontab(hour=2, tz=timezone(timedelta(hours=2)))
