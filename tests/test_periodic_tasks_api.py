@@ -332,3 +332,26 @@ def test_an_explicit_store_url_nobody_serves_lists_the_stores(tmp_path: Path,
         store_url(app)
     message = str(info.value)
     assert "beat_store_url" in message and "redis" in message and "sqlite" in message
+
+
+# -- send options ----------------------------------------------------------------
+
+def test_an_option_send_task_refuses_is_a_config_error_naming_the_entry(tmp_path: Path) -> None:
+    # a typo such as 'expire' would make every beat skip the entry at start
+    app = make_app(tmp_path)
+    app.add_periodic_task(10, app.signature("proj.x"), name="typo", expire=10)
+    with pytest.raises(ScheduleError, match=r"'typo': options: .*expire"):
+        config_entries(app)
+
+
+def test_known_options_pass(tmp_path: Path) -> None:
+    app = make_app(tmp_path, beat_schedule={"ok": {
+        "task": "proj.x", "schedule": 10,
+        "options": {"queue": "hipri", "expires": 25, "priority": 5, "countdown": 1}}})
+    assert config_entries(app)["ok"].options["queue"] == "hipri"
+
+
+def test_add_refuses_an_option_send_task_refuses(tasks: PeriodicTasks) -> None:
+    with pytest.raises(ScheduleError, match=r"'typo': options: .*expire"):
+        tasks.add("typo", "proj.tick", 5, options={"expire": 10})
+    assert tasks.get("typo") is None

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.schedules.store import ScheduleStore, StoredEntry
 
-__all__ = ["PeriodicTasks", "PeriodicTask", "store_url", "open_store", "config_entries"]
+__all__ = ["PeriodicTasks", "PeriodicTask", "store_url", "open_store", "config_entries",
+           "check_options"]
 
 
 def _scheme(url: str) -> str:
@@ -69,7 +70,24 @@ def config_entries(app: Corekit) -> dict[str, ScheduleEntry]:
     if not isinstance(schedule, Mapping):
         raise ScheduleError(f"beat_schedule must be a dict of entries, got "
                             f"{type(schedule).__name__}")
-    return {str(name): entry_from_config(str(name), item) for name, item in schedule.items()}
+    entries = {str(name): entry_from_config(str(name), item) for name, item in schedule.items()}
+    checked: set[tuple[str, str]] = set()
+    for entry in entries.values():  # once per distinct (task, options): most share a few
+        key = (entry.task, repr(sorted(entry.options.items())))
+        if key not in checked:
+            check_options(app, entry)
+            checked.add(key)
+    return entries
+
+
+def check_options(app: Corekit, entry: ScheduleEntry) -> None:
+    """Refuse send options ``send_task`` refuses (a typo such as ``expire``),
+    naming the entry: every beat would otherwise skip the entry at start."""
+    if entry.options:
+        try:
+            app.prepare_task(entry.task, (), {}, **entry.options)
+        except (TypeError, ValueError) as exc:
+            raise ScheduleError(f"periodic task {entry.name!r}: options: {exc}") from None
 
 
 class PeriodicTask(NamedTuple):
@@ -171,6 +189,7 @@ class PeriodicTasks:
     def put(self, entry: ScheduleEntry, replace: bool = True) -> ScheduleEntry:
         """Store *entry*; ScheduleError if it exists and not *replace*."""
         definition = entry.to_json()
+        check_options(self.app, entry)
         if not replace and self.store.get(entry.name) is not None:
             raise ScheduleError(f"periodic task {entry.name!r} exists (remove it first, or "
                                 f"replace it)")

@@ -206,6 +206,8 @@ def test_a_bad_cron_names_the_field(proj: Project, cron: str, words: str) -> Non
     (["--solar", "sunrise", "0", "east"], "--solar LON 'east': must be a number"),
     (["--every", "5", "-a", '[{"__type__": "datetime", "__value__": "x"}]'],
      "cannot be stored as JSON"),
+    (["--every", "5", "-o", '{"expire": 10}'], "options: send_task() got unknown option(s): "
+                                              "expire"),
 ])
 def test_bad_values_are_one_error_line(proj: Project, flags: list[str], words: str) -> None:
     line = proj.error("beat", "add", "nightly", "proj.tick", *flags)
@@ -283,6 +285,8 @@ BAD_SCHEDULES = {
     "key": ('{"task": "proj.tick", "schedule": 5, "kwarg": {}}',
             "Error: periodic task 'nightly': unknown key 'kwarg'"),
     "task": ('{"schedule": 5}', "Error: periodic task 'nightly': task: missing"),
+    "option": ('{"task": "proj.tick", "schedule": 5, "options": {"expire": 10}}',
+               "Error: periodic task 'nightly': options: "),
 }
 
 
