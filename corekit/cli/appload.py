@@ -71,7 +71,29 @@ def _import(name: str) -> Any:
                            f"{exc}") from exc
     except Exception as exc:
         raise AppLoadError(f"cannot load app module {name!r}: importing it raised "
-                           f"{type(exc).__name__}: {exc}") from exc
+                           f"{type(exc).__name__}: {exc}{_where(exc)}") from exc
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at proj.py:5: <that line>)``: the user's line the error came from,
+    the last traceback frame outside corekit (a bad ``crontab()`` inside
+    ``beat_schedule`` is then named by its entry's line)."""
+    import linecache
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith(("<", package)):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    filename, lineno = found
+    line = linecache.getline(filename, lineno).strip()
+    shown = os.path.relpath(filename) if not os.path.relpath(filename).startswith("..") \
+        else filename
+    return f" (at {shown}:{lineno}: {line})" if line else f" (at {shown}:{lineno})"
 
 
 def _find_in(module: Any) -> Corekit | None:

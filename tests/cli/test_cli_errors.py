@@ -122,3 +122,21 @@ def test_a_hostile_servers_error_stays_one_inert_line(proj: Path) -> None:
     assert_one_line(out, f"redis://x:**@127.0.0.1:{port}/0")
     assert "\x1b" not in out.stderr and "\x07" not in out.stderr and "\u202e" not in out.stderr
     assert "\\x1b]0;pwned\\x07" in out.stderr
+
+
+def test_an_app_module_that_raises_names_its_own_line(tmp_path: Path) -> None:
+    """A bad crontab inside beat_schedule raises while the module is imported:
+    the one line names the user's file, line and code (so the entry)."""
+    (tmp_path / "proj.py").write_text(
+        "from corekit import Corekit\n"
+        "from corekit.schedules import crontab\n"
+        "app = Corekit('proj')\n"
+        "app.conf.beat_schedule = {\n"
+        "    'nightly': {'task': 'proj.t', 'schedule': crontab(minute='61', hour=2)},\n"
+        "}\n")
+    out = run_cli("-A", "proj", "beat", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "Error: cannot load app module 'proj': importing it raised ValueError: crontab minute "
+        "'61': out of range 0-59 (at proj.py:5: 'nightly': {'task': 'proj.t', 'schedule': "
+        "crontab(minute='61', hour=2)},)")
