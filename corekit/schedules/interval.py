@@ -82,7 +82,11 @@ class schedule:
         if not 0 < seconds <= timedelta.max.total_seconds():  # also rejects NaN
             raise ValueError(f"schedule run_every {run_every!r}: must be more than 0 seconds "
                              f"and a finite interval")
-        return run_every if isinstance(run_every, timedelta) else timedelta(seconds=seconds)
+        interval = run_every if isinstance(run_every, timedelta) else timedelta(seconds=seconds)
+        if not interval:  # 1e-9 rounds to timedelta(0): a run every instant
+            raise ValueError(f"schedule run_every {run_every!r}: must be at least a "
+                             f"microsecond")
+        return interval
 
     @property
     def seconds(self) -> float:

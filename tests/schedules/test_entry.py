@@ -169,6 +169,7 @@ def test_an_item_that_is_not_a_dict() -> None:
     ("schedule", -5, "schedule: "),
     ("schedule", float("nan"), "schedule: "),
     ("schedule", float("inf"), "schedule: "),
+    ("schedule", 1e-9, "schedule: schedule run_every 1e-09: must be at least a microsecond"),
     ("args", "16,16", "args: must be a list or tuple, got str"),
     ("args", {1, 2}, "args: must be a list or tuple, got set"),
     ("args", 0, "args: must be a list or tuple, got int"),
