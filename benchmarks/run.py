@@ -9,8 +9,9 @@ latency, start-up beside Celery), ``bench_memory.py`` (worker RSS with ETA
 tasks waiting), ``bench_io.py`` on ``eventlet`` and on ``asyncio`` (1,000
 tasks sleeping 1 s at ``-c 1000``, on a throwaway Redis), ``bench_speedups.py``
 (compiled modules beside their twins), ``bench_canvas.py`` (group and
-chord beside Celery) and ``bench_startup.py`` (``import``, ``--help``, app
-creation and worker start to first task, beside Celery).  A step that fails or times out is reported with the
+chord beside Celery), ``bench_startup.py`` (``import``, ``--help``, app
+creation and worker start to first task, beside Celery) and ``bench_beat.py``
+(beat lateness, CPU and RSS beside Celery beat, issue 14).  A step that fails or times out is reported with the
 end of its output, and the others still run.  ``--quick`` passes small
 counts to each (the I/O steps are already short and keep the target's size).
 
@@ -72,6 +73,7 @@ STEPS = [
     Step("speedups", "bench_speedups.py", [], ["--runs", "3"], 300, 120),
     Step("canvas", "bench_canvas.py", [], ["--tasks", "200", "--repeat", "1"], 1200, 300),
     Step("startup", "bench_startup.py", [], ["--runs", "3"], 600, 300),
+    Step("beat", "bench_beat.py", [], ["--quick"], 1800, 900),
 ]
 
 
@@ -109,6 +111,10 @@ TARGETS = [
            _corekit(lambda v: v <= 60)),
     Target("≤ 250 ms", lambda r: r["section"] == "startup" and r["metric"] == "first_task",
            _corekit(lambda v: v <= 250)),
+    Target("≤ 100 ms", lambda r: r["section"] == "beat" and r.get("pool") == "per-second"
+           and r["metric"] == "grid_lateness_p99", _corekit(lambda v: v <= 100)),
+    Target("≥ 5×", lambda r: r["section"] == "beat" and r["metric"] == "cpu",
+           _ratio_at_least(5)),
 ]
 
 TARGET_NOTES = [
@@ -122,6 +128,8 @@ TARGET_NOTES = [
     "each compiled module ≥ 3× its pure-Python twin",
     "start-up (issue 13): corekit --help ≤ 80 ms, app creation ≤ 60 ms, "
     "worker start to first task ≤ 0.25 s on SQLite",
+    "beat (issue 14): p99 lateness ≤ 100 ms at 1,000 fires/s (against corekit's own "
+    "schedule), beat CPU ≤ 1/5 of Celery beat's",
 ]
 
 
@@ -249,7 +257,8 @@ def ratio(row: Row) -> float | None:
 def judge(rows: list[Row]) -> None:
     for row in rows:
         row["ratio"] = ratio(row)
-        compared = row["section"] in ("io", "memory", "speedups") or row.get("celery") is not None
+        compared = (row["section"] in ("io", "memory", "speedups", "beat")
+                    or row.get("celery") is not None)
         for target in TARGETS:
             if compared and target.applies(row):
                 row["target"], row["met"] = target.text, target.check(row)
@@ -333,12 +342,14 @@ def main() -> int:
     return 1 if failed else 0
 
 
-SECTIONS = ("throughput", "latency", "startup", "io", "memory", "canvas", "speedups")
+SECTIONS = ("throughput", "latency", "startup", "io", "memory", "canvas", "beat", "speedups")
 BROKERS = ("redis", "amqp", "sqlite")
 POOLS = ("solo", "threads", "prefork", "eventlet", "asyncio")
 METRICS = ("publish_delay", "publish_group", "publish_group_vs_delay", "consume",
            "latency_p50", "latency_p99", "startup", "python", "import", "help", "app",
-           "first_task", "rss_idle", "rss_eta", "rss_growth")
+           "first_task", "rss_idle", "rss_eta", "rss_growth", "lateness_p50", "lateness_p99",
+           "lateness_max", "grid_lateness_p50", "grid_lateness_p99", "cpu", "cpu_per_1k_runs",
+           "rss_peak")
 
 
 def order(row: Row) -> tuple[int, int, int, int]:
