@@ -37,6 +37,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: how far back `due_runs` looks for a calendar schedule's missed runs before
 #: it walks from its first pending run (a monthly job may have missed only old runs)
 _RECENT = 7 * 86400.0
+#: the last second a datetime can show: a run after it is never (`beat list`
+#: and the monitor print every run as a date)
+_LAST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()
 
 
 def _dt(ts: float) -> datetime:
@@ -75,7 +78,8 @@ def next_run(sched: Any, after: float, base: float) -> float | None:
     the entry was written) every time, never from the previous run, so every
     beat gets the very same float for the same run."""
     if isinstance(sched, schedule):
-        return base + _first_k(sched.seconds, base, after) * sched.seconds
+        run = base + _first_k(sched.seconds, base, after) * sched.seconds
+        return run if run <= _LAST else None
     if isinstance(sched, clocked):
         when = sched.when.timestamp()
         return when if when > after else None

@@ -315,3 +315,15 @@ def test_the_zone_moves_the_run() -> None:
     in_utc = first_pending(effective_schedule(entry(plain), None), start, None)
     assert in_utc == at(2024, 6, 1, 2, 30)
     assert in_tokyo == at(2024, 6, 1, 17, 30)  # 02:30 on Jun 2 in Tokyo (UTC+9)
+
+
+def test_a_run_after_the_year_9999_is_never() -> None:
+    # no datetime can show it: `beat list` and the monitor failed on the whole listing
+    huge = schedule(1e13)
+    assert next_run(huge, BASE, BASE) is None
+    assert first_pending(huge, BASE, None) is None
+    assert upcoming(huge, BASE, None, BASE + 5) is None
+    assert due_runs(huge, BASE, None, BASE + 10**6, "all", LATE) == []
+    last_second = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+    assert next_run(schedule(1), last_second - 0.5, last_second - 2) == last_second
+    assert next_run(schedule(1), last_second, last_second - 2) is None
