@@ -17,7 +17,7 @@ def fromisoformat(text: str) -> Any:
     return datetime.fromisoformat(text)
 
 
-def _json_arg(kind: type, what: str) -> Any:
+def json_arg(kind: type, what: str) -> Any:
     def parse(text: str) -> Any:
         import json
 
@@ -36,9 +36,9 @@ def setup_call(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("call", parents=parents, help="send a task by name",
                               description="Send a task by name and print its id.")
     p.add_argument("name", help="the task's registered name, e.g. proj.tasks.add")
-    p.add_argument("-a", "--args", type=_json_arg(list, "--args"), default=[],
+    p.add_argument("-a", "--args", type=json_arg(list, "--args"), default=[],
                    help="positional arguments as a JSON list, e.g. '[2, 2]'")
-    p.add_argument("-k", "--kwargs", type=_json_arg(dict, "--kwargs"), default={},
+    p.add_argument("-k", "--kwargs", type=json_arg(dict, "--kwargs"), default={},
                    help="keyword arguments as a JSON object")
     p.add_argument("--countdown", type=float, default=None, help="seconds to wait first")
     p.add_argument("--eta", type=fromisoformat, default=None,

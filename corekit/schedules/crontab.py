@@ -42,7 +42,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Callable, Iterable, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from corekit.schedules.interval import as_aware_utc, schedstate, utcnow
+from corekit.schedules.interval import CalendarSchedule, as_aware_utc, utcnow
 
 __all__ = ["crontab"]
 
@@ -177,7 +177,7 @@ def _first_at_or_after(values: tuple[int, ...], value: int) -> int | None:
     return values[i] if i < len(values) else None
 
 
-class crontab:
+class crontab(CalendarSchedule):
     """A cron schedule; see the module docstring for the syntax, day rule and DST rule."""
 
     def __init__(
@@ -307,24 +307,6 @@ class crontab:
             if instant > moment:
                 return instant.astimezone(timezone.utc)
             wall = candidate + _MINUTE  # a repeated or collapsed wall time already fired
-
-    # -- Celery's interface -------------------------------------------------
-
-    def now(self) -> datetime:
-        return as_aware_utc(self.nowfun(), "nowfun()")
-
-    def remaining_estimate(self, last_run_at: datetime, now: datetime | None = None) -> timedelta:
-        """Time from now until the first run after ``last_run_at`` (negative when overdue)."""
-        current = as_aware_utc(now, "now") if now is not None else self.now()
-        return self.next_after(last_run_at) - current
-
-    def is_due(self, last_run_at: datetime, now: datetime | None = None) -> schedstate:
-        """Due when a run came after ``last_run_at`` by now; ``next``: seconds to the next run."""
-        current = as_aware_utc(now, "now") if now is not None else self.now()
-        remaining = self.remaining_estimate(last_run_at, current).total_seconds()
-        if remaining > 0:
-            return schedstate(False, remaining)
-        return schedstate(True, max((self.next_after(current) - current).total_seconds(), 0.0))
 
     def __repr__(self) -> str:
         o = self._orig

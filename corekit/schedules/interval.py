@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Callable, NamedTuple
 
-__all__ = ["schedstate", "schedule", "as_aware_utc", "utcnow"]
+__all__ = ["schedstate", "schedule", "CalendarSchedule", "as_aware_utc", "utcnow"]
 
 
 class schedstate(NamedTuple):
@@ -127,3 +127,30 @@ class schedule:
 
     def __hash__(self) -> int:
         return hash((schedule, self.run_every, self.relative))
+
+
+class CalendarSchedule:
+    """Celery's ``is_due``/``remaining_estimate`` for a schedule of instants
+    (crontab, solar): a subclass gives ``next_after(dt)`` (the first instant
+    strictly after *dt*, aware UTC) and a ``nowfun``."""
+
+    nowfun: Callable[[], datetime]
+
+    def next_after(self, dt: datetime) -> datetime:
+        raise NotImplementedError
+
+    def now(self) -> datetime:
+        return as_aware_utc(self.nowfun(), "nowfun()")
+
+    def remaining_estimate(self, last_run_at: datetime, now: datetime | None = None) -> timedelta:
+        """Time from now until the first run after ``last_run_at`` (negative when overdue)."""
+        current = as_aware_utc(now, "now") if now is not None else self.now()
+        return self.next_after(last_run_at) - current
+
+    def is_due(self, last_run_at: datetime, now: datetime | None = None) -> schedstate:
+        """Due when a run came after ``last_run_at`` by now; ``next``: seconds to the next run."""
+        current = as_aware_utc(now, "now") if now is not None else self.now()
+        remaining = self.remaining_estimate(last_run_at, current).total_seconds()
+        if remaining > 0:
+            return schedstate(False, remaining)
+        return schedstate(True, max((self.next_after(current) - current).total_seconds(), 0.0))

@@ -27,7 +27,7 @@ from numbers import Real
 from typing import Any, Callable, NamedTuple
 
 from corekit.exceptions import ImproperlyConfigured
-from corekit.schedules.interval import as_aware_utc, schedstate, utcnow
+from corekit.schedules.interval import CalendarSchedule, as_aware_utc, utcnow
 
 __all__ = ["solar", "EVENTS"]
 
@@ -75,7 +75,7 @@ def _coordinate(name: str, value: Any, limit: int) -> float:
     return number
 
 
-class solar:
+class solar(CalendarSchedule):
     """Runs at a sun event at a place; see the module docstring for the events."""
 
     #: days next_after looks ahead for an event that does not happen every day
@@ -146,24 +146,6 @@ class solar:
         raise ValueError(f"solar {self.event!r} at latitude {self.lat}, longitude {self.lon}: "
                          f"does not happen within {self.max_search_days} days after "
                          f"{moment.isoformat()}")
-
-    # -- Celery's interface -------------------------------------------------
-
-    def now(self) -> datetime:
-        return as_aware_utc(self.nowfun(), "nowfun()")
-
-    def remaining_estimate(self, last_run_at: datetime, now: datetime | None = None) -> timedelta:
-        """Time from now until the first event after ``last_run_at`` (negative when overdue)."""
-        current = as_aware_utc(now, "now") if now is not None else self.now()
-        return self.next_after(last_run_at) - current
-
-    def is_due(self, last_run_at: datetime, now: datetime | None = None) -> schedstate:
-        """Due when an event came after ``last_run_at`` by now; ``next``: seconds to the next."""
-        current = as_aware_utc(now, "now") if now is not None else self.now()
-        remaining = self.remaining_estimate(last_run_at, current).total_seconds()
-        if remaining > 0:
-            return schedstate(False, remaining)
-        return schedstate(True, max((self.next_after(current) - current).total_seconds(), 0.0))
 
     def __repr__(self) -> str:
         return f"<solar: {self.event} at latitude {self.lat}, longitude: {self.lon}>"

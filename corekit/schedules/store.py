@@ -26,9 +26,11 @@ How the beat uses it:
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
-__all__ = ["ScheduleStore", "StoredEntry", "Run", "Changes"]
+__all__ = ["ScheduleStore", "StoredEntry", "Run", "Changes", "check_name", "check_definition",
+           "check_holder", "check_cursor", "check_runs"]
 
 SOURCES = ("config", "api")
 
@@ -190,3 +192,42 @@ class ScheduleStore:
         with whether it was confirmed sent.  Run records are kept at least a
         day (and at least the last 100 per entry)."""
         raise NotImplementedError
+
+
+# -- argument checks every store applies (same messages everywhere) ---------
+def check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"schedule entry name must be a non-empty string, got {name!r}")
+
+
+def check_definition(name: str, definition: Any) -> None:
+    if not isinstance(definition, str):
+        raise TypeError(f"schedule entry {name!r}: definition must be JSON text (str), got "
+                        f"{type(definition).__name__}; use ScheduleEntry.to_json()")
+
+
+def check_holder(holder: Any) -> None:
+    if not isinstance(holder, str) or not holder:
+        raise ValueError(f"lease holder must be a non-empty string, got {holder!r}")
+
+
+def check_cursor(cursor: Any) -> int:
+    if not isinstance(cursor, int) or isinstance(cursor, bool):
+        raise ValueError(f"cursor must be an integer from load() or changes(), got {cursor!r}")
+    return cursor
+
+
+def check_runs(runs: Sequence[Any]) -> list[Run]:
+    checked = []
+    for run in runs:
+        name, scheduled_at, task_id = run
+        check_name(name)
+        if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
+                not math.isfinite(scheduled_at)):
+            raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
+                             f"got {scheduled_at!r}")
+        if not isinstance(task_id, str) or not task_id:
+            raise ValueError(f"run of {name!r}: task_id must be a non-empty string, "
+                             f"got {task_id!r}")
+        checked.append(Run(name, float(scheduled_at), task_id))
+    return checked

@@ -5,6 +5,8 @@ import argparse
 import sys
 from typing import Any
 
+from corekit.cli.commands import json_arg
+
 
 def _iso(text: str) -> Any:
     """argparse ``type`` of ``--at`` (argparse names a ValueError's function instead)."""
@@ -49,11 +51,11 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                       help="once, at this time (naive means UTC)")
     when.add_argument("--solar", nargs=3, metavar=("EVENT", "LAT", "LON"),
                       help="at a solar event, e.g. sunrise 51.5 -0.12")
-    add.add_argument("-a", "--args", type=_json(list, "--args"), default=[],
+    add.add_argument("-a", "--args", type=json_arg(list, "--args"), default=[],
                      help="positional arguments as a JSON list")
-    add.add_argument("-k", "--kwargs", type=_json(dict, "--kwargs"), default={},
+    add.add_argument("-k", "--kwargs", type=json_arg(dict, "--kwargs"), default={},
                      help="keyword arguments as a JSON object")
-    add.add_argument("-o", "--options", type=_json(dict, "--options"), default={},
+    add.add_argument("-o", "--options", type=json_arg(dict, "--options"), default={},
                      help="send options as a JSON object, e.g. '{\"queue\": \"hipri\"}'")
     add.add_argument("--tz", default=None, help="zone a --cron schedule reads (IANA name)")
     add.add_argument("--missed", choices=MISSED, default=None, help="missed-run policy")
@@ -72,20 +74,6 @@ def _loglevel(text: str) -> str:
     from corekit.cli.worker import _loglevel as check
 
     return check(text)
-
-
-def _json(kind: type, what: str) -> Any:
-    def parse(text: str) -> Any:
-        import json
-
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{what} must be JSON: {exc}") from None
-        if not isinstance(value, kind):
-            raise argparse.ArgumentTypeError(f"{what} must be a JSON {kind.__name__}")
-        return value
-    return parse
 
 
 def run_beat(args: argparse.Namespace, app: Any) -> int:

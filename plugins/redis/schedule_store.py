@@ -32,9 +32,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from corekit.plugins.redis.client import Lane, connect, script
 from corekit.plugins.redis.schedule_values import (
-    check_cursor, check_definition, check_holder, check_name, check_runs, decode_count,
-    decode_number, decode_text, run_args, run_id, stored_entry)
-from corekit.schedules.store import SOURCES, Changes, Run, ScheduleStore, StoredEntry
+    decode_count, decode_number, decode_text, run_args, run_id, stored_entry)
+from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry, check_cursor,
+                                     check_definition, check_holder, check_name, check_runs)
 
 __all__ = ["RedisScheduleStore"]
 

@@ -36,7 +36,8 @@ from contextlib import contextmanager
 from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path_from_url
 from corekit.plugins.sqlite.schedule_rows import SCHEMA, select_entries
 from corekit.plugins.sqlite.transport import SQL_NOW
-from corekit.schedules.store import SOURCES, Changes, Run, ScheduleStore, StoredEntry
+from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry,
+                                     check_definition, check_holder, check_name, check_runs)
 
 #: How often `wait_for_change` reads the cursor (a change is seen within this).
 WAIT_POLL = 0.2
@@ -113,7 +114,7 @@ class SQLiteScheduleStore(ScheduleStore):
             return self._cursor(conn), select_entries(conn)
 
     def get(self, name: str) -> StoredEntry | None:
-        _check_name(name)
+        check_name(name)
         found = select_entries(self.db.conn(), "WHERE name = ?", (name,))
         return found[0] if found else None
 
@@ -162,8 +163,8 @@ class SQLiteScheduleStore(ScheduleStore):
             self._changed.notify_all()
 
     def put(self, name: str, definition: str, source: str = "api") -> None:
-        _check_name(name)
-        _check_definition(name, definition)
+        check_name(name)
+        check_definition(name, definition)
         if source not in SOURCES:
             raise ValueError(f"schedule entry {name!r}: source must be one of {SOURCES}, "
                              f"got {source!r}")
@@ -183,7 +184,7 @@ class SQLiteScheduleStore(ScheduleStore):
         conn.execute("DELETE FROM corekit_beat_removed WHERE name = ?", (name,))
 
     def remove(self, name: str) -> bool:
-        _check_name(name)
+        check_name(name)
         with Transaction(self.db.conn()) as conn:
             found = self._remove(conn, [name])
         if found:
@@ -224,8 +225,8 @@ class SQLiteScheduleStore(ScheduleStore):
 
     def sync_config(self, definitions: Mapping[str, str]) -> None:
         for name, definition in definitions.items():
-            _check_name(name)
-            _check_definition(name, definition)
+            check_name(name)
+            check_definition(name, definition)
         with Transaction(self.db.conn()) as conn:
             stored = {name: (definition, source) for name, definition, source in conn.execute(
                 "SELECT name, CAST(definition AS BLOB), source FROM corekit_beat_entries")}
@@ -243,7 +244,7 @@ class SQLiteScheduleStore(ScheduleStore):
 
     # -- the leader lease ----------------------------------------------------
     def acquire_lease(self, holder: str, ttl: float) -> bool:
-        _check_holder(holder)
+        check_holder(holder)
         if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not (
                 math.isfinite(ttl) and ttl > 0):
             raise ValueError(f"lease ttl must be a positive number of seconds, got {ttl!r}")
@@ -257,7 +258,7 @@ class SQLiteScheduleStore(ScheduleStore):
                 (holder, now + ttl, now)).rowcount == 1
 
     def release_lease(self, holder: str) -> None:
-        _check_holder(holder)
+        check_holder(holder)
         with Transaction(self.db.conn()) as conn:
             conn.execute("DELETE FROM corekit_beat_lease WHERE holder = ?", (holder,))
 
@@ -275,8 +276,8 @@ class SQLiteScheduleStore(ScheduleStore):
 
     # -- runs ----------------------------------------------------------------
     def claim_runs(self, holder: str, runs: Sequence[Run]) -> list[Run]:
-        _check_holder(holder)
-        runs = _check_runs(runs)
+        check_holder(holder)
+        runs = check_runs(runs)
         if not runs:
             return []
         with Transaction(self.db.conn()) as conn:
@@ -306,7 +307,7 @@ class SQLiteScheduleStore(ScheduleStore):
                                              KEEP_RUNS - 1)).rowcount)
 
     def confirm_runs(self, runs: Sequence[Run]) -> None:
-        runs = _check_runs(runs)
+        runs = check_runs(runs)
         if not runs:
             return
         with Transaction(self.db.conn()) as conn:
@@ -324,8 +325,8 @@ class SQLiteScheduleStore(ScheduleStore):
              publish: Callable[[list[Any]], None]) -> list[Run]:
         if not self._shares_file(transport):
             return super().fire(holder, runs, transport, make_messages, publish)
-        _check_holder(holder)
-        runs = _check_runs(runs)
+        check_holder(holder)
+        runs = check_runs(runs)
         if not runs:
             return []
         transport.connect()  # its tables exist before we hold the write lock
@@ -348,7 +349,7 @@ class SQLiteScheduleStore(ScheduleStore):
 
     def recent_runs(self, name: str | None = None, limit: int = 100) -> list[tuple[Run, bool]]:
         if name is not None:
-            _check_name(name)
+            check_name(name)
         if type(limit) is not int:
             raise TypeError(f"recent_runs limit must be an int, got {type(limit).__name__}")
         if limit <= 0:
@@ -358,35 +359,3 @@ class SQLiteScheduleStore(ScheduleStore):
             f"SELECT name, scheduled_at, task_id, sent FROM corekit_beat_runs {where}"
             " ORDER BY scheduled_at DESC, name LIMIT ?", params).fetchall()
         return [(Run(n, at, task_id), bool(sent)) for n, at, task_id, sent in rows]
-
-
-def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"schedule entry name must be a non-empty string, got {name!r}")
-
-
-def _check_definition(name: str, definition: Any) -> None:
-    if not isinstance(definition, str):
-        raise TypeError(f"schedule entry {name!r}: definition must be JSON text (str), got "
-                        f"{type(definition).__name__}; use ScheduleEntry.to_json()")
-
-
-def _check_holder(holder: Any) -> None:
-    if not isinstance(holder, str) or not holder:
-        raise ValueError(f"lease holder must be a non-empty string, got {holder!r}")
-
-
-def _check_runs(runs: Sequence[Any]) -> list[Run]:
-    checked = []
-    for run in runs:
-        name, scheduled_at, task_id = run
-        _check_name(name)
-        if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
-                not math.isfinite(scheduled_at)):
-            raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
-                             f"got {scheduled_at!r}")
-        if not isinstance(task_id, str) or not task_id:
-            raise ValueError(f"run of {name!r}: task_id must be a non-empty string, "
-                             f"got {task_id!r}")
-        checked.append(Run(name, float(scheduled_at), task_id))
-    return checked
