@@ -5,6 +5,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from corekit.bootsteps import Step
+from corekit.worker.steps import ConsumerStep
 
 if TYPE_CHECKING:
     from corekit.worker import Worker
@@ -13,7 +14,11 @@ if TYPE_CHECKING:
 class BeatStep(Step):
     """Runs `corekit.plugins.beat.service.Beat` on a thread of its own while
     the worker runs.  Every ``-B`` worker may run one: they share one
-    schedule store, and only the lease holder fires."""
+    schedule store, and only the lease holder fires.  It starts after the
+    consumer (so after the pool: a prefork pool forks its children before
+    the beat's thread and connections exist) and stops before it."""
+
+    requires = (ConsumerStep,)
 
     def enabled(self, worker: Worker) -> bool:
         return bool(worker.app.conf.worker_beat)
