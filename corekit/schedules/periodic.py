@@ -164,7 +164,10 @@ class PeriodicTasks:
         zone = self.app.conf.timezone
         if entry is not None and entry.enabled:
             sched = effective_schedule(entry, zone)
-            next_at = first_pending(sched, stored.changed_at, stored.last_run_at)
+            try:
+                next_at = first_pending(sched, stored.changed_at, stored.last_run_at)
+            except (OverflowError, ValueError, OSError) as exc:  # a run time no date can show
+                error = f"periodic task {stored.name!r}: no next run: {exc}"
         return PeriodicTask(stored.name, entry, error, stored.source, stored.last_run_at,
                             stored.last_task_id, stored.total_run_count, next_at, zone)
 

@@ -57,7 +57,15 @@ def effective_schedule(entry: Any, default_tz: str | None) -> Any:
 
 
 def _first_k(every: float, base: float, after: float) -> int:
-    """The first k >= 1 with ``base + k * every > after`` (exact in floating point)."""
+    """The first k >= 1 with ``base + k * every > after`` (exact in floating point).
+
+    An *after* beyond `_LAST` (or NaN: a store row another program wrote)
+    counts as `_LAST`, so k stays small enough for the corrections below to
+    move the float, and the run it gives is never."""
+    if after < base:
+        return 1
+    if not after <= _LAST:
+        after = _LAST
     k = max(1, math.floor((after - base) / every) + 1)
     while k > 1 and base + (k - 1) * every > after:
         k -= 1
@@ -102,7 +110,7 @@ def upcoming(sched: Any, base: float, last_run_at: float | None, now: float) -> 
 def first_pending(sched: Any, base: float, last_run_at: float | None) -> float | None:
     """The earliest run that has not run yet (it may be in the past)."""
     start = _start(sched, base, last_run_at)
-    if start == float("-inf"):
+    if start == float("-inf") and isinstance(sched, clocked):
         return sched.when.timestamp()
     return next_run(sched, start, base)
 

@@ -9,7 +9,10 @@ from typing import Any, Iterator, Sequence
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # a store row another program wrote
+        return f"? ({ts!r})"
 
 
 def as_dict(row: Any) -> dict[str, Any]:

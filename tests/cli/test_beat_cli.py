@@ -351,3 +351,21 @@ app.conf.beat_schedule = {"elsewhere": {"task": "other.report", "schedule": 0.2}
     assert text.count("'other.report'") == 1, text
     assert "not registered here" in text
     assert proj.rows()["elsewhere"]["source"] == "config"
+
+
+@pytest.mark.parametrize("last_run_at", [1e20, -1e20, 1e300])
+def test_a_run_time_no_date_can_show_does_not_break_the_listing(proj: Project,
+                                                                 last_run_at: float) -> None:
+    import sqlite3
+
+    proj.ok("beat", "add", "every", "proj.tick", "--every", "5")
+    proj.ok("beat", "add", "cron", "proj.tick", "--cron", "0 2 * * *")
+    proj.ok("beat", "add", "fine", "proj.tick", "--every", "7")
+    with sqlite3.connect(proj.path / "broker.db") as db:  # as another program might write it
+        db.execute("update corekit_beat_entries set last_run_at = ? where name != 'fine'",
+                   (last_run_at,))
+    table = proj.ok("beat", "list")
+    assert "fine" in table and "every" in table and "cron" in table
+    rows = proj.rows()
+    assert rows["fine"]["next_run_at"] is not None
+    assert rows["cron"]["last_run_at"] == last_run_at

@@ -327,3 +327,16 @@ def test_a_run_after_the_year_9999_is_never() -> None:
     last_second = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
     assert next_run(schedule(1), last_second - 0.5, last_second - 2) == last_second
     assert next_run(schedule(1), last_second, last_second - 2) is None
+
+
+@pytest.mark.parametrize("last_run_at", [1e20, 1e300, math.inf, math.nan, -1e300, -math.inf])
+def test_a_last_run_no_clock_reaches_ends_at_once(last_run_at: float) -> None:
+    # a store row another program wrote: 1e300 used to loop forever in the k correction
+    for every in (5.0, 1e-6, 1 / 3):
+        sched = schedule(every)
+        pending = first_pending(sched, BASE, last_run_at)
+        due = due_runs(sched, BASE, last_run_at, BASE + 10, "all", LATE)
+        if last_run_at < BASE:
+            assert pending == BASE + sched.seconds and due[0] == BASE + sched.seconds
+        else:  # at or after the last date, or not a time at all: never
+            assert pending is None and due == []
