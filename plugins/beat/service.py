@@ -121,6 +121,7 @@ class Beat:
                     logger.error("beat %s: schedule store unreachable (%s: %s); retrying",
                                  self.holder, type(exc).__name__, exc)
                     self._store_down = True
+                logger.debug("beat %s: store call failed", self.holder, exc_info=True)
                 self.leader = False
                 self._renew_at = 0.0  # the next tick asks the store first
                 self.stopped.wait(delay)
@@ -238,24 +239,28 @@ class Beat:
     # -- firing -------------------------------------------------------------
     def _fire_due(self) -> None:
         now = self.now()
-        due: list[Slot] = []
+        due: dict[str, Slot] = {}
         while self._heap and self._heap[0][0] <= now:
             at, name = heapq.heappop(self._heap)
             slot = self.slots.get(name)
             if slot is not None and slot.next_at == at:  # else a stale heap item
-                due.append(slot)
+                due[name] = slot
         runs: list[Run] = []
-        for slot in due:
+        for slot in due.values():
             policy = slot.entry.missed or self.policy
             for t in due_runs(slot.schedule, slot.changed_at, slot.last_run_at, now, policy,
                               self.late_window):
                 runs.append(Run(slot.entry.name, t, run_task_id(slot.entry.name, slot.changed_at,
                                                                    t)))
         for i in range(0, len(runs), BATCH):
+            if time.monotonic() >= self._renew_at:  # a long burst must not outlast the lease
+                self._keep_lease()
+            if not self.leader:
+                return
             self._fire(runs[i:i + BATCH])
             if not self.leader:
                 return
-        for slot in due:
+        for slot in due.values():
             if slot.entry.name in self.slots:
                 self._next(slot, now)
 
