@@ -85,13 +85,18 @@ def next_run(sched: Any, after: float, base: float) -> float | None:
     An interval's runs are ``base + k * every``, computed from *base* (when
     the entry was written) every time, never from the previous run, so every
     beat gets the very same float for the same run."""
+    if not after <= _LAST:  # NaN or past the last date: a store row another program wrote
+        return None
     if isinstance(sched, schedule):
         run = base + _first_k(sched.seconds, base, after) * sched.seconds
         return run if run <= _LAST else None
     if isinstance(sched, clocked):
         when = sched.when.timestamp()
         return when if when > after else None
-    return sched.next_after(_dt(after)).timestamp()
+    try:  # no real run comes before the epoch
+        return float(sched.next_after(_dt(max(after, 0.0))).timestamp())
+    except OverflowError:  # the next run is after the year 9999
+        return None
 
 
 def _start(sched: Any, base: float, last_run_at: float | None) -> float:

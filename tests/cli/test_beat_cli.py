@@ -328,18 +328,17 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60) -> An
     return value
 
 
-def test_a_beat_fires_an_unknown_task_and_warns_once(proj: Project) -> None:
-    (proj.path / "proj.py").write_text(PROJ + '''
-app.conf.beat_schedule = {"elsewhere": {"task": "other.report", "schedule": 0.2}}
-''')
+def run_beat_until(proj: Project, name: str, runs: int) -> str:
+    """Run ``corekit beat`` until entry *name* has *runs* runs; stop it with
+    SIGTERM and return its output."""
     log = proj.path / "beat.log"
     with open(log, "w") as out:
         beat = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "proj", "beat"],
                                 cwd=proj.path, env={**os.environ, **proj.env}, stdout=out,
                                 stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: proj.rows().get("elsewhere", {}).get("total_run_count", 0) >= 3
-                 or beat.poll() is not None, "three runs")
+        wait_for(lambda: proj.rows().get(name, {}).get("total_run_count", 0) >= runs
+                 or beat.poll() is not None, f"{runs} runs of {name}")
         assert beat.poll() is None, log.read_text()
         beat.send_signal(signal.SIGTERM)
         assert beat.wait(timeout=60) == 0, log.read_text()
@@ -347,7 +346,14 @@ app.conf.beat_schedule = {"elsewhere": {"task": "other.report", "schedule": 0.2}
         if beat.poll() is None:
             beat.kill()
             beat.wait()
-    text = log.read_text()
+    return log.read_text()
+
+
+def test_a_beat_fires_an_unknown_task_and_warns_once(proj: Project) -> None:
+    (proj.path / "proj.py").write_text(PROJ + '''
+app.conf.beat_schedule = {"elsewhere": {"task": "other.report", "schedule": 0.2}}
+''')
+    text = run_beat_until(proj, "elsewhere", 3)
     assert text.count("'other.report'") == 1, text
     assert "not registered here" in text
     assert proj.rows()["elsewhere"]["source"] == "config"
@@ -369,3 +375,15 @@ def test_a_run_time_no_date_can_show_does_not_break_the_listing(proj: Project,
     rows = proj.rows()
     assert rows["fine"]["next_run_at"] is not None
     assert rows["cron"]["last_run_at"] == last_run_at
+
+
+def test_a_beat_keeps_firing_beside_a_row_with_an_impossible_last_run(proj: Project) -> None:
+    # the leader used to take the row's OverflowError for a store outage, forever
+    import sqlite3
+
+    proj.ok("beat", "add", "cron", "proj.tick", "--cron", "* * * * *")
+    proj.ok("beat", "add", "often", "proj.tick", "--every", "0.2")
+    with sqlite3.connect(proj.path / "broker.db") as db:
+        db.execute("update corekit_beat_entries set last_run_at = 1e300 where name = 'cron'")
+    text = run_beat_until(proj, "often", 3)
+    assert "unreachable" not in text, text

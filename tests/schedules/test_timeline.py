@@ -340,3 +340,16 @@ def test_a_last_run_no_clock_reaches_ends_at_once(last_run_at: float) -> None:
             assert pending == BASE + sched.seconds and due[0] == BASE + sched.seconds
         else:  # at or after the last date, or not a time at all: never
             assert pending is None and due == []
+
+
+@pytest.mark.parametrize("last_run_at", [1e20, 1e300, math.inf, math.nan, -1e20, -math.inf])
+def test_a_calendar_last_run_no_clock_reaches_raises_nothing(last_run_at: float) -> None:
+    # the beat leader computes these for every entry: one bad row used to stop all firing
+    for sched in (HOURLY, crontab(minute=0, tz="America/New_York")):
+        pending = first_pending(sched, JAN_1, last_run_at)
+        due = due_runs(sched, JAN_1, last_run_at, FEB_1 + 10, "once", LATE)
+        nxt = upcoming(sched, JAN_1, last_run_at, FEB_1 + 10)
+        if last_run_at < JAN_1:  # before any date: counted from the epoch
+            assert pending == 3600.0 and due == [FEB_1] and nxt == FEB_1 + 3600
+        else:
+            assert pending is None and due == [] and nxt is None
