@@ -88,6 +88,8 @@ def next_run(sched: Any, after: float, base: float) -> float | None:
     if not after <= _LAST:  # NaN or past the last date: a store row another program wrote
         return None
     if isinstance(sched, schedule):
+        if not abs(base) <= _LAST:  # a changed_at no clock reaches (or NaN): never
+            return None
         run = base + _first_k(sched.seconds, base, after) * sched.seconds
         return run if run <= _LAST else None
     if isinstance(sched, clocked):
@@ -124,6 +126,8 @@ def due_runs(sched: Any, base: float, last_run_at: float | None, now: float, pol
              late_window: float, limit: int = 1000) -> list[float]:
     """The scheduled times to fire now, oldest first (see the module docstring)."""
     if isinstance(sched, schedule):
+        if not abs(base) <= _LAST:  # as in next_run
+            return []
         return _due_interval(sched.seconds, base, last_run_at, now, policy, late_window, limit)
     runs: list[float] = []
     first = first_pending(sched, base, last_run_at)

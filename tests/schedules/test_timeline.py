@@ -353,3 +353,12 @@ def test_a_calendar_last_run_no_clock_reaches_raises_nothing(last_run_at: float)
             assert pending == 3600.0 and due == [FEB_1] and nxt == FEB_1 + 3600
         else:
             assert pending is None and due == [] and nxt is None
+
+
+@pytest.mark.parametrize("base", [1e300, -1e300, math.inf, -math.inf, math.nan])
+def test_an_interval_base_no_clock_reaches_is_never(base: float) -> None:
+    # changed_at comes from a store row too; -1e300 used to loop forever like last_run_at
+    for last_run_at in (None, BASE):
+        assert first_pending(EVERY_10, base, last_run_at) is None
+        assert upcoming(EVERY_10, base, last_run_at, BASE + 5) is None
+        assert due_runs(EVERY_10, base, last_run_at, BASE + 100, "all", LATE) == []
