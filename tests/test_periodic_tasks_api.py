@@ -13,7 +13,7 @@ import pytest
 from corekit import Corekit
 from corekit.exceptions import ImproperlyConfigured
 from corekit.schedules import crontab, schedule
-from corekit.schedules.entry import ScheduleError
+from corekit.schedules.entry import ScheduleError, entry_from_config
 from corekit.schedules.periodic import PeriodicTasks, config_entries, store_url
 
 
@@ -355,3 +355,34 @@ def test_add_refuses_an_option_send_task_refuses(tasks: PeriodicTasks) -> None:
     with pytest.raises(ScheduleError, match=r"'typo': options: .*expire"):
         tasks.add("typo", "proj.tick", 5, options={"expire": 10})
     assert tasks.get("typo") is None
+
+
+# -- the app's timezone ------------------------------------------------------------
+
+def test_a_mistyped_app_timezone_is_a_config_error_naming_the_setting(tmp_path: Path) -> None:
+    # the beat used to take it for a store outage and fire nothing
+    app = make_app(tmp_path, timezone="Europe/Lodnon",
+                   beat_schedule={"often": {"task": "proj.x", "schedule": 5}})
+    with pytest.raises(ImproperlyConfigured, match=r"^timezone 'Europe/Lodnon': .*IANA"):
+        config_entries(app)
+    with PeriodicTasks(app) as tasks:
+        with pytest.raises(ImproperlyConfigured, match=r"^timezone 'Europe/Lodnon'"):
+            tasks.add("x", "proj.x", crontab())
+        tasks.store.put("x", entry_from_config("x", {"task": "proj.x", "schedule": crontab()}
+                                               ).to_json())
+        with pytest.raises(ImproperlyConfigured, match=r"^timezone 'Europe/Lodnon'"):
+            tasks.list()
+
+
+def test_an_app_timezone_moves_crontab_runs(tmp_path: Path) -> None:
+    app = make_app(tmp_path, timezone="Asia/Tokyo")
+    with PeriodicTasks(app) as tasks:
+        tasks.add("x", "proj.x", crontab(hour=9, minute=0))
+        row = tasks.get("x")
+        assert row is not None and row.next_run_at is not None
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        when = datetime.fromtimestamp(row.next_run_at, ZoneInfo("Asia/Tokyo"))
+        assert (when.hour, when.minute) == (9, 0)
+        assert "Asia/Tokyo" in row.schedule_text

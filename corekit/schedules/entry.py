@@ -82,7 +82,7 @@ def schedule_to_dict(value: Any) -> dict[str, Any]:
     raise TypeError(f"unsupported schedule type {type(value).__name__}")
 
 
-def schedule_from_dict(data: Mapping[str, Any]) -> Any:
+def schedule_from_dict(data: Any) -> Any:
     """The schedule a `schedule_to_dict` result describes; ValueError/TypeError if bad."""
     if not isinstance(data, Mapping):
         raise TypeError(f"a stored schedule must be an object, got {type(data).__name__}")
@@ -126,7 +126,7 @@ class ScheduleEntry(Frozen):
     missed: str | None
     tz: str | None
 
-    def __init__(self, name: str, task: str, schedule: Any, args: Any = (),
+    def __init__(self, name: str, task: Any, schedule: Any, args: Any = (),
                  kwargs: Mapping[str, Any] | None = None,
                  options: Mapping[str, Any] | None = None, enabled: bool = True,
                  missed: str | None = None, tz: str | None = None) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from corekit.schedules.store import ScheduleStore, StoredEntry
 
 __all__ = ["PeriodicTasks", "PeriodicTask", "store_url", "open_store", "config_entries",
-           "check_options"]
+           "check_options", "app_timezone"]
 
 
 def _scheme(url: str) -> str:
@@ -62,10 +62,27 @@ def open_store(app: Corekit) -> ScheduleStore:
     return cls(url, options)  # type: ignore[no-any-return]
 
 
+def app_timezone(app: Corekit) -> str | None:
+    """The ``timezone`` setting, checked (`ScheduleError` naming it):
+    a mistyped zone would fail every crontab entry at every beat."""
+    from zoneinfo import ZoneInfo
+
+    zone = app.conf.timezone
+    if zone:
+        try:
+            ZoneInfo(zone)
+        except (KeyError, TypeError, ValueError, OSError):  # not found, not a zone name
+            # a ScheduleError: the beat stops on it instead of retrying as for an outage
+            raise ScheduleError(f"timezone {zone!r}: unknown time zone; use an IANA name "
+                                f"such as 'Europe/London'") from None
+    return zone  # type: ignore[no-any-return]
+
+
 def config_entries(app: Corekit) -> dict[str, ScheduleEntry]:
     """``beat_schedule`` (after the app's signals added theirs), each entry
     checked: the first bad one raises `ScheduleError` naming it."""
     app.finalize()
+    app_timezone(app)
     schedule = app.conf.beat_schedule or {}
     if not isinstance(schedule, Mapping):
         raise ScheduleError(f"beat_schedule must be a dict of entries, got "
@@ -161,7 +178,7 @@ class PeriodicTasks:
         except ScheduleError as exc:
             entry, error = None, str(exc)
         next_at = None
-        zone = self.app.conf.timezone
+        zone = app_timezone(self.app)
         if entry is not None and entry.enabled:
             sched = effective_schedule(entry, zone)
             try:
@@ -192,6 +209,7 @@ class PeriodicTasks:
     def put(self, entry: ScheduleEntry, replace: bool = True) -> ScheduleEntry:
         """Store *entry*; ScheduleError if it exists and not *replace*."""
         definition = entry.to_json()
+        app_timezone(self.app)
         check_options(self.app, entry)
         if not replace and self.store.get(entry.name) is not None:
             raise ScheduleError(f"periodic task {entry.name!r} exists (remove it first, or "

@@ -387,3 +387,15 @@ def test_a_beat_keeps_firing_beside_a_row_with_an_impossible_last_run(proj: Proj
         db.execute("update corekit_beat_entries set last_run_at = 1e300 where name = 'cron'")
     text = run_beat_until(proj, "often", 3)
     assert "unreachable" not in text, text
+
+
+def test_a_mistyped_app_timezone_stops_the_beat_naming_the_setting(tmp_path: Path) -> None:
+    proj = Project(tmp_path, timezone="Europe/Lodnon")
+    (proj.path / "proj.py").write_text(PROJ + '''
+app.conf.beat_schedule = {"often": {"task": "proj.tick", "schedule": 5}}
+''')
+    out = proj.run("beat")
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert out.stderr.strip().splitlines() == [
+        "Error: timezone 'Europe/Lodnon': unknown time zone; use an IANA name such as "
+        "'Europe/London'"], out.stderr
