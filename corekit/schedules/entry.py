@@ -190,9 +190,14 @@ def entry_from_config(name: str, item: Any) -> ScheduleEntry:
     if not isinstance(item, Mapping):
         raise ScheduleError(f"periodic task {name!r}: must be a dict with 'task' and "
                             f"'schedule', got {type(item).__name__}")
-    unknown = sorted(set(item) - _CONFIG_KEYS)
+    unknown = sorted(set(item) - _CONFIG_KEYS, key=str)
     if unknown:
-        raise ScheduleError(f"periodic task {name!r}: unknown key {unknown[0]!r} (known: "
+        import difflib
+
+        close = difflib.get_close_matches(str(unknown[0]).lower(), sorted(_CONFIG_KEYS), n=1,
+                                          cutoff=0.75)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ScheduleError(f"periodic task {name!r}: unknown key {unknown[0]!r} ({hint}known: "
                             f"{', '.join(sorted(_CONFIG_KEYS))})")
     for key in ("task", "schedule"):
         if key not in item:

@@ -153,6 +153,17 @@ def test_an_unknown_key_is_named_with_the_known_ones() -> None:
         assert known in message
 
 
+@pytest.mark.parametrize("typo, meant", [("shedule", "schedule"), ("kwarg", "kwargs"),
+                                         ("option", "options"), ("Task", "task")])
+def test_an_unknown_key_suggests_the_one_meant(typo: str, meant: str) -> None:
+    assert f"did you mean {meant!r}?" in refused("nightly", item(**{typo: 1}))
+
+
+def test_an_unrelated_unknown_key_suggests_nothing() -> None:
+    assert "did you mean" not in refused("nightly", item(queue="hipri"))
+    assert "unknown key 5" in refused("nightly", {**item(), 5: "x", "zzz": 1})
+
+
 def test_an_item_that_is_not_a_dict() -> None:
     assert "must be a dict" in refused("nightly", ("proj.tasks.report", 30))
 
