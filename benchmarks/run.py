@@ -344,7 +344,7 @@ def main() -> int:
 
 SECTIONS = ("throughput", "latency", "startup", "io", "memory", "canvas", "beat", "speedups")
 BROKERS = ("redis", "amqp", "sqlite")
-POOLS = ("solo", "threads", "prefork", "eventlet", "asyncio")
+POOLS = ("solo", "threads", "prefork", "eventlet", "asyncio", "minute", "per-second")
 METRICS = ("publish_delay", "publish_group", "publish_group_vs_delay", "consume",
            "latency_p50", "latency_p99", "startup", "python", "import", "help", "app",
            "first_task", "rss_idle", "rss_eta", "rss_growth", "lateness_p50", "lateness_p99",
