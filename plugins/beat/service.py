@@ -209,9 +209,19 @@ class Beat:
             self._report(entry.task, "unknown", "beat: periodic task %r sends %r, which is not "
                          "registered here; it is sent anyway (a worker that knows it runs it)",
                          entry.name, entry.task)
-        slot = Slot(entry, effective_schedule(entry, self.default_tz), stored)
+        try:
+            slot = Slot(entry, effective_schedule(entry, self.default_tz), stored)
+            self._schedule(slot)
+        except Exception as exc:  # one entry's bad data must not look like a store outage
+            self._drop(entry.name, exc)
+            return
         self.slots[entry.name] = slot
-        self._schedule(slot)
+
+    def _drop(self, name: str, exc: BaseException) -> None:
+        """Stop tracking one entry whose schedule cannot be computed (told once)."""
+        self.slots.pop(name, None)
+        self._report(name, "bad", "beat: skipping periodic task %r: %s: %s", name,
+                     type(exc).__name__, exc)
 
     def _check_options(self, entry: ScheduleEntry) -> None:
         """Build one message with the entry's task and options (once per
@@ -246,12 +256,17 @@ class Beat:
             if slot is not None and slot.next_at == at:  # else a stale heap item
                 due[name] = slot
         runs: list[Run] = []
-        for slot in due.values():
+        for slot in list(due.values()):
             policy = slot.entry.missed or self.policy
-            for t in due_runs(slot.schedule, slot.changed_at, slot.last_run_at, now, policy,
-                              self.late_window):
-                runs.append(Run(slot.entry.name, t, run_task_id(slot.entry.name, slot.changed_at,
-                                                                   t)))
+            try:
+                times = due_runs(slot.schedule, slot.changed_at, slot.last_run_at, now, policy,
+                                 self.late_window)
+            except Exception as exc:  # this entry's data, not the store
+                self._drop(slot.entry.name, exc)
+                del due[slot.entry.name]
+                continue
+            name = slot.entry.name
+            runs += [Run(name, t, run_task_id(name, slot.changed_at, t)) for t in times]
         for i in range(0, len(runs), BATCH):
             if time.monotonic() >= self._renew_at:  # a long burst must not outlast the lease
                 self._keep_lease()
@@ -262,7 +277,10 @@ class Beat:
                 return
         for slot in due.values():
             if slot.entry.name in self.slots:
-                self._next(slot, now)
+                try:
+                    self._next(slot, now)
+                except Exception as exc:
+                    self._drop(slot.entry.name, exc)
 
     def _next(self, slot: Slot, now: float) -> None:
         """Re-queue *slot*: at its next pending run, or (when the policy left

@@ -222,3 +222,27 @@ def test_a_run_claimed_by_a_leader_that_died_before_sending_is_sent_by_the_next(
         assert [m.headers["id"] for m in messages] == [run.task_id]
     finally:
         app.close()
+
+
+def test_an_entry_whose_runs_cannot_be_computed_is_skipped_not_an_outage(
+        app: Corekit, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A schedule that raises (a bug, data no check foresaw) stops that entry
+    only: the leader keeps firing the others and never says the store is away."""
+    real = service.due_runs
+
+    def due_runs(sched: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(sched, "seconds", None) == 0.3:
+            raise OverflowError("a value no date can show")
+        return real(sched, *args, **kwargs)
+
+    monkeypatch.setattr(service, "due_runs", due_runs)
+    app.conf.beat_schedule = {"good": {"task": "proj.tick", "schedule": 0.1},
+                              "odd": {"task": "proj.tick", "schedule": 0.3}}
+    caplog.set_level(logging.WARNING, logger="corekit.beat")
+    with Running(app) as beat:
+        wait_until(lambda: beat.runs("good") >= 5, what="the good entry firing")
+        assert beat.runs("odd") == 0
+    text = [r.getMessage() for r in caplog.records]
+    assert sum("'odd'" in t and "OverflowError" in t for t in text) == 1
+    assert not any("unreachable" in t for t in text)
