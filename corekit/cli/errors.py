@@ -11,7 +11,8 @@ from corekit.cli.output import printable
 
 #: Base classes (by name, so the client libraries need not be imported) of
 #: errors a broker or result backend reports: the server answered, but no.
-SERVER_ERROR_NAMES = frozenset({"RedisError", "AMQPError", "KombuError"})
+SERVER_ERROR_NAMES = frozenset({"RedisError", "AMQPError", "KombuError",
+                                "DatabaseError"})  # sqlite3's: a file that is not a database
 
 
 def server_error_message(exc: BaseException, app: Any) -> str | None:
@@ -39,10 +40,12 @@ def server_error_message(exc: BaseException, app: Any) -> str | None:
 
 
 def failed_server(exc: BaseException) -> tuple[str, str] | None:
-    """``("broker" | "result backend", masked URL)``: the outermost transport
-    or result backend method the error went through, if any."""
+    """``("broker" | "result backend" | "schedule store", masked URL)``: the
+    outermost transport, result backend or schedule store method the error
+    went through, if any."""
     from corekit.result_backend import ResultBackend
-    from corekit.transport import Transport
+    from corekit.schedules.store import ScheduleStore
+    from corekit.transport import Transport, mask_url
 
     tb = exc.__traceback__
     while tb is not None:
@@ -51,6 +54,8 @@ def failed_server(exc: BaseException) -> tuple[str, str] | None:
             return "result backend", owner.describe()
         if isinstance(owner, Transport):
             return "broker", owner.describe()
+        if isinstance(owner, ScheduleStore):
+            return "schedule store", mask_url(owner.url)
         tb = tb.tb_next
     return None
 

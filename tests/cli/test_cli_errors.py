@@ -140,3 +140,15 @@ def test_an_app_module_that_raises_names_its_own_line(tmp_path: Path) -> None:
         "Error: cannot load app module 'proj': importing it raised ValueError: crontab minute "
         "'61': out of range 0-59 (at proj.py:5: 'nightly': {'task': 'proj.t', 'schedule': "
         "crontab(minute='61', hour=2)},)")
+
+
+@pytest.mark.parametrize("command", [*COMMANDS[3:], ["result", "abc"], ["beat", "list"]],
+                         ids=" ".join)
+def test_a_broker_file_that_is_not_a_database_is_one_line(proj: Path, command: list[str]
+                                                           ) -> None:
+    (proj / "corekit.sqlite3").write_bytes(b"not a database " * 400)
+    out = corekit(proj, *command)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    line = out.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, line
+    assert line.startswith("Error: ") and "file is not a database" in line, line
