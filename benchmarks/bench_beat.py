@@ -271,7 +271,8 @@ def main() -> None:
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     if not scenarios or set(scenarios) - set(SCENARIOS):
         parser.error(f"--scenarios: choose from {','.join(SCENARIOS)}")
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    names = {"corekit": "corekit", "celery": "Celery"}
+    systems = [names.get(s.strip().lower(), s) for s in args.systems.split(",") if s.strip()]
     if not systems or set(systems) - {"corekit", "Celery"}:
         parser.error("--systems: choose from corekit,Celery")
     started = time.monotonic()
