@@ -22,6 +22,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import corekit.producer as producer
+from corekit.plugins.beat.messages import RunMessages
 from corekit.schedules.entry import ScheduleEntry, ScheduleError, entry_from_json
 from corekit.schedules.periodic import PeriodicTasks, open_store
 from corekit.schedules.store import Run
@@ -35,6 +36,10 @@ logger = logging.getLogger("corekit.beat")
 
 #: runs fired per store round trip
 BATCH = 500
+#: seconds ahead of a run's time that the beat wakes to build its message
+PREPARE_AHEAD = 0.1
+#: runs of one burst whose messages are built ahead (the rest as they go)
+PREBUILD = 5000
 _TASK_ID_NAMESPACE = uuid.UUID("6c0b8b9e-3f43-4c1e-9a51-2f1d8c2f0b7a")
 
 
@@ -81,6 +86,7 @@ class Beat:
         self._store_down = False
         self._reported: set[tuple[str, str]] = set()
         self._checked: set[tuple[str, str]] = set()
+        self.messages = RunMessages(app)
         #: runs fired by this beat (for tests and the benchmark)
         self.fired = 0
 
@@ -169,7 +175,7 @@ class Beat:
     def _sleep(self) -> None:
         wake = self._renew_at - time.monotonic()
         if self.leader and self._heap:
-            wake = min(wake, self._heap[0][0] - self.now())
+            wake = min(wake, self._heap[0][0] - PREPARE_AHEAD - self.now())
         timeout = max(0.0, min(wake, self.max_sleep))
         if self.leader:
             if self.store.wait_for_change(self._cursor, timeout):
@@ -248,39 +254,50 @@ class Beat:
 
     # -- firing -------------------------------------------------------------
     def _fire_due(self) -> None:
-        now = self.now()
+        """Fire every run due by now, and those due within `PREPARE_AHEAD`
+        once their time comes: their messages are built first, so at the due
+        time only the claim and the publish are left."""
+        horizon = self.now() + PREPARE_AHEAD
         due: dict[str, Slot] = {}
-        while self._heap and self._heap[0][0] <= now:
+        while self._heap and self._heap[0][0] <= horizon:
             at, name = heapq.heappop(self._heap)
             slot = self.slots.get(name)
             if slot is not None and slot.next_at == at:  # else a stale heap item
                 due[name] = slot
-        runs: list[Run] = []
-        for slot in list(due.values()):
-            policy = slot.entry.missed or self.policy
-            try:
-                times = due_runs(slot.schedule, slot.changed_at, slot.last_run_at, now, policy,
-                                 self.late_window)
-            except Exception as exc:  # this entry's data, not the store
-                self._drop(slot.entry.name, exc)
-                del due[slot.entry.name]
-                continue
-            name = slot.entry.name
-            runs += [Run(name, t, run_task_id(name, slot.changed_at, t)) for t in times]
+        runs = sorted(self._runs(due, horizon), key=lambda run: run.scheduled_at)
+        built = {run: self._build(run) for run in runs[:PREBUILD]}
         for i in range(0, len(runs), BATCH):
+            batch = runs[i:i + BATCH]
+            early = batch[-1].scheduled_at - self.now()
+            if early > 0 and self.stopped.wait(early):
+                return
             if time.monotonic() >= self._renew_at:  # a long burst must not outlast the lease
                 self._keep_lease()
             if not self.leader:
                 return
-            self._fire(runs[i:i + BATCH])
+            self._fire(batch, built)
             if not self.leader:
                 return
         for slot in due.values():
             if slot.entry.name in self.slots:
                 try:
-                    self._next(slot, now)
+                    self._next(slot, horizon)
                 except Exception as exc:
                     self._drop(slot.entry.name, exc)
+
+    def _runs(self, due: dict[str, Slot], now: float) -> list[Run]:
+        runs: list[Run] = []
+        for name, slot in list(due.items()):
+            policy = slot.entry.missed or self.policy
+            try:
+                times = due_runs(slot.schedule, slot.changed_at, slot.last_run_at, now, policy,
+                                 self.late_window)
+            except Exception as exc:  # this entry's data, not the store
+                self._drop(name, exc)
+                del due[name]
+                continue
+            runs += [Run(name, t, run_task_id(name, slot.changed_at, t)) for t in times]
+        return runs
 
     def _next(self, slot: Slot, now: float) -> None:
         """Re-queue *slot*: at its next pending run, or (when the policy left
@@ -292,11 +309,11 @@ class Beat:
         if slot.next_at is not None:
             heapq.heappush(self._heap, (slot.next_at, slot.entry.name))
 
-    def _fire(self, runs: list[Run]) -> None:
+    def _fire(self, runs: list[Run], built: dict[Run, Any]) -> None:
         sent: list[Any] = []
 
         def messages(claimed: Any) -> list[Any]:
-            sent[:] = self._messages(claimed)
+            sent[:] = [m for m in (built.pop(r, None) or self._build(r) for r in claimed) if m]
             producer.before_publish(sent)
             return sent
 
@@ -328,16 +345,11 @@ class Beat:
                 if stored is not None and slot is not None:
                     slot.last_run_at = stored.last_run_at
 
-    def _messages(self, runs: Any) -> list[Any]:
-        out = []
-        for run in runs:
-            slot = self.slots.get(run.name)
-            entry = slot.entry if slot is not None else self._stored_entry(run.name)
-            if entry is None:
-                continue
-            out.append(self.app.prepare_task(entry.task, entry.args, entry.kwargs,
-                                             task_id=run.task_id, **entry.options))
-        return out
+    def _build(self, run: Run) -> Any:
+        """The message of *run* (None when its entry is gone)."""
+        slot = self.slots.get(run.name)
+        entry = slot.entry if slot is not None else self._stored_entry(run.name)
+        return None if entry is None else self.messages.build(entry, run.task_id)
 
     def _stored_entry(self, name: str) -> ScheduleEntry | None:
         stored = self.store.get(name)
@@ -354,5 +366,6 @@ class Beat:
         if unsent:
             logger.warning("beat %s: sending %d run(s) a previous leader claimed but did not "
                            "send", self.holder, len(unsent))
-            self.app.publish_tasks(self._messages(unsent))  # with the publish signals
+            messages = [m for m in map(self._build, unsent) if m is not None]
+            self.app.publish_tasks(messages)  # with the publish signals
             self.store.confirm_runs(unsent)

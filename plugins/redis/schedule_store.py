@@ -300,13 +300,15 @@ class RedisScheduleStore(ScheduleStore):
 
     def _writable(self, runs: Sequence[Run]) -> bool:
         """Whether the keys a claim writes are free or of the claim's types
-        (a script error in a MULTI does not undo the publish queued after it)."""
-        kinds = {"run": b"hash", "count": b"hash", "last_task": b"hash", "runs": b"zset",
-                 "unsent": b"zset", **{"runs:" + r.name: b"zset" for r in runs}}
-        pipe = self.client.pipeline(transaction=False)
-        for key in kinds:
-            pipe.type(self.prefix + key)
-        return all(got in (want, b"none") for want, got in zip(kinds.values(), pipe.execute()))
+        (a script error in a MULTI does not undo the publish queued after it):
+        the claim script's own check, run alone first, in one call."""
+        from redis.exceptions import ResponseError
+
+        try:
+            self._run("beat_claim", "", "check", *run_args(runs))
+        except ResponseError:
+            return False
+        return True
 
     def _shares_database(self, transport: Any) -> bool:
         """Whether *transport* is the Redis transport on this server (by its

@@ -417,8 +417,9 @@ def test_run_records_beyond_a_day_and_the_last_100_are_pruned_once_sent(
     assert len(store.claim_runs(holder, runs)) == 150
     assert len(store.recent_runs("a", limit=1000)) == 150  # unsent: kept
     store.confirm_runs(runs)
-    assert store.claim_runs(holder, [Run("a", start + 200, "t-200")])
+    for i in range(200, 210):  # an entry's records are pruned at every 16th claim: the 160th
+        assert store.claim_runs(holder, [Run("a", start + i, f"t-{i}")])
     kept = store.recent_runs("a", limit=1000)
-    assert [r.task_id for r, _ in kept][-1] == "t-51" and len(kept) == 100
+    assert [r.task_id for r, _ in kept][-1] == "t-60" and len(kept) == 100
     assert len(store.recent_runs(limit=1000)) == 100
     assert store.client.hlen(P + "run") == 100
