@@ -7,7 +7,7 @@ broker.  What is measured, and the table, are in ``bench_beat.py``.
 The observers read the broker as each system lays it out: corekit's Redis
 transport keeps a queue as a sorted set of ids plus an envelope hash (see
 ``plugins/redis/transport.py``), so its observer goes through the
-transport's own ``ack_and_fetch`` (it wakes on the queue's wake-up list, not
+transport's layout (it wakes on the queue's wake-up list, not
 by polling); kombu keeps Celery's queue as the list ``celery``, so that
 observer BRPOPs it and drains what else is there.  Each writes one line per
 message, ``<arrival unix time> <task id> <argsrepr>``, the arrival being its
@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 SCHEDULE = '''
 N = int(os.environ["BENCH_ENTRIES"])
@@ -159,22 +159,36 @@ class Side:
 # -- the observer processes --------------------------------------------------------
 
 def observe_corekit(url: str, out: TextIO, stopped: list[bool]) -> None:
-    from corekit import Corekit
+    """As light as Celery's observer: wait on the queue's wake-up list (what
+    corekit's publish pushes), then take every id in the queue and read its
+    envelope, straight from the Redis transport's layout; not a consumer's
+    claim, which does far more work than a BRPOP and would share Redis with
+    the beat under measurement."""
+    import redis
 
-    app = Corekit("observer", broker=url)
-    transport = app.connection()
-    transport.connect()
+    from corekit.plugins.redis.envelope import message
+
+    client = redis.Redis.from_url(url)
+    client.ping()
+    prefix = "corekit:"
     _ready(out)
-    acks: list[Any] = []
     while not stopped:
-        got = transport.ack_and_fetch(acks, ["celery"], 1000, 0.5)
+        if client.blpop([prefix + "wake:celery"], timeout=0.5) is None:
+            continue
         now = repr(time.time())
-        out.writelines(f"{now} {m.headers['id']} {m.headers.get('argsrepr')}\n" for m in got)
+        pipe = client.pipeline(transaction=True)
+        pipe.zrange(prefix + "q:celery", 0, -1)
+        pipe.delete(prefix + "q:celery", prefix + "wake:celery")
+        ids = pipe.execute()[0]
+        if not ids:
+            continue
+        raws = client.hmget(prefix + "msg", ids)
+        client.hdel(prefix + "msg", *ids)
+        client.hdel(prefix + "route", *ids)
+        for tag, raw in zip(ids, raws):
+            m = message(raw, int(tag), False)
+            out.write(f"{now} {m.headers['id']} {m.headers.get('argsrepr')}\n")
         out.flush()
-        acks = got
-    if acks:
-        transport.ack(acks)
-    transport.close()
 
 
 def observe_celery(url: str, out: TextIO, stopped: list[bool]) -> None:
