@@ -81,11 +81,11 @@ def test_after_finalize_a_key_warns_when_it_is_set_pointing_at_that_line(
 
 def test_a_celery_setting_corekit_does_not_use_says_so(
         recorded: list[warnings.WarningMessage]) -> None:
-    app = memory_app(worker_state_db="/var/run/celery/state", timezone="Europe/Paris",
+    app = memory_app(worker_state_db="/var/run/celery/state", beat_sync_every=5,
                      worker_autoscaler="celery.worker.autoscale:Autoscaler")
     app.finalize()
     assert sorted(unknown(recorded)) == [
-        "setting 'timezone' is a Celery setting not used by corekit: it has no effect",
+        "setting 'beat_sync_every' is a Celery setting not used by corekit: it has no effect",
         "setting 'worker_autoscaler' is a Celery setting not used by corekit (did you mean "
         "'worker_autoscale'?): it has no effect",
         "setting 'worker_state_db' is a Celery setting not used by corekit: it has no effect"]
