@@ -12,6 +12,7 @@ import weakref
 from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping, ParamSpec,
                     Sequence, TypeVar, overload)
 
+from corekit.app_signals import AppSignals
 from corekit.config import Settings, declared_settings
 from corekit.exceptions import ImproperlyConfigured
 from corekit.ratelimit import parse_rate
@@ -42,15 +43,6 @@ def current_app() -> Corekit:
     """The most recently created app that is still alive (or a new default one)."""
     app = _latest() if _latest is not None else None
     return app if app is not None else Corekit("default")
-
-
-def _raise_configuration_error(replies: list[tuple[Any, Any]]) -> None:
-    """Stop start-up on a configuration error a signal receiver raised (a bad
-    ``add_periodic_task`` in ``on_after_configure``): a signal only logs what
-    its receivers raise, and the entry would be silently missing."""
-    for _, result in replies:
-        if isinstance(result, ImproperlyConfigured):
-            raise result
 
 
 class Corekit:
@@ -85,7 +77,7 @@ class Corekit:
         self._backend: ResultBackend | None = None
         self._router: tuple[Any, Router] | None = None
         self._queues: tuple[int, Queues] | None = None
-        self._app_signals: dict[str, Any] = {}
+        self._app_signals = AppSignals()
         from corekit.builtin_tasks import register_builtins
 
         register_builtins(self)
@@ -125,36 +117,25 @@ class Corekit:
             self._annotations = annotations
             if self.plugins.implements("corekit_app_configure"):  # else pluggy is not needed
                 self.plugins.hook.corekit_app_configure(app=self)
-            if "on_after_configure" in self._app_signals:
-                _raise_configuration_error(
-                    self.on_after_configure.send(sender=self, source=self.conf))
+            self._app_signals.send("on_after_configure", self, source=self.conf)
             for module in list(self.conf.include) + list(self.conf.imports):
                 importlib.import_module(module)
             if annotations:
                 for task in list(self._registry.values()):
                     annotate(task, annotations)
-            if "on_after_finalize" in self._app_signals:
-                _raise_configuration_error(self.on_after_finalize.send(sender=self))
-
-    def _app_signal(self, name: str, doc: str) -> Any:
-        signal = self._app_signals.get(name)
-        if signal is None:  # made on first use: creating an app imports no logging
-            from corekit.signals import Signal
-
-            signal = self._app_signals[name] = Signal(name, doc)
-        return signal
+            self._app_signals.send("on_after_finalize", self)
 
     @property
     def on_after_configure(self) -> Any:
         """Celery's signal, sent when the app finalizes (its configuration is
         read): the place for `add_periodic_task`.  ``sender`` is the app,
         ``source`` its ``conf``."""
-        return self._app_signal("on_after_configure", "sender=app; source=app.conf")
+        return self._app_signals.get("on_after_configure")
 
     @property
     def on_after_finalize(self) -> Any:
         """Celery's signal, sent after the app finalized (task modules imported)."""
-        return self._app_signal("on_after_finalize", "sender=app")
+        return self._app_signals.get("on_after_finalize")
 
     @property
     def tasks(self) -> TaskRegistry:
@@ -372,18 +353,9 @@ class Corekit:
         *options* into its options.  Returns the entry's name.  Entries are
         checked at once (`corekit.schedules.entry.ScheduleError` names the
         entry and field) and reach the schedule store when a beat starts."""
-        from corekit.schedules.entry import entry_from_config
+        from corekit.schedules.periodic import add_periodic_task
 
-        if not hasattr(sig, "clone"):  # a task: its signature
-            sig = sig.s() if hasattr(sig, "s") else sig
-        sig = sig.clone(args, kwargs) if (args or kwargs) else sig
-        key = name or repr(sig)
-        item = {"schedule": schedule, "task": sig["task"], "args": tuple(sig["args"] or ()),
-                "kwargs": dict(sig["kwargs"] or {}),
-                "options": {**dict(sig.get("options") or {}), **options}}
-        entry_from_config(key, item)
-        self.conf.beat_schedule = {**(self.conf.beat_schedule or {}), key: item}
-        return key
+        return add_periodic_task(self, schedule, sig, args, kwargs, name, **options)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
         from corekit.result import AsyncResult

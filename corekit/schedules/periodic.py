@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.schedules.store import ScheduleStore, StoredEntry
 
-__all__ = ["PeriodicTasks", "PeriodicTask", "store_url", "open_store", "config_entries",
-           "check_options", "app_timezone"]
+__all__ = ["PeriodicTasks", "PeriodicTask", "add_periodic_task", "store_url", "open_store",
+           "config_entries", "check_options", "app_timezone"]
 
 
 def _scheme(url: str) -> str:
@@ -105,6 +105,22 @@ def check_options(app: Corekit, entry: ScheduleEntry) -> None:
             app.prepare_task(entry.task, (), {}, **entry.options)
         except (TypeError, ValueError) as exc:
             raise ScheduleError(f"periodic task {entry.name!r}: options: {exc}") from None
+
+
+def add_periodic_task(app: Corekit, schedule: Any, sig: Any, args: Sequence[Any] = (),
+                      kwargs: Mapping[str, Any] | None = None, name: str | None = None,
+                      **options: Any) -> str:
+    """`Corekit.add_periodic_task`: a ``beat_schedule`` entry from a signature."""
+    if not hasattr(sig, "clone"):  # a task: its signature
+        sig = sig.s() if hasattr(sig, "s") else sig
+    sig = sig.clone(args, kwargs) if (args or kwargs) else sig
+    key = name or repr(sig)
+    item = {"schedule": schedule, "task": sig["task"], "args": tuple(sig["args"] or ()),
+            "kwargs": dict(sig["kwargs"] or {}),
+            "options": {**dict(sig.get("options") or {}), **options}}
+    entry_from_config(key, item)
+    app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), key: item}
+    return key
 
 
 class PeriodicTask(NamedTuple):
