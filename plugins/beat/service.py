@@ -85,7 +85,6 @@ class Beat:
         self._renew_at = 0.0
         self._store_down = False
         self._reported: set[tuple[str, str]] = set()
-        self._checked: set[tuple[str, str]] = set()
         self.messages = RunMessages(app)
         #: runs fired by this beat (for tests and the benchmark)
         self.fired = 0
@@ -204,7 +203,6 @@ class Beat:
     def _track(self, stored: StoredEntry) -> None:
         try:
             entry = entry_from_json(stored.name, stored.definition)
-            self._check_options(entry)
         except (ScheduleError, TypeError, ValueError) as exc:
             self._report(stored.name, "bad", "beat: skipping periodic task %r: %s",
                          stored.name, exc)
@@ -228,19 +226,6 @@ class Beat:
         self.slots.pop(name, None)
         self._report(name, "bad", "beat: skipping periodic task %r: %s: %s", name,
                      type(exc).__name__, exc)
-
-    def _check_options(self, entry: ScheduleEntry) -> None:
-        """Build one message with the entry's task and options (once per
-        distinct pair: 100,000 entries share a few), so an option
-        ``send_task`` refuses stops this entry now, not a batch of runs later."""
-        key = (entry.task, repr(sorted(entry.options.items())))
-        if key in self._checked:
-            return
-        try:
-            self.app.prepare_task(entry.task, (), {}, **entry.options)
-        except (TypeError, ValueError) as exc:
-            raise ScheduleError(f"periodic task {entry.name!r}: options: {exc}") from None
-        self._checked.add(key)
 
     def _report(self, name: str, kind: str, msg: str, *args: Any) -> None:
         if (name, kind) not in self._reported:
@@ -267,7 +252,12 @@ class Beat:
         runs = sorted(self._runs(due, horizon), key=lambda run: run.scheduled_at)
         built = {run: self._build(run) for run in runs[:PREBUILD]}
         for i in range(0, len(runs), BATCH):
-            batch = runs[i:i + BATCH]
+            for run in runs[i:i + BATCH]:
+                if run not in built:
+                    built[run] = self._build(run)
+            batch = [run for run in runs[i:i + BATCH] if built[run] is not None]
+            if not batch:  # no message could be built: nothing is claimed
+                continue
             early = batch[-1].scheduled_at - self.now()
             if early > 0 and self.stopped.wait(early):
                 return
@@ -313,7 +303,7 @@ class Beat:
         sent: list[Any] = []
 
         def messages(claimed: Any) -> list[Any]:
-            sent[:] = [m for m in (built.pop(r, None) or self._build(r) for r in claimed) if m]
+            sent[:] = [built.pop(r) for r in claimed]
             producer.before_publish(sent)
             return sent
 
@@ -346,10 +336,18 @@ class Beat:
                     slot.last_run_at = stored.last_run_at
 
     def _build(self, run: Run) -> Any:
-        """The message of *run* (None when its entry is gone)."""
+        """The message of *run*; None when its entry is gone or its message
+        cannot be built (a router or serializer that raises: the entry is
+        skipped and told once, never taken for a store outage)."""
         slot = self.slots.get(run.name)
         entry = slot.entry if slot is not None else self._stored_entry(run.name)
-        return None if entry is None else self.messages.build(entry, run.task_id)
+        if entry is None:
+            return None
+        try:
+            return self.messages.build(entry, run.task_id)
+        except Exception as exc:
+            self._drop(run.name, exc)
+            return None
 
     def _stored_entry(self, name: str) -> ScheduleEntry | None:
         stored = self.store.get(name)
@@ -368,4 +366,4 @@ class Beat:
                            "send", self.holder, len(unsent))
             messages = [m for m in map(self._build, unsent) if m is not None]
             self.app.publish_tasks(messages)  # with the publish signals
-            self.store.confirm_runs(unsent)
+            self.store.confirm_runs(unsent)  # a removed or broken entry's run is dropped

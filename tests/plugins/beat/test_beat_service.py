@@ -246,3 +246,25 @@ def test_an_entry_whose_runs_cannot_be_computed_is_skipped_not_an_outage(
     text = [r.getMessage() for r in caplog.records]
     assert sum("'odd'" in t and "OverflowError" in t for t in text) == 1
     assert not any("unreachable" in t for t in text)
+
+
+def test_an_entry_whose_message_cannot_be_built_is_skipped_not_an_outage(
+        app: Corekit, caplog: pytest.LogCaptureFixture) -> None:
+    """A router that raises for one task: its entry is skipped and told once,
+    nothing of it is claimed, the others fire."""
+    def router(name: str, args: Any, kwargs: Any, options: Any, task: Any = None,
+               **kw: Any) -> Any:
+        if name == "proj.broken":
+            raise RuntimeError("this router cannot place proj.broken")
+        return None
+
+    app.conf.task_routes = (router,)
+    app.conf.beat_schedule = {"good": {"task": "proj.tick", "schedule": 0.1},
+                              "odd": {"task": "proj.broken", "schedule": 0.1}}
+    caplog.set_level(logging.WARNING, logger="corekit.beat")
+    with Running(app) as beat:
+        wait_until(lambda: beat.runs("good") >= 5, what="the good entry firing")
+        assert beat.runs("odd") == 0
+    text = [r.getMessage() for r in caplog.records]
+    assert sum("'odd'" in t and "cannot place" in t for t in text) == 1, text
+    assert not any("unreachable" in t for t in text)
