@@ -84,18 +84,21 @@ def run_monitor(args: argparse.Namespace, app: Any) -> int:
         return 1
     import signal
 
+    def interrupt(signum: int, frame: Any) -> None:
+        # end the event loop through its stop event: an exception raised here
+        # could land inside a request handler, which would swallow it
+        if not monitor.request_stop():
+            raise KeyboardInterrupt
+
     for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell's `&` ignores it
-        signal.signal(signum, _interrupt)
+        signal.signal(signum, interrupt)
     print(f"corekit monitor on {monitor.url} (broker {app.producer.describe()}"
           f"{', auth required' if auth.enabled else ''}); Ctrl-C to stop", flush=True)
     try:
         monitor.serve_forever()
     except KeyboardInterrupt:
-        print("monitor: stopping", flush=True)
+        pass
     finally:
+        print("monitor: stopping", flush=True)
         monitor.close()
     return 0
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

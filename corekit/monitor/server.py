@@ -152,6 +152,18 @@ class Monitor:
             except asyncio.TimeoutError:
                 logger.warning("monitor: connections still open at exit")
 
+    def request_stop(self) -> bool:
+        """Ask `serve_forever` to end, from any thread or a signal handler;
+        False when it is not serving yet."""
+        loop, stop = self._loop, self._stop
+        if loop is None or stop is None:
+            return False
+        try:
+            loop.call_soon_threadsafe(stop.set)
+        except RuntimeError:  # the loop has ended
+            return False
+        return True
+
     def start(self) -> Monitor:
         """Collect and serve from background threads."""
         self._thread = threading.Thread(target=self.serve_forever, name="corekit-monitor-http",

@@ -3,6 +3,7 @@ sending events, on SQLite and Redis."""
 from __future__ import annotations
 
 import base64
+import os
 import signal
 import subprocess
 import sys
@@ -269,7 +270,8 @@ def test_the_cli_serves_until_interrupted(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "without --basic-auth or --auth-token" in refused.stderr
     proc = subprocess.Popen([sys.executable, "-m", "corekit", "-b", url, "monitor", "--port",
                              "0", "--auth-token", "abc"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline()
@@ -280,7 +282,12 @@ def test_the_cli_serves_until_interrupted(tmp_path: Path) -> None:
         assert call(base + "/api/workers", headers={"Authorization": "Bearer abc"}).json == {
             "workers": []}
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps every thread
+            proc.send_signal(signal.SIGABRT)
+            out, err = proc.communicate(timeout=20)
+            raise AssertionError(f"the monitor did not stop on SIGINT:\n{out}\n{err[-6000:]}")
     finally:
         proc.kill()
     assert proc.returncode == 0, err
