@@ -86,8 +86,6 @@ class Beat:
         self._store_down = False
         self._reported: set[tuple[str, str]] = set()
         self.messages = RunMessages(app)
-        #: runs fired by this beat (for tests and the benchmark)
-        self.fired = 0
 
     # -- the loop -----------------------------------------------------------
     def now(self) -> float:
@@ -311,7 +309,6 @@ class Beat:
                                   self.app.publish)
         if sent:
             producer.after_publish(self.app, sent)
-        self.fired += len(claimed)
         for run in claimed:
             slot = self.slots.get(run.name)
             if slot is not None and (slot.last_run_at is None or run.scheduled_at >
