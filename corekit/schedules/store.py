@@ -30,7 +30,8 @@ import math
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
 __all__ = ["ScheduleStore", "StoredEntry", "Run", "Changes", "check_name", "check_definition",
-           "check_holder", "check_cursor", "check_runs"]
+           "check_holder", "check_cursor", "check_runs", "check_run_time",
+           "check_send_id"]
 
 SOURCES = ("config", "api")
 
@@ -169,23 +170,42 @@ class ScheduleStore:
         task id) and confirms them."""
         raise NotImplementedError
 
-    def fire(self, holder: str, runs: Sequence[Run], transport: Any,
-             make_messages: Callable[[Sequence[Run]], list[Any]],
-             publish: Callable[[list[Any]], None]) -> list[Run]:
-        """Claim *runs*, put ``make_messages(claimed)`` on the broker with
-        ``publish``, confirm them; return the claimed runs.
+    def shares_transport(self, transport: Any) -> bool:
+        """Whether `fire` can claim and publish on *transport* in one
+        transaction (the same SQLite file, the same Redis database)."""
+        return False
 
-        A store that shares its server with *transport* (the same SQLite
-        file, the same Redis database) overrides this to claim and publish
+    def fire(self, holder: str, runs: Sequence[Run], transport: Any,
+             make_messages: Callable[[Sequence[Run], bool], list[Any]],
+             publish: Callable[[list[Any]], None]) -> list[Run]:
+        """Claim *runs*, put ``make_messages(claimed, two_step)`` on the
+        broker with ``publish``, confirm them; return the claimed runs.
+
+        A store that `shares_transport` overrides this to claim and publish
         in one transaction (through the transport's own publish step), so
         not even a ``kill -9`` between the two leaves a run claimed and
-        unsent.  Otherwise a run may be left unsent by a crash between
-        ``claim_runs`` and ``confirm_runs``: `unsent_runs` finds it."""
+        unsent; it calls ``make_messages(claimed, False)``.  Otherwise
+        (``two_step`` True) a crash between ``claim_runs`` and
+        ``confirm_runs`` leaves the runs unsent as far as the store knows,
+        though the broker may have them: `unsent_runs` finds them and the
+        next leader sends them again, so such messages carry a send id
+        for `take_run`."""
         claimed = self.claim_runs(holder, runs)
         if claimed:
-            publish(make_messages(claimed))
+            publish(make_messages(claimed, True))
             self.confirm_runs(claimed)
         return claimed
+
+    def take_run(self, name: str, scheduled_at: float, send_id: str) -> bool:
+        """Atomically: record *send_id* as the send whose copies of the run
+        ``(name, scheduled_at)`` may run, unless another send was recorded
+        first; return whether *send_id* is the recorded one.  A worker asks
+        this before running a message of a two-step send: a copy of another
+        send is a second one and is dropped, while the broker's redelivery
+        of the same copy (its worker died) still runs.  True when the store
+        has no record of the run (pruned after a day, or its entry
+        removed): nothing is known to drop it for."""
+        raise NotImplementedError
 
     def recent_runs(self, name: str | None = None, limit: int = 100) -> list[tuple[Run, bool]]:
         """The latest *limit* runs (of *name*, or all), newest first, each
@@ -221,13 +241,24 @@ def check_runs(runs: Sequence[Any]) -> list[Run]:
     checked = []
     for run in runs:
         name, scheduled_at, task_id = run
-        check_name(name)
-        if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
-                not math.isfinite(scheduled_at)):
-            raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
-                             f"got {scheduled_at!r}")
+        scheduled_at = check_run_time(name, scheduled_at)
         if not isinstance(task_id, str) or not task_id:
             raise ValueError(f"run of {name!r}: task_id must be a non-empty string, "
                              f"got {task_id!r}")
-        checked.append(Run(name, float(scheduled_at), task_id))
+        checked.append(Run(name, scheduled_at, task_id))
     return checked
+
+
+def check_run_time(name: Any, scheduled_at: Any) -> float:
+    """*scheduled_at* of a run of *name*, as a float, once both are checked."""
+    check_name(name)
+    if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
+            not math.isfinite(scheduled_at)):
+        raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
+                         f"got {scheduled_at!r}")
+    return float(scheduled_at)
+
+
+def check_send_id(send_id: Any) -> None:
+    if not isinstance(send_id, str) or not send_id:
+        raise ValueError(f"send id must be a non-empty string, got {send_id!r}")

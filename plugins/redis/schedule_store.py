@@ -17,7 +17,9 @@ one Lua script (``lua/beat_*.lua``), timed by Redis's clock:
   blocks on that channel;
 - the lease is one key holding the holder's name, expiring by PX;
 - each claimed run is recorded (``run``, ``runs``, ``runs:<name>``,
-  ``unsent`` until confirmed), kept a day and at least the last 100 per entry.
+  ``unsent`` until confirmed), kept a day and at least the last 100 per entry;
+  a run a worker took (`take_run`) has its send id in ``taken``, dropped
+  with the record.
 
 `fire` with the Redis transport on the same server and database claims and
 publishes in one MULTI/EXEC (see `fire`).
@@ -34,13 +36,14 @@ from corekit.plugins.redis.client import Lane, connect, script
 from corekit.plugins.redis.schedule_values import (
     decode_count, decode_number, decode_text, run_args, run_id, stored_entry)
 from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry, check_cursor,
-                                     check_definition, check_holder, check_name, check_runs)
+                                     check_definition, check_holder, check_name, check_run_time,
+                                     check_runs, check_send_id)
 
 __all__ = ["RedisScheduleStore"]
 
 #: the per-entry hashes, in the order `stored_entry` takes them
 HASHES = ("defs", "source", "changed_at", "last_run", "last_task", "count")
-SCRIPTS = ("beat_defs", "beat_changes", "beat_lease", "beat_claim")
+SCRIPTS = ("beat_defs", "beat_changes", "beat_lease", "beat_claim", "beat_take")
 #: `fire` retries its transaction this often when a watched key changes, then
 #: claims and publishes in two steps (unsent runs cover a crash between them)
 FIRE_ATTEMPTS = 10
@@ -226,6 +229,12 @@ class RedisScheduleStore(ScheduleStore):
         if ids:
             self.client.zrem(self.prefix + "unsent", *ids)
 
+    def take_run(self, name: str, scheduled_at: float, send_id: str) -> bool:
+        scheduled_at = check_run_time(name, scheduled_at)
+        check_send_id(send_id)
+        mark = self._run("beat_take", run_id(Run(name, scheduled_at, "")), send_id)
+        return mark is None or mark == send_id.encode()
+
     def unsent_runs(self) -> list[Run]:
         ids = self.client.zrange(self.prefix + "unsent", 0, -1)
         return [run for run, _ in self._records(ids, sent=set())]
@@ -259,7 +268,7 @@ class RedisScheduleStore(ScheduleStore):
         return records
 
     def fire(self, holder: str, runs: Sequence[Run], transport: Any,
-             make_messages: Callable[[Sequence[Run]], list[Any]],
+             make_messages: Callable[[Sequence[Run], bool], list[Any]],
              publish: Callable[[list[Any]], None]) -> list[Run]:
         """With the Redis transport on this server and database: WATCH the
         lease and the keys a claim reads, work out which runs the claim will
@@ -273,7 +282,7 @@ class RedisScheduleStore(ScheduleStore):
         runs = check_runs(runs)
         if not runs:
             return []
-        if not self._shares_database(transport):
+        if not self.shares_transport(transport):
             return super().fire(holder, runs, transport, make_messages, publish)
         if not self._writable(runs):  # the claim would fail after the publish
             return super().fire(holder, runs, transport, make_messages, publish)
@@ -288,7 +297,7 @@ class RedisScheduleStore(ScheduleStore):
                     claimable = _claimable(pipe, self.prefix, holder, runs)
                     if not claimable:
                         return []
-                    messages = make_messages(claimable)
+                    messages = make_messages(claimable, False)
                     pipe.multi()
                     pipe.eval(claim, 0, self.prefix, holder, "1", *run_args(claimable))
                     transport.queue_publish(pipe, messages)
@@ -310,7 +319,7 @@ class RedisScheduleStore(ScheduleStore):
             return False
         return True
 
-    def _shares_database(self, transport: Any) -> bool:
+    def shares_transport(self, transport: Any) -> bool:
         """Whether *transport* is the Redis transport on this server (by its
         run id, whatever the address says) and database."""
         from corekit.plugins.redis.transport import RedisTransport

@@ -18,7 +18,9 @@ from corekit.schedules.store import StoredEntry
 #: ``version`` is the store-wide cursor value of the write that last touched
 #: the row: `changes` reads ``version > cursor`` off its index.  Removed names
 #: leave a tombstone with the removal's version (pruned after `TOMBSTONE_DAYS`).
-#: Run records are keyed by the run's identity ``(name, scheduled_at)``.
+#: Run records are keyed by the run's identity ``(name, scheduled_at)``; a
+#: run a worker took (`take_run`) has a row in ``corekit_beat_taken`` beside
+#: its record, dropped with it.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS corekit_beat_entries (
     name TEXT PRIMARY KEY NOT NULL,
@@ -53,6 +55,11 @@ CREATE TABLE IF NOT EXISTS corekit_beat_runs (
 CREATE INDEX IF NOT EXISTS corekit_beat_runs_time ON corekit_beat_runs (scheduled_at);
 CREATE INDEX IF NOT EXISTS corekit_beat_runs_unsent ON corekit_beat_runs (claimed_at)
     WHERE sent = 0;
+CREATE TABLE IF NOT EXISTS corekit_beat_taken (
+    name TEXT NOT NULL,
+    scheduled_at REAL NOT NULL,
+    send_id TEXT NOT NULL,
+    PRIMARY KEY (name, scheduled_at));
 """
 
 #: Entry columns in `StoredEntry` order.

@@ -37,7 +37,8 @@ from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path
 from corekit.plugins.sqlite.schedule_rows import SCHEMA, select_entries
 from corekit.plugins.sqlite.transport import SQL_NOW
 from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry,
-                                     check_definition, check_holder, check_name, check_runs)
+                                     check_definition, check_holder, check_name, check_run_time,
+                                     check_runs, check_send_id)
 
 #: How often `wait_for_change` reads the cursor (a change is seen within this).
 WAIT_POLL = 0.2
@@ -67,6 +68,17 @@ RECORD_RUN = ("INSERT OR REPLACE INTO corekit_beat_runs (name, scheduled_at, tas
 PRUNE_RUNS = ("DELETE FROM corekit_beat_runs WHERE name = ?1 AND sent = 1 AND claimed_at < ?2"
               " AND scheduled_at < ?2 AND scheduled_at < (SELECT scheduled_at FROM"
               " corekit_beat_runs WHERE name = ?1 ORDER BY scheduled_at DESC LIMIT 1 OFFSET ?3)")
+#: The taken marks of an entry's runs whose records are gone (pruned, removed).
+PRUNE_TAKEN = ("DELETE FROM corekit_beat_taken WHERE name = ?1 AND scheduled_at < ?2 AND"
+               " NOT EXISTS (SELECT 1 FROM corekit_beat_runs r WHERE r.name = ?1"
+               " AND r.scheduled_at = corekit_beat_taken.scheduled_at)")
+#: `take_run`: mark a run that has a record, unless it is marked already.
+TAKE_RUN = ("INSERT OR IGNORE INTO corekit_beat_taken (name, scheduled_at, send_id)"
+            " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM corekit_beat_runs"
+            " WHERE name = ?1 AND scheduled_at = ?2)")
+#: Its mark, as bytes (text another program wrote may not be UTF-8).
+TAKEN_BY = ("SELECT CAST(send_id AS BLOB), typeof(send_id) FROM corekit_beat_taken"
+            " WHERE name = ? AND scheduled_at = ?")
 
 
 def _as_int(value: Any) -> int:
@@ -205,6 +217,7 @@ class SQLiteScheduleStore(ScheduleStore):
             in_list = f"name IN ({marks(len(existing))})"
             conn.execute(f"DELETE FROM corekit_beat_entries WHERE {in_list}", existing)
             conn.execute(f"DELETE FROM corekit_beat_runs WHERE {in_list}", existing)
+            conn.execute(f"DELETE FROM corekit_beat_taken WHERE {in_list}", existing)
             conn.executemany("INSERT OR REPLACE INTO corekit_beat_removed (name, version,"
                              " removed_at) VALUES (?, ?, ?)",
                              [(n, version, now) for n in existing])
@@ -302,9 +315,13 @@ class SQLiteScheduleStore(ScheduleStore):
     @staticmethod
     def _prune_runs(conn: sqlite3.Connection, name: str, now: float) -> int:
         """Drop *name*'s sent run records older than `KEEP_RUNS_SECONDS` beyond
-        its newest `KEEP_RUNS`: an index range of that entry only."""
-        return int(conn.execute(PRUNE_RUNS, (name, now - KEEP_RUNS_SECONDS,
-                                             KEEP_RUNS - 1)).rowcount)
+        its newest `KEEP_RUNS`, and their taken marks: index ranges of that
+        entry only."""
+        pruned = int(conn.execute(PRUNE_RUNS, (name, now - KEEP_RUNS_SECONDS,
+                                               KEEP_RUNS - 1)).rowcount)
+        if pruned:
+            conn.execute(PRUNE_TAKEN, (name, now - KEEP_RUNS_SECONDS))
+        return pruned
 
     def confirm_runs(self, runs: Sequence[Run]) -> None:
         runs = check_runs(runs)
@@ -320,10 +337,19 @@ class SQLiteScheduleStore(ScheduleStore):
             " ORDER BY claimed_at, scheduled_at, name").fetchall()
         return [Run(*row) for row in rows]
 
+    def take_run(self, name: str, scheduled_at: float, send_id: str) -> bool:
+        scheduled_at = check_run_time(name, scheduled_at)
+        check_send_id(send_id)
+        with Transaction(self.db.conn()) as conn:
+            conn.execute(TAKE_RUN, (name, scheduled_at, send_id))
+            row = conn.execute(TAKEN_BY, (name, scheduled_at)).fetchone()
+        # a mark that is not text was written by another program: it drops nothing
+        return row is None or row[1] != "text" or row[0] == send_id.encode()
+
     def fire(self, holder: str, runs: Sequence[Run], transport: Any,
-             make_messages: Callable[[Sequence[Run]], list[Any]],
+             make_messages: Callable[[Sequence[Run], bool], list[Any]],
              publish: Callable[[list[Any]], None]) -> list[Run]:
-        if not self._shares_file(transport):
+        if not self.shares_transport(transport):
             return super().fire(holder, runs, transport, make_messages, publish)
         check_holder(holder)
         runs = check_runs(runs)
@@ -333,10 +359,10 @@ class SQLiteScheduleStore(ScheduleStore):
         with Transaction(self.db.conn()) as conn:
             claimed = self._claim(conn, holder, runs, sent=True)
             if claimed:
-                transport.insert_messages(conn, make_messages(claimed))
+                transport.insert_messages(conn, make_messages(claimed, False))
         return claimed
 
-    def _shares_file(self, transport: Any) -> bool:
+    def shares_transport(self, transport: Any) -> bool:
         """Whether *transport* is the SQLite transport on this very file."""
         from corekit.plugins.sqlite.transport import SQLiteTransport
 

@@ -8,6 +8,10 @@ runs (``name scheduled_at task_id`` per line) from stdin up to a line
 ``go``, then claims them in batches of BATCH, in an order shuffled by SEED,
 and prints the names it claimed as JSON.  The runs are read before ``go`` so
 that two processes start claiming at the same moment.
+
+``python schedule_store_driver.py SCHEME URL take SEND_ID SEED`` reads runs
+the same way and asks `take_run` for each, as a worker would for a copy of
+send SEND_ID, in an order shuffled by SEED; it prints the names it took.
 """
 from __future__ import annotations
 
@@ -26,13 +30,15 @@ def main(scheme: str, url: str, command: str, *args: str) -> None:
             store.put(args[0], args[1])
         elif command == "claim":
             claim(store, args[0], int(args[1]), int(args[2]))
+        elif command == "take":
+            take(store, args[0], int(args[1]))
         else:
             raise SystemExit(f"unknown command {command!r}")
     finally:
         store.close()
 
 
-def claim(store, holder: str, seed: int, batch: int) -> None:  # type: ignore[no-untyped-def]
+def read_runs(seed: int) -> list[Run]:
     runs = []
     for line in sys.stdin:
         if line.strip() == "go":
@@ -40,10 +46,21 @@ def claim(store, holder: str, seed: int, batch: int) -> None:  # type: ignore[no
         name, at, task_id = line.split()
         runs.append(Run(name, float(at), task_id))
     random.Random(seed).shuffle(runs)
+    return runs
+
+
+def claim(store, holder: str, seed: int, batch: int) -> None:  # type: ignore[no-untyped-def]
+    runs = read_runs(seed)
     claimed: list[str] = []
     for start in range(0, len(runs), batch):
         claimed.extend(run.name for run in store.claim_runs(holder, runs[start:start + batch]))
     print(json.dumps(claimed), flush=True)
+
+
+def take(store, send_id: str, seed: int) -> None:  # type: ignore[no-untyped-def]
+    taken = [run.name for run in read_runs(seed)
+             if store.take_run(run.name, run.scheduled_at, send_id)]
+    print(json.dumps(taken), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The schedule-store contract (`corekit.schedules.store`), on every store:
 definitions and the change cursor, ``sync_config``, the leader lease, run
 claims (fencing, once per run, in order), confirmations, ``fire``, the run
-history, ``wait_for_change`` across processes, and two processes racing to
-claim the same runs.
+history, ``wait_for_change`` across processes, two processes racing to
+claim the same runs, and workers taking runs (``take_run``) for one send.
 
 Each store is opened through the plugin manager by URL scheme; a scheme no
 installed plugin registers is skipped with the reason.  Waits poll a
@@ -399,7 +399,8 @@ def test_fire_claims_publishes_once_and_confirms(store: ScheduleStore) -> None:
     published: list[list[Any]] = []
     runs = [Run("a", 1.0, "t-1"), Run("a", 1.0, "t-2"), Run("missing", 1.0, "t-3")]
 
-    def make(claimed: Any) -> list[Any]:
+    def make(claimed: Any, two_step: bool) -> list[Any]:
+        assert two_step is True  # no transport shared: claim, publish, confirm
         return [("message", run.task_id) for run in claimed]
 
     assert store.fire(holder, runs, None, make, published.append) == [runs[0]]
@@ -428,7 +429,7 @@ def test_the_last_hundred_runs_of_an_entry_are_kept(store: ScheduleStore) -> Non
     start = store.now() - 3600  # an hour ago: "a day" may count from either time
     runs = [Run("a", start + i, f"t-{i}") for i in range(1, 151)]
     for start in range(0, 150, 50):
-        store.fire(holder, runs[start:start + 50], None, lambda c: list(c), lambda m: None)
+        store.fire(holder, runs[start:start + 50], None, lambda c, _: list(c), lambda m: None)
     assert len(store.recent_runs("a", limit=1000)) == 150  # all younger than a day
 
 
@@ -466,16 +467,20 @@ def test_wait_for_change_returns_at_once_for_a_stale_cursor(store: ScheduleStore
     assert store.wait_for_change(cursor, 60) is True
 
 
-def _start_claimer(scheme: str, url: str, holder: str, seed: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(DRIVER), scheme, url, "claim", holder,
-                             str(seed), "50"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+def _start_driver(scheme: str, url: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, str(DRIVER), scheme, url, *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
-def _race(scheme: str, url: str, holders: tuple[str, str], runs: list[Run]
+def _race(scheme: str, url: str, holders: tuple[str, str], runs: list[Run], command: str = "claim"
           ) -> tuple[list[str], list[str]]:
-    text = "".join(f"{r.name} {r.scheduled_at} {r.task_id}\n" for r in runs)
-    procs = [_start_claimer(scheme, url, holder, seed) for seed, holder in enumerate(holders)]
+    """Two processes claim *runs* as *holders* (or, with command ``take``,
+    take them as two sends named by *holders*) at the same moment."""
+    text = "".join(f"{r.name} {r.scheduled_at!r} {r.task_id}\n" for r in runs)
+    procs = [_start_driver(scheme, url, command, holder, str(seed),
+                           *(("50",) if command == "claim" else ()))
+             for seed, holder in enumerate(holders)]
     try:
         for proc in procs:  # both have the runs before either starts
             assert proc.stdin is not None
@@ -518,6 +523,78 @@ def test_a_process_that_is_not_the_holder_claims_nothing(store: ScheduleStore, s
     holder = leader(store, "real-leader")
     claimed, stolen = _race(scheme, store_url, (holder, "impostor"), runs)
     assert sorted(claimed) == sorted(r.name for r in runs) and stolen == []
+
+
+# -- take_run: which send's copies of a run a worker runs -----------------------
+
+def claimed_runs(store: ScheduleStore, *names: str, at: float = 10.0) -> list[Run]:
+    """One claimed (not confirmed) run of each of *names*."""
+    for name in names:
+        store.put(name, definition())
+    runs = [Run(name, at, f"t-{name}") for name in names]
+    assert store.claim_runs(leader(store), runs) == runs
+    return runs
+
+
+def test_the_first_send_to_take_a_run_keeps_it(store: ScheduleStore) -> None:
+    (run,) = claimed_runs(store, "a")
+    assert store.take_run("a", run.scheduled_at, "send-1") is True
+    assert store.take_run("a", run.scheduled_at, "send-1") is True  # a redelivered copy
+    assert store.take_run("a", run.scheduled_at, "send-2") is False  # a second copy
+    assert store.take_run("a", run.scheduled_at, "send-1") is True
+
+
+def test_runs_are_taken_one_by_one(store: ScheduleStore) -> None:
+    first, second = claimed_runs(store, "a", "b")
+    assert store.take_run("a", 10.0, "send-1") is True
+    assert store.take_run("b", 10.0, "send-2") is True  # another run: another send may take it
+    assert store.take_run("a", 10.0, "send-2") is False
+    assert store.take_run("b", 10.0, "send-1") is False
+
+
+def test_a_run_the_store_has_no_record_of_is_not_dropped(store: ScheduleStore) -> None:
+    claimed_runs(store, "a")
+    assert store.take_run("a", 99.0, "send-1") is True  # never claimed
+    assert store.take_run("a", 99.0, "send-2") is True  # nothing was marked
+    assert store.take_run("nothing", 10.0, "send-1") is True
+
+
+def test_a_confirmed_run_is_taken_like_an_unsent_one(store: ScheduleStore) -> None:
+    runs = claimed_runs(store, "a")
+    store.confirm_runs(runs)
+    assert store.take_run("a", 10.0, "send-2") is True
+    assert store.take_run("a", 10.0, "send-1") is False
+
+
+def test_removing_an_entry_drops_its_runs_marks(store: ScheduleStore) -> None:
+    claimed_runs(store, "a")
+    assert store.take_run("a", 10.0, "send-1") is True
+    assert store.remove("a")
+    claimed_runs(store, "a")  # the same run time again, for the entry added anew
+    assert store.take_run("a", 10.0, "send-2") is True
+
+
+@pytest.mark.parametrize("args", [("", 1.0, "s"), (None, 1.0, "s"), ("a", float("nan"), "s"),
+                                  ("a", "1.0", "s"), ("a", True, "s"), ("a", 1.0, ""),
+                                  ("a", 1.0, None), ("a", 1.0, 7)])
+def test_take_run_refuses_bad_arguments(store: ScheduleStore, args: tuple[Any, ...]) -> None:
+    with pytest.raises(ValueError, match="name|scheduled_at|send id"):
+        store.take_run(*args)
+
+
+def test_two_processes_racing_take_each_run_for_one_send(store: ScheduleStore, scheme: str,
+                                                         store_url: str) -> None:
+    names = [f"e{i:03d}" for i in range(300)]
+    store.sync_config({name: definition() for name in names})
+    holder = leader(store)
+    runs = [Run(name, 1000.25, uuid.uuid4().hex) for name in names]
+    assert store.claim_runs(holder, runs) == runs
+    first, second = _race(scheme, store_url, ("send-1", "send-2"), runs, command="take")
+    assert not set(first) & set(second)
+    assert sorted(first + second) == names
+    for name in first:  # and what each took stays its own
+        assert store.take_run(name, 1000.25, "send-1") is True
+        assert store.take_run(name, 1000.25, "send-2") is False
 
 
 # -- rows another program wrote ---------------------------------------------------

@@ -3,7 +3,8 @@
 -- (Unix seconds as text), task id.  In order, a run is claimed when the holder has the lease,
 -- the entry exists and its last_run is unset, unreadable, or before scheduled_at; the claim
 -- moves last_run, last_task and count and records the run: <prefix>run (hash: run id -> task
--- id), runs and runs:<name> (sorted sets by scheduled_at), unsent (until confirmed).
+-- id), runs and runs:<name> (sorted sets by scheduled_at), unsent (until confirmed); pruning
+-- a record also drops its mark in taken (beat_take.lua).
 -- A run id is '<scheduled_at>|<name>'.  Returns the 1-based positions of the runs claimed.
 -- With sent = 'check' nothing is claimed: the keys are checked and 1 returned (or the error).
 local p, holder, sent = ARGV[1], ARGV[2], ARGV[3]
@@ -14,7 +15,7 @@ if sent ~= 'check' and (lease ~= holder or redis.call('PTTL', p .. 'lease') < 0)
 end
 -- Every key this call may write must be free or of its type (see beat_defs.lua)
 local kinds = {last_run = 'hash', last_task = 'hash', count = 'hash', run = 'hash',
-               runs = 'zset', unsent = 'zset', defs = 'hash'}
+               taken = 'hash', runs = 'zset', unsent = 'zset', defs = 'hash'}
 for i = 4, #ARGV, 3 do kinds['runs:' .. ARGV[i]] = 'zset' end
 for suffix, kind in pairs(kinds) do
   local got = redis.call('TYPE', p .. suffix).ok
@@ -51,6 +52,7 @@ local function prune(name)  -- sent records older than a day, beyond the newest 
   redis.call('ZREM', key, unpack(gone))
   redis.call('ZREM', p .. 'runs', unpack(gone))
   redis.call('HDEL', p .. 'run', unpack(gone))
+  redis.call('HDEL', p .. 'taken', unpack(gone))
 end
 
 -- Writes are gathered and made a few commands per batch, not per run.

@@ -47,6 +47,7 @@ local function forget_runs(name)  -- the entry's run records
   for i = 1, #ids, 1000 do
     local chunk = {unpack(ids, i, math.min(i + 999, #ids))}
     redis.call('HDEL', p .. 'run', unpack(chunk))
+    redis.call('HDEL', p .. 'taken', unpack(chunk))
     redis.call('ZREM', p .. 'runs', unpack(chunk))
     redis.call('ZREM', p .. 'unsent', unpack(chunk))
   end
@@ -83,7 +84,7 @@ end
 -- Every key this call may write must be free or of its type: a key another program wrote
 -- with another type fails the call before any write, naming the key.
 local kinds = {defs = 'hash', source = 'hash', changed_at = 'hash', last_run = 'hash',
-               last_task = 'hash', count = 'hash', run = 'hash', versions = 'zset',
+               last_task = 'hash', count = 'hash', run = 'hash', taken = 'hash', versions = 'zset',
                tombs = 'zset', runs = 'zset', unsent = 'zset'}
 for suffix, kind in pairs(kinds) do
   local got = redis.call('TYPE', p .. suffix).ok

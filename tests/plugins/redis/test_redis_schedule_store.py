@@ -35,7 +35,15 @@ def message(run: Run) -> Message:
                    queue="celery", exchange="celery", routing_key="celery", priority=0)
 
 
-def make_messages(claimed: Any) -> list[Message]:
+def make_messages(claimed: Any, two_step: bool) -> list[Message]:
+    """For a fire on the transport's database: one transaction, never two steps."""
+    assert two_step is False
+    return [message(run) for run in claimed]
+
+
+def two_step_messages(claimed: Any, two_step: bool) -> list[Message]:
+    """For a fire that claims, then publishes through the callable."""
+    assert two_step is True
     return [message(run) for run in claimed]
 
 
@@ -105,7 +113,8 @@ def test_fire_on_the_transports_database_claims_publishes_and_confirms_at_once(
     assert store.unsent_runs() == []
     assert store.recent_runs("a") == [(runs[1], True), (runs[0], True)]
     made: list[Any] = []
-    assert store.fire(holder, runs, transport, made.append, must_not_publish) == []
+    assert store.fire(holder, runs, transport, lambda c, _: made.append(c),
+                      must_not_publish) == []
     assert made == [] and task_ids(transport) == []
 
 
@@ -152,11 +161,11 @@ def test_fire_starts_over_when_a_claim_races_it(store: RedisScheduleStore,
     other = RedisScheduleStore(redis_url)
     calls: list[int] = []
 
-    def make_while_another_claims(claimed: Any) -> list[Message]:
+    def make_while_another_claims(claimed: Any, two_step: bool) -> list[Message]:
         calls.append(len(claimed))
         if len(calls) == 1:  # between the WATCH and the EXEC
             assert other.claim_runs(holder, claimed) == list(claimed)
-        return make_messages(claimed)
+        return make_messages(claimed, two_step)
 
     try:
         run = Run("a", 1.0, "t-1")
@@ -174,10 +183,10 @@ def test_fire_publishes_nothing_when_the_lease_changes_hands_meanwhile(
     holder = leader(store)
     other = RedisScheduleStore(redis_url)
 
-    def make_while_the_lease_moves(claimed: Any) -> list[Message]:
+    def make_while_the_lease_moves(claimed: Any, two_step: bool) -> list[Message]:
         other.release_lease(holder)
         assert other.acquire_lease("beat-2", 60)
-        return make_messages(claimed)
+        return make_messages(claimed, two_step)
 
     try:
         assert store.fire(holder, [Run("a", 1.0, "t-1")], transport,
@@ -194,9 +203,9 @@ def test_fire_publishes_nothing_when_the_lease_lapses_meanwhile(
     assert store.acquire_lease("beat-1", 0.3)
     lapses_at = store.now() + 0.3
 
-    def make_while_the_lease_lapses(claimed: Any) -> list[Message]:
+    def make_while_the_lease_lapses(claimed: Any, two_step: bool) -> list[Message]:
         wait_until(lambda: store.now() > lapses_at + 0.05)  # Redis's clock; the key untouched
-        return make_messages(claimed)
+        return make_messages(claimed, two_step)
 
     assert store.fire("beat-1", [Run("a", 1.0, "t-1")], transport, make_while_the_lease_lapses,
                       must_not_publish) == []
@@ -211,7 +220,7 @@ def test_fire_with_the_transport_on_another_database_publishes_through_the_calla
     try:
         store.put("a", definition())
         run = Run("a", 1.0, "t-1")
-        assert store.fire(leader(store), [run], transport, make_messages,
+        assert store.fire(leader(store), [run], transport, two_step_messages,
                           transport.publish) == [run]
         assert task_ids(transport) == ["t-1"]
         assert store.recent_runs("a") == [(run, True)]
@@ -225,7 +234,8 @@ def test_fire_with_no_redis_transport_publishes_through_the_callable(
     store.put("a", definition())
     published: list[list[Any]] = []
     run = Run("a", 1.0, "t-1")
-    assert store.fire(leader(store), [run], object(), make_messages, published.append) == [run]
+    assert store.fire(leader(store), [run], object(), two_step_messages,
+                      published.append) == [run]
     assert [[m.headers["id"] for m in batch] for batch in published] == [["t-1"]]
 
 
@@ -238,7 +248,7 @@ def test_a_claim_key_written_wrong_fails_before_anything_moves_or_is_published(
     with pytest.raises(redis.ResponseError, match=f"{P}runs:a holds a string.*delete it"):
         store.claim_runs(holder, [run])
     with pytest.raises(redis.ResponseError, match=f"{P}runs:a holds a string"):
-        store.fire(holder, [run], transport, make_messages, transport.publish)
+        store.fire(holder, [run], transport, two_step_messages, transport.publish)
     assert store.get("a").last_run_at is None  # type: ignore[union-attr]
     assert task_ids(transport) == []
     store.client.delete(P + "runs:a")
@@ -417,9 +427,28 @@ def test_run_records_beyond_a_day_and_the_last_100_are_pruned_once_sent(
     assert len(store.claim_runs(holder, runs)) == 150
     assert len(store.recent_runs("a", limit=1000)) == 150  # unsent: kept
     store.confirm_runs(runs)
+    for run in runs:  # workers took every run: the marks go with the records
+        assert store.take_run("a", run.scheduled_at, "send-1")
     for i in range(200, 210):  # an entry's records are pruned at every 16th claim: the 160th
         assert store.claim_runs(holder, [Run("a", start + i, f"t-{i}")])
     kept = store.recent_runs("a", limit=1000)
     assert [r.task_id for r, _ in kept][-1] == "t-60" and len(kept) == 100
     assert len(store.recent_runs(limit=1000)) == 100
     assert store.client.hlen(P + "run") == 100
+    assert store.client.hlen(P + "taken") == 90  # t-60..t-149; the newer ones never taken
+    assert not store.take_run("a", start + 60, "send-2")
+
+
+def test_a_taken_key_written_wrong_drops_no_copy_and_fails_claims_by_name(
+        store: RedisScheduleStore) -> None:
+    store.put("a", definition())
+    holder = leader(store)
+    assert store.claim_runs(holder, [Run("a", 1.0, "t-1")])
+    store.client.set(P + "taken", "not a hash")
+    assert store.take_run("a", 1.0, "send-1") is True  # a worker runs it
+    assert store.take_run("a", 1.0, "send-2") is True  # nothing known to drop it for
+    with pytest.raises(redis.ResponseError, match=f"{P}taken holds a string.*delete it"):
+        store.claim_runs(holder, [Run("a", 2.0, "t-2")])
+    store.client.delete(P + "taken")
+    assert store.take_run("a", 1.0, "send-1") is True
+    assert store.take_run("a", 1.0, "send-2") is False

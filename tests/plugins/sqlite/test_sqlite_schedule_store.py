@@ -51,7 +51,7 @@ def definition(every: float = 1.0) -> str:
     return entry_from_config("n", {"task": "proj.tick", "schedule": every}).to_json()
 
 
-def make_messages(runs: Sequence[Run]) -> list[Message]:
+def make_messages(runs: Sequence[Run], two_step: bool = False) -> list[Message]:
     return [Message(body=b"[[], {}, {}]", headers={"id": r.task_id, "task": "proj.tick"},
                     properties={"correlation_id": r.task_id},
                     content_type="application/json", queue="celery") for r in runs]
@@ -89,8 +89,14 @@ def test_fire_on_the_brokers_file_sends_in_the_claims_transaction(opened: list[A
     store.put("a", definition())
     store.put("b", definition())
     runs = [Run("a", 10.0, "t-a"), Run("b", 10.0, "t-b"), Run("a", 10.0, "t-again")]
-    claimed = store.fire(leader(store), runs, transport, make_messages, never_publish)
-    assert claimed == runs[:2]
+    steps: list[bool] = []
+
+    def make(runs: Sequence[Run], two_step: bool) -> list[Message]:
+        steps.append(two_step)
+        return make_messages(runs)
+
+    claimed = store.fire(leader(store), runs, transport, make, never_publish)
+    assert claimed == runs[:2] and steps == [False]
     assert fetched_ids(transport) == ["t-a", "t-b"]
     assert store.unsent_runs() == []
     assert {(r.task_id, sent) for r, sent in store.recent_runs()} == {("t-a", True),
@@ -102,7 +108,7 @@ def test_fire_that_fails_to_build_messages_claims_nothing(opened: list[Any], url
     store, transport = open_store(opened, url), open_transport(opened, url)
     store.put("a", definition())
 
-    def broken(runs: Sequence[Run]) -> list[Message]:
+    def broken(runs: Sequence[Run], two_step: bool) -> list[Message]:
         raise RuntimeError("cannot encode")
 
     with pytest.raises(RuntimeError):
@@ -160,14 +166,20 @@ def test_fire_with_a_broker_in_another_file_falls_back(tmp_path: Path, opened: l
     transport = open_transport(opened, f"sqlite://{tmp_path / 'broker.sqlite3'}")
     store.put("a", definition())
     published: list[list[Message]] = []
+    steps: list[bool] = []
 
     def publish(messages: list[Message]) -> None:
         assert store.unsent_runs() == [Run("a", 1.0, "t-1")]  # claimed, not yet confirmed
         published.append(messages)
         transport.publish(messages)
 
-    assert store.fire(leader(store), [Run("a", 1.0, "t-1")], transport, make_messages,
+    def make(runs: Sequence[Run], two_step: bool) -> list[Message]:
+        steps.append(two_step)
+        return make_messages(runs)
+
+    assert store.fire(leader(store), [Run("a", 1.0, "t-1")], transport, make,
                       publish) == [Run("a", 1.0, "t-1")]
+    assert steps == [True]  # the beat marks such messages for the workers' take_run
     assert len(published) == 1 and fetched_ids(transport) == ["t-1"]
     assert store.unsent_runs() == [] and store.recent_runs() == [(Run("a", 1.0, "t-1"), True)]
 
@@ -238,6 +250,8 @@ def test_old_run_records_are_pruned_beyond_the_last_hundred(
     old = [Run("a", long_ago + i, f"a-{i}") for i in range(150)]
     assert len(store.claim_runs(holder, old + [Run("b", long_ago, "b-0")])) == 151
     store.confirm_runs(old[1:])  # a-0 stays unsent
+    for run in old:  # workers took every run: the marks go with the records
+        assert store.take_run("a", run.scheduled_at, "send-1")
     raw_sql(store, "UPDATE corekit_beat_runs SET claimed_at = ?", long_ago)
     monkeypatch.setattr(module, "PRUNE_ONE_IN", 1)
     assert store.claim_runs(holder, [Run("a", store.now(), "a-new")])
@@ -245,6 +259,31 @@ def test_old_run_records_are_pruned_beyond_the_last_hundred(
     assert len(kept) == 101  # the newest 100, and the one never sent
     assert kept[0] == "a-new" and kept[99] == "a-51" and kept[100] == "a-0"
     assert [r.task_id for r, _ in store.recent_runs("b")] == ["b-0"]  # another entry: untouched
+    conn = sqlite3.connect(store.path)
+    try:
+        taken = conn.execute("SELECT count(*) FROM corekit_beat_taken").fetchone()[0]
+    finally:
+        conn.close()
+    assert taken == 100  # a-0 and a-51..a-149
+    assert not store.take_run("a", long_ago + 51, "send-2")
+
+
+def test_a_mark_that_is_no_text_drops_no_copy(opened: list[Any], url: str) -> None:
+    store = open_store(opened, url)
+    store.put("a", definition())
+    assert store.claim_runs(leader(store), [Run("a", 1.0, "t-1")])
+    # a blob keeps its type in a TEXT column (numbers become text: a send id like any)
+    raw_sql(store, "INSERT INTO corekit_beat_taken VALUES ('a', 1.0, ?)", b"\xff\xfe")
+    assert store.take_run("a", 1.0, "send-1") is True
+    assert store.take_run("a", 1.0, "send-2") is True
+
+
+def test_a_mark_that_is_not_utf8_is_another_send(opened: list[Any], url: str) -> None:
+    store = open_store(opened, url)
+    store.put("a", definition())
+    assert store.claim_runs(leader(store), [Run("a", 1.0, "t-1")])
+    raw_sql(store, "INSERT INTO corekit_beat_taken VALUES ('a', 1.0, CAST(X'C328FF' AS TEXT))")
+    assert store.take_run("a", 1.0, "send-1") is False  # read without failing the query
 
 
 def test_a_cursor_older_than_pruned_tombstones_gets_everything(opened: list[Any], url: str
