@@ -4,7 +4,8 @@ Its parts live beside it: the timer holding early and rate-limited jobs
 (`corekit.worker.eta_timer`), the rate limiters (`corekit.worker.rate_limits`),
 what remote control changes while it runs (`corekit.worker.live_settings`),
 the acks, requeues and dead letters owed to the broker (`corekit.worker.acks`),
-and the handling of malformed workflow parts (`corekit.worker.malformed`).
+the handling of malformed workflow parts (`corekit.worker.malformed`), and
+the gates that may keep a job from running (`corekit.worker.gates`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from corekit._speedups import Dispatcher, decode_batch
 from corekit.exceptions import ContentDisallowed, DecodeError, LeaseLost
 from corekit.worker.acks import Acks
 from corekit.worker.eta_timer import EtaTimer
+from corekit.worker.gates import Gate, stopped_by_gate
 from corekit.worker.job import Job, TaskOptions
 from corekit.worker.listeners import JobListener, JobTracker
 from corekit.worker.live_settings import LiveSettings
@@ -89,6 +91,9 @@ class Consumer:
         #: `JobListener`; once the worker runs, replace the list whole (the
         #: loop may be iterating over it), never change it in place
         self.listeners: list[JobListener] = [self.tracker]
+        #: header name -> `Gate` (`corekit.worker.gates`); a worker part adds
+        #: one when it starts, replacing the dict whole, never in place
+        self.gates: dict[str, Gate] = {}
 
     @property
     def queues(self) -> list[str]:
@@ -351,6 +356,8 @@ class Consumer:
                 logger.info("Task %s[%s] %s: not run", job.headers.task, job.id, reason)
                 job.revoke(reason)
                 return
+        if self.gates and stopped_by_gate(self.gates, job):
+            return
         self.running[job.id] = job
         job.started_at = time.time()
         for listener in self.listeners:  # the tracker at least

@@ -42,6 +42,6 @@ def corekit_register_command_options() -> dict[str, list[CommandOption]]:
 
 @hookimpl
 def corekit_register_bootsteps() -> list[type[Step]]:
-    from corekit.plugins.beat.step import BeatStep
+    from corekit.plugins.beat.step import BeatStep, RunGateStep
 
-    return [BeatStep]
+    return [BeatStep, RunGateStep]

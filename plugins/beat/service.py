@@ -22,7 +22,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import corekit.producer as producer
-from corekit.plugins.beat.messages import RunMessages
+from corekit.plugins.beat.messages import RunMessages, mark_runs
 from corekit.schedules.entry import ScheduleEntry, ScheduleError, entry_from_json
 from corekit.schedules.periodic import PeriodicTasks, open_store
 from corekit.schedules.store import Run
@@ -300,13 +300,18 @@ class Beat:
     def _fire(self, runs: list[Run], built: dict[Run, Any]) -> None:
         sent: list[Any] = []
 
-        def messages(claimed: Any) -> list[Any]:
-            sent[:] = [built.pop(r) for r in claimed]
+        def messages(claimed: Any, two_step: bool) -> list[Any]:
+            # called again if the store's transaction is retried
+            sent[:] = [built[r] for r in claimed]
+            if two_step:  # a crash before the store records it sent means a resend
+                mark_runs(claimed, sent, self.holder)
             producer.before_publish(sent)
             return sent
 
         claimed = self.store.fire(self.holder, runs, self.app.producer, messages,
                                   self.app.publish)
+        for run in runs:
+            built.pop(run, None)
         if sent:
             producer.after_publish(self.app, sent)
         for run in claimed:
@@ -356,11 +361,17 @@ class Beat:
             return None
 
     def _send_unsent(self) -> None:
-        """Publish what a dead leader claimed and never sent (same task ids)."""
+        """Publish what a dead leader claimed and the store does not know
+        as sent (same task ids).  It may have been sent: the messages carry
+        a send id of their own, so workers run one send's copies only."""
         unsent = self.store.unsent_runs()
         if unsent:
             logger.warning("beat %s: sending %d run(s) a previous leader claimed but did not "
-                           "send", self.holder, len(unsent))
-            messages = [m for m in map(self._build, unsent) if m is not None]
+                           "record as sent", self.holder, len(unsent))
+            built = [(run, self._build(run)) for run in unsent]
+            built = [(run, m) for run, m in built if m is not None]
+            messages = [m for _, m in built]
+            mark_runs([run for run, _ in built], messages,
+                      f"{self.holder}/{uuid.uuid4().hex[:12]}")
             self.app.publish_tasks(messages)  # with the publish signals
             self.store.confirm_runs(unsent)  # a removed or broken entry's run is dropped

@@ -36,3 +36,26 @@ class BeatStep(Step):
         self.beat.stop()
         self.thread.join(timeout=10)
         self.beat.store.close()
+
+
+class RunGateStep(Step):
+    """Every worker, with or without ``-B``: drops the second copy of a
+    periodic task's run that a new beat leader sent again
+    (`corekit.plugins.beat.run_gate`).  It opens the schedule store only
+    when a message asks for it."""
+
+    requires = (ConsumerStep,)
+
+    def create(self, worker: Worker) -> None:
+        from corekit.plugins.beat.run_gate import RunGate
+
+        self.gate = RunGate(worker.app)
+
+    def start(self, worker: Worker) -> None:
+        from corekit.plugins.beat.messages import RUN_HEADER
+
+        consumer = worker.blueprint[ConsumerStep].consumer
+        consumer.gates = {**consumer.gates, RUN_HEADER: self.gate}
+
+    def stop(self, worker: Worker) -> None:
+        self.gate.close()

@@ -120,6 +120,9 @@ def test_a_celery_worker_runs_what_a_corekit_client_sends(shared: tuple[Corekit,
         now, later = add("proj.add", (1, 2)), add("proj.add", (3, 4), countdown=0.5)
         assert now.get(timeout=30) == 3  # corekit reads Celery's stored result too
         assert later.get(timeout=30) == 7  # through corekit's delay ladder, then Celery
+        # a periodic run's message sent in two steps: Celery ignores the run header
+        run = add("proj.add", (2, 2), headers={"corekit_beat_run": ["tick", 10.0, "send-1"]})
+        assert run.get(timeout=30) == 4
         from corekit import chain, group
 
         sig = ours.signature

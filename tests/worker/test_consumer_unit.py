@@ -215,3 +215,72 @@ def test_a_malformed_message_is_dead_lettered(app: Corekit, consumer: Consumer, 
     (letter,) = consumer.transport.dead_letters()
     assert reason in letter.reason
     assert consumer.transport.queue_size("celery") == 0
+
+
+# -- gates (corekit.worker.gates) ---------------------------------------------------
+
+class Finished:
+    """A listener keeping the jobs that ended."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Any] = []
+
+    def received(self, job: Any) -> None: ...
+    def started(self, job: Any) -> None: ...
+    def requeued(self, job: Any) -> None: ...
+    def rejected(self, message: Any, reason: str) -> None: ...
+
+    def finished(self, job: Any) -> None:
+        self.jobs.append(job)
+
+
+def test_a_gate_stops_only_jobs_whose_message_has_its_header(
+        app: Corekit, consumer: Consumer, ran: list[Any], caplog: pytest.LogCaptureFixture
+        ) -> None:
+    asked: list[str] = []
+
+    def gate(job: Any) -> str | None:
+        asked.append(job.id)
+        return "a second copy" if job.message.headers["x-copy"] == "second" else None
+
+    finished = Finished()
+    consumer.gates = {"x-copy": gate}
+    consumer.listeners = [*consumer.listeners, finished]
+    first = app.send_task("unit.add", (1, 1), headers={"x-copy": "first"})
+    second = app.send_task("unit.add", (2, 2), headers={"x-copy": "second"})
+    plain = app.send_task("unit.add", (3, 3))
+    with caplog.at_level("INFO", "corekit.worker"):
+        turn(consumer)
+    assert asked == [first.id, second.id]  # a message without the header is not asked
+    assert ran == [("add", 1, 1), ("add", 3, 3)]
+    assert state(app, second.id) == states.PENDING  # nothing stored for it
+    assert consumer.transport.queue_size("celery") == 0  # and it is acked
+    assert consumer.dispatcher.inflight == 0 and not consumer.tracker.reserved()
+    assert [job.id for job in finished.jobs if not job.metas] == [second.id]
+    assert f"unit.add[{second.id}] not run: a second copy" in caplog.text
+    assert app.AsyncResult(plain.id).get(timeout=1) == 6
+
+
+def test_a_late_acked_job_a_gate_stops_is_acked(app: Corekit, consumer: Consumer,
+                                                ran: list[Any]) -> None:
+    app.tasks["unit.add"].acks_late = True
+    consumer.gates = {"x-copy": lambda job: "a second copy"}
+    app.send_task("unit.add", (1, 1), headers={"x-copy": "second"})
+    turn(consumer)
+    assert consumer._options["unit.add"].acks_late  # so only the gate's finish acks it
+    turn(consumer)  # the late ack goes with the next turn
+    assert ran == []
+    assert consumer.transport.queue_size("celery") == 0
+    assert consumer.transport.fetch(["celery"], 10, 0.0) == []  # not redelivered
+
+
+def test_a_gate_that_fails_lets_the_job_run(app: Corekit, consumer: Consumer, ran: list[Any],
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    def broken(job: Any) -> str | None:
+        raise ConnectionError("the gate's store is away")
+
+    consumer.gates = {"x-copy": broken}
+    result = app.send_task("unit.add", (4, 4), headers={"x-copy": "first"})
+    turn(consumer)
+    assert ran == [("add", 4, 4)] and app.AsyncResult(result.id).get(timeout=1) == 8
+    assert "the 'x-copy' gate failed; the task runs" in caplog.text

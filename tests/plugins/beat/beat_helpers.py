@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from corekit import Corekit
+from corekit.messages import Message
 
 PROJ = '''
 import os
 from corekit import Corekit
+from corekit.messages import Message
 BROKER = os.environ["TEST_BROKER"]
 BACKEND = os.environ.get("TEST_BACKEND", BROKER)
 app = Corekit("proj", broker=BROKER, backend=BACKEND)
@@ -96,14 +98,61 @@ class BeatProject:
 
     def published_ids(self, queue: str = "celery") -> Counter[str]:
         """Every task message on the broker, by task id (consumed and acked)."""
+        return Counter(m.headers["id"] for m in self.published(queue))
+
+    def published(self, queue: str = "celery") -> list[Message]:
+        """Every task message on the broker (consumed and acked)."""
         transport = self.app.connection()
-        ids: Counter[str] = Counter()
+        messages: list[Message] = []
         try:
             while True:
                 batch = transport.fetch([queue], 1000, 1.0)
                 if not batch:
-                    return ids
-                ids.update(m.headers["id"] for m in batch)
+                    return messages
+                messages += batch
                 transport.ack(batch)
         finally:
             transport.close()
+
+    def run_on_a_worker(self, messages: list[Message]) -> Counter[str]:
+        """Publish *messages* again as they were and let a worker of this
+        project take them: how many times each task id ran.  Returns once
+        every message was run or dropped by the worker's run gate."""
+        import logging
+
+        from corekit.testing import start_worker
+
+        ran: Counter[str] = Counter()
+        dropped: list[str] = []
+
+        class Drops(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if "second copy of periodic task" in record.getMessage():
+                    dropped.append(record.getMessage())
+
+        @self.app.task(name="proj.tick", bind=True)
+        def tick(task: Any, what: str) -> str:
+            ran[task.request.id] += 1
+            return what
+
+        transport = self.app.connection()
+        try:
+            transport.publish([Message(
+                body=m.body, headers=m.headers, properties=m.properties,
+                content_type=m.content_type, content_encoding=m.content_encoding,
+                queue=m.queue, exchange=m.exchange, routing_key=m.routing_key,
+                priority=m.priority) for m in messages])
+        finally:
+            transport.close()
+        handler, log = Drops(), logging.getLogger("corekit.worker")
+        log.addHandler(handler)
+        level = log.level
+        log.setLevel(logging.INFO)
+        try:
+            with start_worker(self.app, concurrency=4):
+                wait_until(lambda: sum(ran.values()) + len(dropped) >= len(messages),
+                           what="every message to be run or dropped")
+        finally:
+            log.removeHandler(handler)
+            log.setLevel(level)
+        return ran
