@@ -31,7 +31,7 @@ from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
 __all__ = ["ScheduleStore", "StoredEntry", "Run", "Changes", "check_name", "check_definition",
            "check_holder", "check_cursor", "check_runs", "check_run_time",
-           "check_send_id"]
+           "check_takes"]
 
 SOURCES = ("config", "api")
 
@@ -189,22 +189,23 @@ class ScheduleStore:
         ``confirm_runs`` leaves the runs unsent as far as the store knows,
         though the broker may have them: `unsent_runs` finds them and the
         next leader sends them again, so such messages carry a send id
-        for `take_run`."""
+        for `take_runs`."""
         claimed = self.claim_runs(holder, runs)
         if claimed:
             publish(make_messages(claimed, True))
             self.confirm_runs(claimed)
         return claimed
 
-    def take_run(self, name: str, scheduled_at: float, send_id: str) -> bool:
-        """Atomically: record *send_id* as the send whose copies of the run
-        ``(name, scheduled_at)`` may run, unless another send was recorded
-        first; return whether *send_id* is the recorded one.  A worker asks
-        this before running a message of a two-step send: a copy of another
-        send is a second one and is dropped, while the broker's redelivery
-        of the same copy (its worker died) still runs.  True when the store
-        has no record of the run (pruned after a day, or its entry
-        removed): nothing is known to drop it for."""
+    def take_runs(self, runs: Sequence[tuple[str, float, str]]) -> list[bool]:
+        """For each ``(name, scheduled_at, send_id)``, atomically: record
+        *send_id* as the send whose copies of the run ``(name, scheduled_at)``
+        may run, unless another send was recorded first; answer whether
+        *send_id* is the recorded one.  A worker asks this (once per fetched
+        batch) before running messages of two-step sends: a copy of another
+        send is a second one and is dropped, while the broker's redelivery of
+        the same copy (its worker died) still runs.  True for a run the store
+        has no record of (pruned after a day, or its entry removed): nothing
+        is known to drop it for."""
         raise NotImplementedError
 
     def recent_runs(self, name: str | None = None, limit: int = 100) -> list[tuple[Run, bool]]:
@@ -259,6 +260,14 @@ def check_run_time(name: Any, scheduled_at: Any) -> float:
     return float(scheduled_at)
 
 
-def check_send_id(send_id: Any) -> None:
-    if not isinstance(send_id, str) or not send_id:
-        raise ValueError(f"send id must be a non-empty string, got {send_id!r}")
+def check_takes(runs: Sequence[Any]) -> list[tuple[str, float, str]]:
+    """`ScheduleStore.take_runs`' argument, checked."""
+    checked = []
+    for run in runs:
+        name, scheduled_at, send_id = run
+        scheduled_at = check_run_time(name, scheduled_at)
+        if not isinstance(send_id, str) or not send_id:
+            raise ValueError(f"run of {name!r}: send id must be a non-empty string, "
+                             f"got {send_id!r}")
+        checked.append((name, scheduled_at, send_id))
+    return checked

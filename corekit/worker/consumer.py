@@ -19,7 +19,7 @@ from corekit._speedups import Dispatcher, decode_batch
 from corekit.exceptions import ContentDisallowed, DecodeError, LeaseLost
 from corekit.worker.acks import Acks
 from corekit.worker.eta_timer import EtaTimer
-from corekit.worker.gates import Gate, stopped_by_gate
+from corekit.worker.gates import Gate, pass_gates
 from corekit.worker.job import Job, TaskOptions
 from corekit.worker.listeners import JobListener, JobTracker
 from corekit.worker.live_settings import LiveSettings
@@ -231,10 +231,12 @@ class Consumer:
         to_broker: list[Job] = []
         doomed: list[Job] = []  # revoked or expired: stored as REVOKED, never run
         any_revoked = bool(self.revoked)  # asked once a batch, not once a message
-        for headers in good:
-            job = self.make_job(headers, dead, copies)
-            if job is None:
-                continue
+        jobs = [job for job in (self.make_job(h, dead, copies) for h in good) if job is not None]
+        stopped: list[Job] = []
+        if self.gates:
+            jobs, stopped = pass_gates(self.gates, jobs)
+        for job in jobs:
+            headers = job.headers
             if ((headers.expires is not None or any_revoked)
                     and self.stop_reason(job, now) is not None):
                 doomed.append(job)
@@ -254,6 +256,8 @@ class Consumer:
             self.dispatcher.add(ready)
         if to_broker:
             self.return_to_broker(to_broker)
+        if stopped:
+            self.drop(stopped)
         for message, reason in dead:
             self.dead_letter(message, reason)
         if copies:
@@ -304,6 +308,13 @@ class Consumer:
         self.transport.dead_letter(message, reason)
         for listener in self.listeners:
             listener.rejected(message, reason)
+
+    def drop(self, jobs: list[Job]) -> None:
+        """Ack the messages of jobs a gate stopped; they end storing nothing."""
+        self.transport.ack([job.message for job in jobs])
+        for listener in self.listeners:
+            for job in jobs:
+                listener.finished(job)
 
     def return_to_broker(self, jobs: list[Job]) -> None:
         """A message that arrived before its ETA (a producer that did not ask
@@ -356,8 +367,6 @@ class Consumer:
                 logger.info("Task %s[%s] %s: not run", job.headers.task, job.id, reason)
                 job.revoke(reason)
                 return
-        if self.gates and stopped_by_gate(self.gates, job):
-            return
         self.running[job.id] = job
         job.started_at = time.time()
         for listener in self.listeners:  # the tracker at least

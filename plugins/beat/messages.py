@@ -9,7 +9,7 @@ is built afresh for every run.
 
 A run sent in two steps (claimed in the store, then published to a broker
 that is not the store) is marked with `RUN_HEADER`: ``[entry name,
-scheduled_at, send id]``.  The worker asks the store to `take_run` before
+scheduled_at, send id]``.  The worker asks the store to `take_runs` before
 running it (`corekit.plugins.beat.run_gate`), so when a new leader sends
 again a batch a dead one had already published, only one send's copies run.
 """

@@ -6,9 +6,10 @@ A leader killed between the publish and that record leaves the runs
 unsent as far as the store knows; the next leader sends them again, so
 the broker may hold two copies of each, with one task id.  Such messages
 carry `RUN_HEADER` (``[name, scheduled_at, send id]``), and before running
-one the worker asks the store to `take_run`: the first send asked is
-recorded, a copy of any other send is acked and dropped, and the broker's
-redelivery of a copy already taken (its worker died) still runs.
+them the worker asks the store to `take_runs` (once per fetched batch):
+the first send asked about is recorded, a copy of any other send is acked
+and dropped, and the broker's redelivery of a copy already taken (its
+worker died) still runs.
 
 This gate never loses a run for its own trouble: a malformed header or a
 store the worker cannot reach lets the task run (told in the log).
@@ -19,7 +20,7 @@ import logging
 import math
 import threading
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from corekit.plugins.beat.messages import RUN_HEADER
 
@@ -43,7 +44,7 @@ def parse_run_header(value: Any) -> tuple[str, float, str]:
 
 
 class RunGate:
-    """The `Consumer.gates` entry for `RUN_HEADER` (consumer thread only)."""
+    """The `Consumer.gates` entry for `RUN_HEADER` (`corekit.worker.gates`)."""
 
     def __init__(self, app: Corekit) -> None:
         self.app = app
@@ -52,27 +53,36 @@ class RunGate:
         #: the store could not be asked last time (told once until it can)
         self._trouble = False
 
-    def __call__(self, job: Job) -> str | None:
+    def __call__(self, jobs: Sequence[Job]) -> list[str | None]:
+        reasons: list[str | None] = [None] * len(jobs)
+        asked: list[int] = []  # positions of the jobs asked about
+        runs: list[tuple[str, float, str]] = []
+        for i, job in enumerate(jobs):
+            try:
+                runs.append(parse_run_header(job.message.headers[RUN_HEADER]))
+            except ValueError as exc:
+                logger.warning("Task %s[%s]: malformed %s header (%s); the task runs",
+                               job.headers.task, job.id, RUN_HEADER, exc)
+                continue
+            asked.append(i)
+        if not runs:
+            return reasons
         try:
-            name, at, send_id = parse_run_header(job.message.headers[RUN_HEADER])
-        except ValueError as exc:
-            logger.warning("Task %s[%s]: malformed %s header (%s); the task runs",
-                           job.headers.task, job.id, RUN_HEADER, exc)
-            return None
-        try:
-            taken = self.store().take_run(name, at, send_id)
+            taken = self.store().take_runs(runs)
         except Exception as exc:
-            self._report(job, name, exc)
-            return None
+            self._report(len(runs), exc)
+            return reasons
         if self._trouble:
             logger.warning("The schedule store answers again: second copies of periodic "
                            "task runs are dropped again")
             self._trouble = False
-        if taken:
-            return None
-        when = datetime.fromtimestamp(at, timezone.utc).isoformat()
-        return (f"second copy of periodic task {name!r}'s run due at {when} (a new beat "
-                f"leader sent it again; the first copy ran)")
+        for i, (name, at, _), ok in zip(asked, runs, taken):
+            if not ok:
+                when = datetime.fromtimestamp(at, timezone.utc).isoformat()
+                reasons[i] = (f"second copy of periodic task {name!r}'s run due at {when}: "
+                              f"a new beat leader sent it again, and the other copy is the "
+                              f"one that runs")
+        return reasons
 
     def store(self) -> ScheduleStore:
         with self._lock:
@@ -82,12 +92,11 @@ class RunGate:
                 self._store = open_store(self.app)
             return self._store
 
-    def _report(self, job: Job, name: str, exc: Exception) -> None:
+    def _report(self, count: int, exc: Exception) -> None:
         level = logging.DEBUG if self._trouble else logging.WARNING
-        logger.log(level, "Task %s[%s]: cannot ask the schedule store whether another copy "
-                   "of periodic task %r's run ran (%s: %s); the task runs, and until the "
-                   "store answers a second copy would run too", job.headers.task, job.id,
-                   name, type(exc).__name__, exc)
+        logger.log(level, "cannot ask the schedule store whether %d periodic task run(s) "
+                   "ran already (%s: %s); they run, and until the store answers a second "
+                   "copy would run too", count, type(exc).__name__, exc)
         self._trouble = True
 
     def close(self) -> None:

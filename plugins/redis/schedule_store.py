@@ -18,7 +18,7 @@ one Lua script (``lua/beat_*.lua``), timed by Redis's clock:
 - the lease is one key holding the holder's name, expiring by PX;
 - each claimed run is recorded (``run``, ``runs``, ``runs:<name>``,
   ``unsent`` until confirmed), kept a day and at least the last 100 per entry;
-  a run a worker took (`take_run`) has its send id in ``taken``, dropped
+  a run a worker took (`take_runs`) has its send id in ``taken``, dropped
   with the record.
 
 `fire` with the Redis transport on the same server and database claims and
@@ -36,8 +36,8 @@ from corekit.plugins.redis.client import Lane, connect, script
 from corekit.plugins.redis.schedule_values import (
     decode_count, decode_number, decode_text, run_args, run_id, stored_entry)
 from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry, check_cursor,
-                                     check_definition, check_holder, check_name, check_run_time,
-                                     check_runs, check_send_id)
+                                     check_definition, check_holder, check_name, check_runs,
+                                     check_takes)
 
 __all__ = ["RedisScheduleStore"]
 
@@ -229,11 +229,15 @@ class RedisScheduleStore(ScheduleStore):
         if ids:
             self.client.zrem(self.prefix + "unsent", *ids)
 
-    def take_run(self, name: str, scheduled_at: float, send_id: str) -> bool:
-        scheduled_at = check_run_time(name, scheduled_at)
-        check_send_id(send_id)
-        mark = self._run("beat_take", run_id(Run(name, scheduled_at, "")), send_id)
-        return mark is None or mark == send_id.encode()
+    def take_runs(self, runs: Sequence[tuple[str, float, str]]) -> list[bool]:
+        runs = check_takes(runs)
+        if not runs:
+            return []
+        args = [arg for name, at, send_id in runs
+                for arg in (run_id(Run(name, at, "")), send_id)]
+        marks = self._run("beat_take", *args)
+        return [mark == 0 or mark == send_id.encode()
+                for mark, (_, _, send_id) in zip(marks, runs)]
 
     def unsent_runs(self) -> list[Run]:
         ids = self.client.zrange(self.prefix + "unsent", 0, -1)

@@ -19,7 +19,7 @@ from corekit.schedules.store import StoredEntry
 #: the row: `changes` reads ``version > cursor`` off its index.  Removed names
 #: leave a tombstone with the removal's version (pruned after `TOMBSTONE_DAYS`).
 #: Run records are keyed by the run's identity ``(name, scheduled_at)``; a
-#: run a worker took (`take_run`) has a row in ``corekit_beat_taken`` beside
+#: run a worker took (`take_runs`) has a row in ``corekit_beat_taken`` beside
 #: its record, dropped with it.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS corekit_beat_entries (

@@ -37,8 +37,8 @@ from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path
 from corekit.plugins.sqlite.schedule_rows import SCHEMA, select_entries
 from corekit.plugins.sqlite.transport import SQL_NOW
 from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry,
-                                     check_definition, check_holder, check_name, check_run_time,
-                                     check_runs, check_send_id)
+                                     check_definition, check_holder, check_name, check_runs,
+                                     check_takes)
 
 #: How often `wait_for_change` reads the cursor (a change is seen within this).
 WAIT_POLL = 0.2
@@ -72,7 +72,7 @@ PRUNE_RUNS = ("DELETE FROM corekit_beat_runs WHERE name = ?1 AND sent = 1 AND cl
 PRUNE_TAKEN = ("DELETE FROM corekit_beat_taken WHERE name = ?1 AND scheduled_at < ?2 AND"
                " NOT EXISTS (SELECT 1 FROM corekit_beat_runs r WHERE r.name = ?1"
                " AND r.scheduled_at = corekit_beat_taken.scheduled_at)")
-#: `take_run`: mark a run that has a record, unless it is marked already.
+#: `take_runs`: mark a run that has a record, unless it is marked already.
 TAKE_RUN = ("INSERT OR IGNORE INTO corekit_beat_taken (name, scheduled_at, send_id)"
             " SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM corekit_beat_runs"
             " WHERE name = ?1 AND scheduled_at = ?2)")
@@ -337,14 +337,18 @@ class SQLiteScheduleStore(ScheduleStore):
             " ORDER BY claimed_at, scheduled_at, name").fetchall()
         return [Run(*row) for row in rows]
 
-    def take_run(self, name: str, scheduled_at: float, send_id: str) -> bool:
-        scheduled_at = check_run_time(name, scheduled_at)
-        check_send_id(send_id)
+    def take_runs(self, runs: Sequence[tuple[str, float, str]]) -> list[bool]:
+        runs = check_takes(runs)
+        if not runs:
+            return []
+        taken = []
         with Transaction(self.db.conn()) as conn:
-            conn.execute(TAKE_RUN, (name, scheduled_at, send_id))
-            row = conn.execute(TAKEN_BY, (name, scheduled_at)).fetchone()
-        # a mark that is not text was written by another program: it drops nothing
-        return row is None or row[1] != "text" or row[0] == send_id.encode()
+            for name, scheduled_at, send_id in runs:
+                conn.execute(TAKE_RUN, (name, scheduled_at, send_id))
+                row = conn.execute(TAKEN_BY, (name, scheduled_at)).fetchone()
+                # a mark that is not text was written by another program: it drops nothing
+                taken.append(row is None or row[1] != "text" or row[0] == send_id.encode())
+        return taken
 
     def fire(self, holder: str, runs: Sequence[Run], transport: Any,
              make_messages: Callable[[Sequence[Run], bool], list[Any]],

@@ -10,8 +10,9 @@ and prints the names it claimed as JSON.  The runs are read before ``go`` so
 that two processes start claiming at the same moment.
 
 ``python schedule_store_driver.py SCHEME URL take SEND_ID SEED`` reads runs
-the same way and asks `take_run` for each, as a worker would for a copy of
-send SEND_ID, in an order shuffled by SEED; it prints the names it took.
+the same way and asks `take_runs` for them, as a worker would for a copy of
+send SEND_ID, in batches of 20 in an order shuffled by SEED; it prints the
+names it took.
 """
 from __future__ import annotations
 
@@ -58,8 +59,12 @@ def claim(store, holder: str, seed: int, batch: int) -> None:  # type: ignore[no
 
 
 def take(store, send_id: str, seed: int) -> None:  # type: ignore[no-untyped-def]
-    taken = [run.name for run in read_runs(seed)
-             if store.take_run(run.name, run.scheduled_at, send_id)]
+    runs = read_runs(seed)
+    taken = []
+    for start in range(0, len(runs), 20):  # a worker asks once per fetched batch
+        batch = runs[start:start + 20]
+        answers = store.take_runs([(run.name, run.scheduled_at, send_id) for run in batch])
+        taken += [run.name for run, ok in zip(batch, answers) if ok]
     print(json.dumps(taken), flush=True)
 
 

@@ -2,7 +2,7 @@
 definitions and the change cursor, ``sync_config``, the leader lease, run
 claims (fencing, once per run, in order), confirmations, ``fire``, the run
 history, ``wait_for_change`` across processes, two processes racing to
-claim the same runs, and workers taking runs (``take_run``) for one send.
+claim the same runs, and workers taking runs (``take_runs``) for one send.
 
 Each store is opened through the plugin manager by URL scheme; a scheme no
 installed plugin registers is skipped with the reason.  Waits poll a
@@ -85,6 +85,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def names(entries: Any) -> list[str]:
     return sorted(e.name for e in entries)
+
+
+def take(store: Any, name: Any, scheduled_at: Any, send_id: Any) -> bool:
+    """`take_runs` for one run."""
+    (taken,) = store.take_runs([(name, scheduled_at, send_id)])
+    return taken  # type: ignore[no-any-return]
 
 
 def leader(store: ScheduleStore, holder: str = "beat-1") -> str:
@@ -525,7 +531,7 @@ def test_a_process_that_is_not_the_holder_claims_nothing(store: ScheduleStore, s
     assert sorted(claimed) == sorted(r.name for r in runs) and stolen == []
 
 
-# -- take_run: which send's copies of a run a worker runs -----------------------
+# -- take_runs: which send's copies of a run a worker runs ----------------------
 
 def claimed_runs(store: ScheduleStore, *names: str, at: float = 10.0) -> list[Run]:
     """One claimed (not confirmed) run of each of *names*."""
@@ -538,40 +544,48 @@ def claimed_runs(store: ScheduleStore, *names: str, at: float = 10.0) -> list[Ru
 
 def test_the_first_send_to_take_a_run_keeps_it(store: ScheduleStore) -> None:
     (run,) = claimed_runs(store, "a")
-    assert store.take_run("a", run.scheduled_at, "send-1") is True
-    assert store.take_run("a", run.scheduled_at, "send-1") is True  # a redelivered copy
-    assert store.take_run("a", run.scheduled_at, "send-2") is False  # a second copy
-    assert store.take_run("a", run.scheduled_at, "send-1") is True
+    assert take(store, "a", run.scheduled_at, "send-1") is True
+    assert take(store, "a", run.scheduled_at, "send-1") is True  # a redelivered copy
+    assert take(store, "a", run.scheduled_at, "send-2") is False  # a second copy
+    assert take(store, "a", run.scheduled_at, "send-1") is True
 
 
 def test_runs_are_taken_one_by_one(store: ScheduleStore) -> None:
     first, second = claimed_runs(store, "a", "b")
-    assert store.take_run("a", 10.0, "send-1") is True
-    assert store.take_run("b", 10.0, "send-2") is True  # another run: another send may take it
-    assert store.take_run("a", 10.0, "send-2") is False
-    assert store.take_run("b", 10.0, "send-1") is False
+    assert take(store, "a", 10.0, "send-1") is True
+    assert take(store, "b", 10.0, "send-2") is True  # another run: another send may take it
+    assert take(store, "a", 10.0, "send-2") is False
+    assert take(store, "b", 10.0, "send-1") is False
+
+
+def test_a_batch_is_taken_in_order(store: ScheduleStore) -> None:
+    claimed_runs(store, "a", "b")
+    assert store.take_runs([]) == []
+    assert store.take_runs([("a", 10.0, "send-1"), ("a", 10.0, "send-2"), ("b", 10.0, "send-2"),
+                            ("a", 10.0, "send-1"), ("missing", 10.0, "send-2")]) == [
+        True, False, True, True, True]
 
 
 def test_a_run_the_store_has_no_record_of_is_not_dropped(store: ScheduleStore) -> None:
     claimed_runs(store, "a")
-    assert store.take_run("a", 99.0, "send-1") is True  # never claimed
-    assert store.take_run("a", 99.0, "send-2") is True  # nothing was marked
-    assert store.take_run("nothing", 10.0, "send-1") is True
+    assert take(store, "a", 99.0, "send-1") is True  # never claimed
+    assert take(store, "a", 99.0, "send-2") is True  # nothing was marked
+    assert take(store, "nothing", 10.0, "send-1") is True
 
 
 def test_a_confirmed_run_is_taken_like_an_unsent_one(store: ScheduleStore) -> None:
     runs = claimed_runs(store, "a")
     store.confirm_runs(runs)
-    assert store.take_run("a", 10.0, "send-2") is True
-    assert store.take_run("a", 10.0, "send-1") is False
+    assert take(store, "a", 10.0, "send-2") is True
+    assert take(store, "a", 10.0, "send-1") is False
 
 
 def test_removing_an_entry_drops_its_runs_marks(store: ScheduleStore) -> None:
     claimed_runs(store, "a")
-    assert store.take_run("a", 10.0, "send-1") is True
+    assert take(store, "a", 10.0, "send-1") is True
     assert store.remove("a")
     claimed_runs(store, "a")  # the same run time again, for the entry added anew
-    assert store.take_run("a", 10.0, "send-2") is True
+    assert take(store, "a", 10.0, "send-2") is True
 
 
 @pytest.mark.parametrize("args", [("", 1.0, "s"), (None, 1.0, "s"), ("a", float("nan"), "s"),
@@ -579,7 +593,7 @@ def test_removing_an_entry_drops_its_runs_marks(store: ScheduleStore) -> None:
                                   ("a", 1.0, None), ("a", 1.0, 7)])
 def test_take_run_refuses_bad_arguments(store: ScheduleStore, args: tuple[Any, ...]) -> None:
     with pytest.raises(ValueError, match="name|scheduled_at|send id"):
-        store.take_run(*args)
+        take(store, *args)
 
 
 def test_two_processes_racing_take_each_run_for_one_send(store: ScheduleStore, scheme: str,
@@ -593,8 +607,8 @@ def test_two_processes_racing_take_each_run_for_one_send(store: ScheduleStore, s
     assert not set(first) & set(second)
     assert sorted(first + second) == names
     for name in first:  # and what each took stays its own
-        assert store.take_run(name, 1000.25, "send-1") is True
-        assert store.take_run(name, 1000.25, "send-2") is False
+        assert take(store, name, 1000.25, "send-1") is True
+        assert take(store, name, 1000.25, "send-2") is False
 
 
 # -- rows another program wrote ---------------------------------------------------

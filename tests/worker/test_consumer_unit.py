@@ -237,11 +237,12 @@ class Finished:
 def test_a_gate_stops_only_jobs_whose_message_has_its_header(
         app: Corekit, consumer: Consumer, ran: list[Any], caplog: pytest.LogCaptureFixture
         ) -> None:
-    asked: list[str] = []
+    asked: list[list[str]] = []
 
-    def gate(job: Any) -> str | None:
-        asked.append(job.id)
-        return "a second copy" if job.message.headers["x-copy"] == "second" else None
+    def gate(jobs: Any) -> list[str | None]:
+        asked.append([job.id for job in jobs])
+        return ["a second copy" if job.message.headers["x-copy"] == "second" else None
+                for job in jobs]
 
     finished = Finished()
     consumer.gates = {"x-copy": gate}
@@ -251,7 +252,7 @@ def test_a_gate_stops_only_jobs_whose_message_has_its_header(
     plain = app.send_task("unit.add", (3, 3))
     with caplog.at_level("INFO", "corekit.worker"):
         turn(consumer)
-    assert asked == [first.id, second.id]  # a message without the header is not asked
+    assert asked == [[first.id, second.id]]  # once a batch; not about the plain message
     assert ran == [("add", 1, 1), ("add", 3, 3)]
     assert state(app, second.id) == states.PENDING  # nothing stored for it
     assert consumer.transport.queue_size("celery") == 0  # and it is acked
@@ -264,23 +265,26 @@ def test_a_gate_stops_only_jobs_whose_message_has_its_header(
 def test_a_late_acked_job_a_gate_stops_is_acked(app: Corekit, consumer: Consumer,
                                                 ran: list[Any]) -> None:
     app.tasks["unit.add"].acks_late = True
-    consumer.gates = {"x-copy": lambda job: "a second copy"}
+    consumer.gates = {"x-copy": lambda jobs: ["a second copy" for _ in jobs]}
     app.send_task("unit.add", (1, 1), headers={"x-copy": "second"})
     turn(consumer)
-    assert consumer._options["unit.add"].acks_late  # so only the gate's finish acks it
-    turn(consumer)  # the late ack goes with the next turn
+    assert consumer._options["unit.add"].acks_late  # so only the gate's drop acks it
     assert ran == []
     assert consumer.transport.queue_size("celery") == 0
     assert consumer.transport.fetch(["celery"], 10, 0.0) == []  # not redelivered
 
 
-def test_a_gate_that_fails_lets_the_job_run(app: Corekit, consumer: Consumer, ran: list[Any],
-                                            caplog: pytest.LogCaptureFixture) -> None:
-    def broken(job: Any) -> str | None:
-        raise ConnectionError("the gate's store is away")
+def raising(jobs: Any) -> list[str | None]:
+    raise ConnectionError("the gate's store is away")
 
-    consumer.gates = {"x-copy": broken}
+
+@pytest.mark.parametrize("gate", [raising, lambda jobs: ["stop"] * (len(jobs) + 1)],
+                         ids=["raises", "answers-too-often"])
+def test_a_gate_that_fails_lets_the_jobs_run(app: Corekit, consumer: Consumer, ran: list[Any],
+                                             caplog: pytest.LogCaptureFixture, gate: Any
+                                             ) -> None:
+    consumer.gates = {"x-copy": gate}
     result = app.send_task("unit.add", (4, 4), headers={"x-copy": "first"})
     turn(consumer)
     assert ran == [("add", 4, 4)] and app.AsyncResult(result.id).get(timeout=1) == 8
-    assert "the 'x-copy' gate failed; the task runs" in caplog.text
+    assert "the 'x-copy' gate failed; its 1 task(s) run" in caplog.text

@@ -1,20 +1,23 @@
--- A worker takes a run before running a copy of its message (take_run in schedule_store.py).
--- ARGV: prefix, run id ('<scheduled_at>|<name>'), send id.  A run that has a record (in
--- <prefix>run) and no mark yet (in <prefix>taken, a hash: run id -> send id) gets the send id
--- as its mark.  Returns the mark, or false: no record, or a key another program wrote with
--- another type (then nothing is known to drop a copy for).
-local p, id, send = ARGV[1], ARGV[2], ARGV[3]
-if redis.pcall('HEXISTS', p .. 'run', id) ~= 1 then
-  return false
-end
-local mark = redis.pcall('HGET', p .. 'taken', id)
-if mark == false then
-  if type(redis.pcall('HSET', p .. 'taken', id, send)) ~= 'number' then
-    return false
+-- Workers take runs before running copies of their messages (take_runs in schedule_store.py).
+-- ARGV: prefix, then per run: run id ('<scheduled_at>|<name>'), send id.  A run that has a
+-- record (in <prefix>run) and no mark yet (in <prefix>taken, a hash: run id -> send id) gets
+-- the send id as its mark.  Returns one item per run: its mark, or 0 when there is no record
+-- or a key holds another type (another program wrote it): nothing to drop a copy for.
+local p = ARGV[1]
+local marks = {}
+for i = 2, #ARGV, 2 do
+  local id, send = ARGV[i], ARGV[i + 1]
+  local mark = 0
+  if redis.pcall('HEXISTS', p .. 'run', id) == 1 then
+    local current = redis.pcall('HGET', p .. 'taken', id)
+    if current == false then
+      if type(redis.pcall('HSET', p .. 'taken', id, send)) == 'number' then
+        mark = send
+      end
+    elseif type(current) == 'string' then
+      mark = current
+    end
   end
-  return send
+  marks[#marks + 1] = mark
 end
-if type(mark) ~= 'string' then
-  return false
-end
-return mark
+return marks

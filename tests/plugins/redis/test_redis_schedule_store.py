@@ -55,6 +55,12 @@ def task_ids(transport: RedisTransport) -> list[str]:
     return [m.headers["id"] for m in transport.fetch(["celery"], 100, 0.1)]
 
 
+def take(store: Any, name: Any, scheduled_at: Any, send_id: Any) -> bool:
+    """`take_runs` for one run."""
+    (taken,) = store.take_runs([(name, scheduled_at, send_id)])
+    return taken  # type: ignore[no-any-return]
+
+
 def leader(store: RedisScheduleStore, holder: str = "beat-1") -> str:
     assert store.acquire_lease(holder, 60)
     return holder
@@ -428,7 +434,7 @@ def test_run_records_beyond_a_day_and_the_last_100_are_pruned_once_sent(
     assert len(store.recent_runs("a", limit=1000)) == 150  # unsent: kept
     store.confirm_runs(runs)
     for run in runs:  # workers took every run: the marks go with the records
-        assert store.take_run("a", run.scheduled_at, "send-1")
+        assert take(store, "a", run.scheduled_at, "send-1")
     for i in range(200, 210):  # an entry's records are pruned at every 16th claim: the 160th
         assert store.claim_runs(holder, [Run("a", start + i, f"t-{i}")])
     kept = store.recent_runs("a", limit=1000)
@@ -436,7 +442,7 @@ def test_run_records_beyond_a_day_and_the_last_100_are_pruned_once_sent(
     assert len(store.recent_runs(limit=1000)) == 100
     assert store.client.hlen(P + "run") == 100
     assert store.client.hlen(P + "taken") == 90  # t-60..t-149; the newer ones never taken
-    assert not store.take_run("a", start + 60, "send-2")
+    assert not take(store, "a", start + 60, "send-2")
 
 
 def test_a_taken_key_written_wrong_drops_no_copy_and_fails_claims_by_name(
@@ -445,10 +451,10 @@ def test_a_taken_key_written_wrong_drops_no_copy_and_fails_claims_by_name(
     holder = leader(store)
     assert store.claim_runs(holder, [Run("a", 1.0, "t-1")])
     store.client.set(P + "taken", "not a hash")
-    assert store.take_run("a", 1.0, "send-1") is True  # a worker runs it
-    assert store.take_run("a", 1.0, "send-2") is True  # nothing known to drop it for
+    assert take(store, "a", 1.0, "send-1") is True  # a worker runs it
+    assert take(store, "a", 1.0, "send-2") is True  # nothing known to drop it for
     with pytest.raises(redis.ResponseError, match=f"{P}taken holds a string.*delete it"):
         store.claim_runs(holder, [Run("a", 2.0, "t-2")])
     store.client.delete(P + "taken")
-    assert store.take_run("a", 1.0, "send-1") is True
-    assert store.take_run("a", 1.0, "send-2") is False
+    assert take(store, "a", 1.0, "send-1") is True
+    assert take(store, "a", 1.0, "send-2") is False

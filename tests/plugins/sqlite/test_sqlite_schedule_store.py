@@ -61,6 +61,12 @@ def never_publish(messages: list[Any]) -> None:
     raise AssertionError("the single-transaction fire must not use the publish callable")
 
 
+def take(store: Any, name: Any, scheduled_at: Any, send_id: Any) -> bool:
+    """`take_runs` for one run."""
+    (taken,) = store.take_runs([(name, scheduled_at, send_id)])
+    return taken  # type: ignore[no-any-return]
+
+
 def leader(store: ScheduleStore) -> str:
     assert store.acquire_lease("beat-1", 60)
     return "beat-1"
@@ -251,7 +257,7 @@ def test_old_run_records_are_pruned_beyond_the_last_hundred(
     assert len(store.claim_runs(holder, old + [Run("b", long_ago, "b-0")])) == 151
     store.confirm_runs(old[1:])  # a-0 stays unsent
     for run in old:  # workers took every run: the marks go with the records
-        assert store.take_run("a", run.scheduled_at, "send-1")
+        assert take(store, "a", run.scheduled_at, "send-1")
     raw_sql(store, "UPDATE corekit_beat_runs SET claimed_at = ?", long_ago)
     monkeypatch.setattr(module, "PRUNE_ONE_IN", 1)
     assert store.claim_runs(holder, [Run("a", store.now(), "a-new")])
@@ -265,7 +271,7 @@ def test_old_run_records_are_pruned_beyond_the_last_hundred(
     finally:
         conn.close()
     assert taken == 100  # a-0 and a-51..a-149
-    assert not store.take_run("a", long_ago + 51, "send-2")
+    assert not take(store, "a", long_ago + 51, "send-2")
 
 
 def test_a_mark_that_is_no_text_drops_no_copy(opened: list[Any], url: str) -> None:
@@ -274,8 +280,8 @@ def test_a_mark_that_is_no_text_drops_no_copy(opened: list[Any], url: str) -> No
     assert store.claim_runs(leader(store), [Run("a", 1.0, "t-1")])
     # a blob keeps its type in a TEXT column (numbers become text: a send id like any)
     raw_sql(store, "INSERT INTO corekit_beat_taken VALUES ('a', 1.0, ?)", b"\xff\xfe")
-    assert store.take_run("a", 1.0, "send-1") is True
-    assert store.take_run("a", 1.0, "send-2") is True
+    assert take(store, "a", 1.0, "send-1") is True
+    assert take(store, "a", 1.0, "send-2") is True
 
 
 def test_a_mark_that_is_not_utf8_is_another_send(opened: list[Any], url: str) -> None:
@@ -283,7 +289,7 @@ def test_a_mark_that_is_not_utf8_is_another_send(opened: list[Any], url: str) ->
     store.put("a", definition())
     assert store.claim_runs(leader(store), [Run("a", 1.0, "t-1")])
     raw_sql(store, "INSERT INTO corekit_beat_taken VALUES ('a', 1.0, CAST(X'C328FF' AS TEXT))")
-    assert store.take_run("a", 1.0, "send-1") is False  # read without failing the query
+    assert take(store, "a", 1.0, "send-1") is False  # read without failing the query
 
 
 def test_a_cursor_older_than_pruned_tombstones_gets_everything(opened: list[Any], url: str
