@@ -30,8 +30,7 @@ import math
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
 __all__ = ["ScheduleStore", "StoredEntry", "Run", "Changes", "check_name", "check_definition",
-           "check_holder", "check_cursor", "check_runs", "check_run_time",
-           "check_takes"]
+           "check_holder", "check_cursor", "check_runs", "check_takes"]
 
 SOURCES = ("config", "api")
 
@@ -239,35 +238,27 @@ def check_cursor(cursor: Any) -> int:
 
 
 def check_runs(runs: Sequence[Any]) -> list[Run]:
-    checked = []
-    for run in runs:
-        name, scheduled_at, task_id = run
-        scheduled_at = check_run_time(name, scheduled_at)
-        if not isinstance(task_id, str) or not task_id:
-            raise ValueError(f"run of {name!r}: task_id must be a non-empty string, "
-                             f"got {task_id!r}")
-        checked.append(Run(name, scheduled_at, task_id))
-    return checked
-
-
-def check_run_time(name: Any, scheduled_at: Any) -> float:
-    """*scheduled_at* of a run of *name*, as a float, once both are checked."""
-    check_name(name)
-    if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
-            not math.isfinite(scheduled_at)):
-        raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
-                         f"got {scheduled_at!r}")
-    return float(scheduled_at)
+    """`claim_runs`' and `confirm_runs`' argument, checked."""
+    return [Run(*run) for run in _check_triples(runs, "task_id")]
 
 
 def check_takes(runs: Sequence[Any]) -> list[tuple[str, float, str]]:
     """`ScheduleStore.take_runs`' argument, checked."""
+    return _check_triples(runs, "send id")
+
+
+def _check_triples(runs: Sequence[Any], third: str) -> list[tuple[str, float, str]]:
+    """``(name, scheduled_at, text)`` items checked, *scheduled_at* as a float."""
     checked = []
     for run in runs:
-        name, scheduled_at, send_id = run
-        scheduled_at = check_run_time(name, scheduled_at)
-        if not isinstance(send_id, str) or not send_id:
-            raise ValueError(f"run of {name!r}: send id must be a non-empty string, "
-                             f"got {send_id!r}")
-        checked.append((name, scheduled_at, send_id))
+        name, scheduled_at, text = run
+        check_name(name)
+        if not isinstance(scheduled_at, (int, float)) or isinstance(scheduled_at, bool) or (
+                not math.isfinite(scheduled_at)):
+            raise ValueError(f"run of {name!r}: scheduled_at must be finite Unix seconds, "
+                             f"got {scheduled_at!r}")
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"run of {name!r}: {third} must be a non-empty string, "
+                             f"got {text!r}")
+        checked.append((name, float(scheduled_at), text))
     return checked
