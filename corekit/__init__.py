@@ -23,7 +23,7 @@ _EXPORTS = {
     "get_task_logger": "corekit.log",
     "AsyncResult": "corekit.result", "EagerResult": "corekit.result",
     "GroupResult": "corekit.result", "ResultSet": "corekit.result",
-    "Task": "corekit.task",
+    "Task": "corekit.task", "shared_task": "corekit.shared_tasks",
     **dict.fromkeys(["ChordError", "CorekitError", "Ignore", "ImproperlyConfigured",
                      "MaxRetriesExceededError", "NotRegistered", "PluginNotFound",
                      "PublishError", "Retry", "SoftTimeLimitExceeded", "TaskRevokedError",
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
                                     WorkerLostError)
     from corekit.log import get_task_logger
     from corekit.result import AsyncResult, EagerResult, GroupResult, ResultSet
+    from corekit.shared_tasks import shared_task
     from corekit.task import Task
 
 
@@ -64,7 +65,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "__version__", "Corekit", "current_app", "Task", "AsyncResult", "EagerResult", "states",
+    "__version__", "Corekit", "current_app", "Task", "shared_task", "AsyncResult", "EagerResult", "states",
     "get_task_logger", "CorekitError", "ImproperlyConfigured", "PluginNotFound",
     "NotRegistered", "PublishError", "Retry", "MaxRetriesExceededError", "TaskRevokedError", "TimeoutError",
     "SoftTimeLimitExceeded", "TimeLimitExceeded", "WorkerLostError", "Ignore", "ChordError",

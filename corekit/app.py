@@ -15,11 +15,11 @@ from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, Mapping,
 from corekit.app_signals import AppSignals
 from corekit.config import Settings, declared_settings
 from corekit.exceptions import ImproperlyConfigured
-from corekit.ratelimit import parse_rate
 from corekit.registry import TaskRegistry
 from corekit.task import Task
 
 if TYPE_CHECKING:
+    from corekit.discovery import Packages, TaskDiscovery
     from corekit.result_backend import ResultBackend
     from corekit.control_client import Control
     from corekit.pluginmanager import PluginManager
@@ -78,9 +78,13 @@ class Corekit:
         self._router: tuple[Any, Router] | None = None
         self._queues: tuple[int, Queues] | None = None
         self._app_signals = AppSignals()
+        self._discovery: TaskDiscovery | None = None
         from corekit.builtin_tasks import register_builtins
 
         register_builtins(self)
+        from corekit.shared_tasks import register_shared_tasks
+
+        register_shared_tasks(self)
         global _latest
         _latest = weakref.ref(self)
 
@@ -88,10 +92,12 @@ class Corekit:
         return f"<Corekit {self.main or '__main__'}:{id(self):#x}>"
 
     # -- configuration ---------------------------------------------------------
-    def config_from_object(self, obj: Any) -> None:
+    def config_from_object(self, obj: Any, namespace: str | None = None) -> None:
         """Load settings from a module path (``"proj.settings"``), an object
-        or a mapping.  Must come before the app is used."""
-        self.conf.from_object(obj)
+        or a mapping; with *namespace*, its ``NAMESPACE_NAME`` uppercase
+        names (``"django.conf:settings", namespace="COREKIT"``).  Must come
+        before the app is used."""
+        self.conf.from_object(obj, namespace)
 
     @property
     def plugins(self) -> PluginManager:
@@ -120,10 +126,33 @@ class Corekit:
             self._app_signals.send("on_after_configure", self, source=self.conf)
             for module in list(self.conf.include) + list(self.conf.imports):
                 importlib.import_module(module)
+            self.discover_tasks()
             if annotations:
                 for task in list(self._registry.values()):
                     annotate(task, annotations)
             self._app_signals.send("on_after_finalize", self)
+
+    def autodiscover_tasks(self, packages: Packages = None, related_name: str = "tasks",
+                           force: bool = False) -> None:
+        """Import the *related_name* module of each package: *packages* (a
+        list, or a callable returning one, read when discovery runs), or
+        every package a plugin names (Django's installed apps) when None.
+        It runs when the app finalizes, or at once with *force* or if the
+        app already has (`corekit.discovery`)."""
+        with self._lock:
+            if self._discovery is None:
+                from corekit.discovery import TaskDiscovery
+
+                self._discovery = TaskDiscovery(self)
+            self._discovery.ask(packages, related_name)
+            if force or self._finalized:
+                self._discovery.run()
+
+    def discover_tasks(self, report: bool = False) -> list[str]:
+        """Run the discoveries asked for that can run now (a worker calls it
+        as it starts, with *report*: one left waiting is logged); the
+        modules imported."""
+        return self._discovery.run(report) if self._discovery is not None else []
 
     @property
     def on_after_configure(self) -> Any:
@@ -201,25 +230,9 @@ class Corekit:
         return lambda f: self._make_task(f, options)
 
     def _make_task(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
-        options = dict(options)
-        base = options.pop("base", Task)
-        name = options.pop("name", None) or self.gen_task_name(fn.__name__, fn.__module__)
-        unknown = [key for key in options if not hasattr(base, key)]
-        if unknown:
-            raise TypeError(f"unknown task option(s) for {name}: {', '.join(sorted(unknown))}")
-        parse_rate(options.get("rate_limit"))  # a bad rate fails here, not in the worker
-        if options.get("autoretry_for") is not None:
-            options["autoretry_for"] = tuple(options["autoretry_for"])
-        if options.get("throws") is not None:
-            options["throws"] = _exception_classes(options["throws"], f"throws of {name}")
-        bind = options.get("bind", base.bind)
-        attrs = {"name": name, "app": self, "__module__": fn.__module__,
-                 "__doc__": fn.__doc__, "__wrapped__": fn,
-                 "run": fn if bind else staticmethod(fn), **options}
-        cls = type(fn.__name__, (base,), attrs)
-        task = cls()
-        functools.update_wrapper(task, fn, updated=())
-        self._registry.register(task)
+        from corekit.task_factory import make_task
+
+        task = make_task(self, fn, options)
         if self._annotations:  # registered after the app finalized
             from corekit.annotations import annotate
 
@@ -382,15 +395,6 @@ class Corekit:
         from corekit.worker import Worker
 
         return Worker(self, **options)
-
-
-def _exception_classes(value: Any, what: str) -> tuple[type[BaseException], ...]:
-    """*value* (a class or a sequence of them) as a tuple of exception classes."""
-    classes = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-    for cls in classes:
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-            raise TypeError(f"{what} must be exception classes, not {cls!r:.60}")
-    return classes
 
 
 def check_url(url: str, what: str) -> str:

@@ -194,16 +194,32 @@ class Settings(MutableMapping[str, Any]):
     def backend(self) -> str:
         return self["result_backend"] or DEFAULT_URL
 
-    def from_object(self, obj: Any) -> None:
+    def from_object(self, obj: Any, namespace: str | None = None) -> None:
         """Load every lowercase public attribute of *obj* (a module path,
         ``"module:attr"``, a module or any object), or every key of a
         mapping.  Modules, classes and functions are left out unless a
         setting has their name (a config module's imports and helpers are
-        not settings)."""
+        not settings).
+
+        With *namespace* (``"COREKIT"``, or ``"CELERY"`` for a project's
+        Celery settings as they are), only uppercase names starting with
+        ``NAMESPACE_`` are read, the prefix dropped and the rest lowercased:
+        ``COREKIT_BROKER_URL`` is ``broker_url``.  That is how a Django
+        project keeps them in its settings module (``"django.conf:settings"``)."""
+        if namespace is not None and not (isinstance(namespace, str) and namespace
+                                          and namespace.isidentifier()):
+            raise ValueError(f"namespace must be a name such as 'COREKIT', got {namespace!r}")
         if isinstance(obj, str):
             obj = _import_object(obj)
         if isinstance(obj, Mapping):
-            self.update(obj)
+            items = dict(obj)
+            if namespace is not None:
+                items = dict(_namespaced(items, namespace))
+            self.update(items)
+            return
+        if namespace is not None:
+            self.update(dict(_namespaced({key: getattr(obj, key) for key in dir(obj)
+                                          if key.startswith(namespace + "_")}, namespace)))
             return
         declared = self.declared()
         for key in dir(obj):
@@ -211,6 +227,14 @@ class Settings(MutableMapping[str, Any]):
                 value = getattr(obj, key)
                 if key in declared or not (callable(value) or isinstance(value, types.ModuleType)):
                     self[key] = value
+
+
+def _namespaced(items: Mapping[Any, Any], namespace: str) -> Iterator[tuple[str, Any]]:
+    """The ``NAMESPACE_NAME`` items of *items* as ``(name, value)``, lowercased."""
+    prefix = namespace + "_"
+    for key, value in items.items():
+        if isinstance(key, str) and key.startswith(prefix) and key.isupper() and key != prefix:
+            yield key[len(prefix):].lower(), value
 
 
 def _listed(problems: list[str]) -> str:

@@ -130,6 +130,13 @@ class CorekitWarning(UserWarning):
     """Base class of corekit's warnings."""
 
 
+class DuplicateTaskWarning(CorekitWarning):
+    """One task function was registered under two names, because its
+    module was imported under two names (``proj.myapp.tasks`` and
+    ``myapp.tasks``): a message naming one is unknown to a worker that
+    imported the module only the other way."""
+
+
 class UnknownSettingWarning(CorekitWarning):
     """A setting was given that no part of corekit or its plugins declares:
     most often a typo (the warning names the closest declared setting), or a

@@ -222,6 +222,25 @@ def corekit_register_command_options() -> Mapping[str, Sequence[CommandOption]]:
     """
 
 
+# -- task discovery: every implementation runs, answers combined --------------
+
+
+@hookspec
+def corekit_task_packages(app: Corekit) -> Sequence[str] | None:
+    """Called when ``app.autodiscover_tasks()`` was given no packages, at
+    the app's finalize (and again when a worker starts, if it was too early
+    then): the packages whose ``tasks`` modules (or ``related_name``) to
+    import.  The Django plugin answers with ``INSTALLED_APPS``' packages.
+    Every implementation runs; the answers are combined, in order, without
+    repeats.
+
+    :param app: the app discovering its tasks.
+    :return: package names, or None when this plugin has none to offer (or
+        cannot tell yet: Django's apps still loading, say).  When every
+        plugin answers None, discovery waits for the next chance.
+    """
+
+
 # -- lifecycle: every implementation runs, results ignored --------------------
 
 

@@ -104,6 +104,7 @@ class Worker:
     def setup(self) -> None:
         """Import tasks and build the steps (no connection yet)."""
         self.app.finalize()
+        self.app.discover_tasks(report=True)  # what was asked for too early at finalize
         self.blueprint.apply(self)
 
     def start(self, install_signals: bool = False) -> None:
