@@ -32,7 +32,8 @@ def test_nothing_imports_the_plugins_directory_as_a_package() -> None:
 
 def test_kernel_never_imports_builtin_plugins() -> None:
     offenders = [f"{p}: {name}" for p in python_files("corekit")
-                 for name in imports(p) if name.startswith("corekit.plugins")]
+                 if "contrib" not in p.relative_to(ROOT).parts
+                 for name in imports(p) if name.startswith(("corekit.plugins", "corekit.contrib"))]
     assert offenders == []
 
 
@@ -58,10 +59,29 @@ def test_kernel_side_entry_points_are_the_known_ones_and_exist() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     entries = project["project"]["entry-points"]["corekit.plugins"]
     kernel_side = {name: module for name, module in entries.items()
-                   if not module.startswith("corekit.plugins.")}
+                   if not module.startswith(("corekit.plugins.", "corekit.contrib."))}
     assert kernel_side == KERNEL_SIDE_ENTRY_POINTS
     for module in kernel_side.values():
         assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_contrib_entry_points_exist_and_import_no_framework() -> None:
+    """A contrib plugin (corekit.contrib.django) is an entry point like any
+    other, and loading it imports nothing of its framework (DESIGN §2)."""
+    import subprocess
+    import sys
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    entries = project["project"]["entry-points"]["corekit.plugins"]
+    contrib = {name: m for name, m in entries.items() if m.startswith("corekit.contrib.")}
+    assert contrib == {"django": "corekit.contrib.django.plugin"}
+    for module in contrib.values():
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+        code = f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'django' " \
+               f"or m.startswith('django.')))"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.stdout.strip() == "[]", done.stderr
 
 
 # -- the kernel names no built-in plugin (issue 13) -------------------------------

@@ -45,12 +45,13 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser(manager: Any = None) -> argparse.ArgumentParser:
+def build_parser(manager: Any = None, prog: str = "corekit") -> argparse.ArgumentParser:
     """The whole ``corekit`` parser: built-in subcommands, then what the
-    plugins of *manager* (default: the installed ones) add."""
+    plugins of *manager* (default: the installed ones) add.  *prog* names
+    the command in usage lines (``manage.py corekit`` for Django's)."""
     common = common_options()
     parser = argparse.ArgumentParser(
-        prog="corekit", parents=[common],
+        prog=prog, parents=[common],
         description="corekit: a distributed task queue with Celery's API and wire format.")
     parser.add_argument("--version", action="version", version=f"corekit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -88,13 +89,13 @@ def app_from_args(args: argparse.Namespace) -> Any:
     return app
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "corekit") -> int:
     """Run one command.  Every error a user can act on (an app that does not
     load, a bad setting, a broker or result backend that cannot be reached
     or says no) ends as one ``Error:`` line and exit status 1; the traceback
     only with ``--traceback`` (or ``-l debug``)."""
     try:
-        parser = build_parser()
+        parser = build_parser(prog=prog)
     except CorekitError as exc:  # a plugin's command or option clashes with another
         return fail(str(exc), exc)
     args = parser.parse_args(argv)

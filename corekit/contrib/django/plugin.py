@@ -1,0 +1,67 @@
+"""The Django plugin (entry point ``django``): which packages
+``app.autodiscover_tasks()`` looks in, when it is given none; and the
+``app`` setting (``COREKIT_APP`` in Django's settings), the app
+``manage.py corekit`` runs.
+
+The answer is the installed apps of the project named by
+``DJANGO_SETTINGS_MODULE`` (or configured by hand).  A worker started as
+``corekit -A proj worker`` rather than through ``manage.py`` has Django set
+up here first, as ``manage.py`` would have; while Django is still loading
+its apps (a models module that sends a task on import), the plugin says it
+cannot tell yet, and discovery waits for the worker's start.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from corekit.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from corekit.app import Corekit
+    from corekit.settings import Setting
+
+
+@hookimpl
+def corekit_register_settings() -> list[Setting]:
+    from corekit.settings import Setting
+
+    return [Setting("app", None, str, "The app `manage.py corekit` runs, as 'module:attribute' "
+                    "(COREKIT_APP in Django's settings); None: app in the module corekit "
+                    "beside the settings module.")]
+
+
+@hookimpl
+def corekit_task_packages(app: Corekit) -> list[str] | None:
+    try:
+        from django.apps import apps
+        from django.conf import settings
+    except ImportError:  # no Django here: not a Django project
+        return None
+    if not (settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE")):
+        return None
+    if not apps.ready:
+        if apps.loading:
+            return None
+        import django
+
+        django.setup()
+    return [config.name for config in apps.get_app_configs()]
+
+
+def django_app_path(settings: Any) -> str:
+    """The corekit app of the project: the ``COREKIT_APP`` setting, else
+    ``app`` in the module ``corekit`` beside the settings module
+    (``proj.settings`` -> ``proj.corekit:app``, Celery's layout with
+    ``celery.py``)."""
+    explicit = getattr(settings, "COREKIT_APP", None)
+    if explicit:
+        if not isinstance(explicit, str):
+            from corekit.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"COREKIT_APP must be a 'module:attribute' path, "
+                                       f"got {explicit!r}")
+        return explicit
+    module = os.environ.get("DJANGO_SETTINGS_MODULE") or getattr(settings, "SETTINGS_MODULE", "")
+    package = module.rpartition(".")[0]
+    return f"{package}.corekit:app" if package else "corekit:app"
