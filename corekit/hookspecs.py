@@ -241,6 +241,24 @@ def corekit_task_packages(app: Corekit) -> Sequence[str] | None:
     """
 
 
+# -- sending: the first implementation that answers wins -----------------------
+
+
+@hookspec(firstresult=True)
+def corekit_on_commit(app: Corekit, callback: Callable[[], Any]) -> bool | None:
+    """Called by ``Task.delay_on_commit`` and ``Task.apply_async_on_commit``:
+    arrange for *callback* (which sends the task) to run once the current
+    database transaction commits, and never if it rolls back.  The first
+    implementation that returns True has taken it (the Django plugin, while
+    Django is set up); when none does, the call is an error.
+
+    :param app: the app sending the task.
+    :param callback: sends the task; call it once, after the commit (at once
+        when no transaction is open, as Django's ``on_commit`` does).
+    :return: True when taken, None otherwise.
+    """
+
+
 # -- lifecycle: every implementation runs, results ignored --------------------
 
 

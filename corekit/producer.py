@@ -15,10 +15,10 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from corekit import signals
-from corekit.exceptions import MalformedSignature, PublishError
+from corekit.exceptions import ImproperlyConfigured, MalformedSignature, PublishError
 from corekit.messages import build_message, countdown_to_eta, task_body, task_headers, to_epoch
 from corekit.request import current_request
 from corekit.result import AsyncResult
@@ -223,3 +223,17 @@ def expires_to_epoch(expires: float | datetime | None) -> float | None:
     if isinstance(expires, (int, float)):
         return (datetime.now(timezone.utc) + timedelta(seconds=expires)).timestamp()
     return to_epoch(expires)
+
+
+def on_commit(app: Corekit, callback: Callable[[], Any]) -> None:
+    """Run *callback* once the current database transaction commits, through
+    the plugin that knows the transaction (``corekit_on_commit``)."""
+    plugins = app.plugins
+    if plugins.implements("corekit_on_commit") and plugins.hook.corekit_on_commit(
+            app=app, callback=callback):
+        return
+    raise ImproperlyConfigured(
+        "delay_on_commit and apply_async_on_commit send the task when the database "
+        "transaction commits, and no plugin knows of one here: they need Django set up "
+        "(DJANGO_SETTINGS_MODULE, with corekit.contrib.django installed); use delay() "
+        "or apply_async() otherwise")

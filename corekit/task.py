@@ -1,6 +1,7 @@
 """`Task`: what ``@app.task`` makes of a function."""
 from __future__ import annotations
 
+import functools
 import random
 from datetime import datetime
 from typing import (TYPE_CHECKING, Any, Callable, ClassVar, Generic, Iterable, Mapping, NoReturn,
@@ -165,6 +166,19 @@ class Task(Generic[P, R]):
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Send the task with these arguments; ``apply_async`` with defaults."""
         return self.apply_async(args, kwargs)
+
+    def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """`delay` once the current database transaction commits; nothing is
+        sent if it rolls back (Django; `corekit.producer.on_commit`)."""
+        self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(self, args: Sequence[Any] | None = None,
+                              kwargs: Mapping[str, Any] | None = None, **options: Any) -> None:
+        """`apply_async` once the current database transaction commits;
+        nothing is sent if it rolls back.  Returns None: no task exists yet."""
+        from corekit.producer import on_commit
+
+        on_commit(self.app, functools.partial(self.apply_async, args, kwargs, **options))
 
     def apply_async(self, args: Sequence[Any] | None = None,
                     kwargs: Mapping[str, Any] | None = None, *,

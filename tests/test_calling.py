@@ -158,3 +158,16 @@ def test_eager_results_can_be_stored(memory_app: Corekit, add: Any) -> None:
     memory_app.conf.task_store_eager_result = True
     result = add.apply((1, 2))
     assert memory_app.AsyncResult(result.id).get(timeout=1) == 3
+
+
+def test_delay_on_commit_without_a_framework_is_a_clear_error(memory_app: Corekit) -> None:
+    from corekit.exceptions import ImproperlyConfigured
+
+    @memory_app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with pytest.raises(ImproperlyConfigured, match="need Django set up"):
+        add.delay_on_commit(1, 2)
+    with pytest.raises(ImproperlyConfigured, match="use delay"):
+        add.apply_async_on_commit((1, 2))

@@ -1,7 +1,8 @@
 """The Django plugin (entry point ``django``): which packages
-``app.autodiscover_tasks()`` looks in, when it is given none; and the
-``app`` setting (``COREKIT_APP`` in Django's settings), the app
-``manage.py corekit`` runs.
+``app.autodiscover_tasks()`` looks in, when it is given none; the ``app``
+setting (``COREKIT_APP`` in Django's settings), the app ``manage.py
+corekit`` runs; ``delay_on_commit`` through Django's transactions; and the
+worker step for database connections (`worker_step`).
 
 The answer is the installed apps of the project named by
 ``DJANGO_SETTINGS_MODULE`` (or configured by hand).  A worker started as
@@ -19,7 +20,15 @@ from corekit.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from corekit.app import Corekit
+    from corekit.bootsteps import Step
     from corekit.settings import Setting
+
+
+@hookimpl
+def corekit_register_bootsteps() -> list[type[Step]]:
+    from corekit.contrib.django.worker_step import DjangoDatabaseStep
+
+    return [DjangoDatabaseStep]
 
 
 @hookimpl
@@ -65,3 +74,21 @@ def django_app_path(settings: Any) -> str:
     module = os.environ.get("DJANGO_SETTINGS_MODULE") or getattr(settings, "SETTINGS_MODULE", "")
     package = module.rpartition(".")[0]
     return f"{package}.corekit:app" if package else "corekit:app"
+
+
+@hookimpl
+def corekit_on_commit(app: Corekit, callback: Any) -> bool | None:
+    """Django's ``transaction.on_commit`` (the default database), while
+    Django is set up."""
+    import sys
+
+    if "django" not in sys.modules:
+        return None
+    from django.apps import apps
+
+    if not apps.ready:
+        return None
+    from django.db import transaction
+
+    transaction.on_commit(callback)
+    return True

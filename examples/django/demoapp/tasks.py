@@ -1,4 +1,6 @@
 """Tasks of a reusable app: @shared_task, so the app does not import the project."""
+import os
+
 from corekit import shared_task
 
 
@@ -13,3 +15,51 @@ def installed_apps(self):
     from django.apps import apps
 
     return sorted(config.label for config in apps.get_app_configs())
+
+
+@shared_task
+def welcome(user_pk):
+    """Sent on commit (demoapp.accounts.sign_up): the user's row is there."""
+    from django.contrib.auth.models import User
+
+    return f"welcome, {User.objects.get(pk=user_pk).username}"
+
+
+@shared_task
+def count_users():
+    """A database query; says whether the task found a connection open."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    fresh = connection.connection is None
+    return {"pid": os.getpid(), "fresh": fresh, "users": User.objects.count()}
+
+
+@shared_task
+def add_user(name):
+    from django.contrib.auth.models import User
+
+    return User.objects.create(username=name).pk
+
+
+@shared_task
+def open_database_files():
+    """How many files this worker process holds open on the database."""
+    from django.conf import settings
+
+    name = os.path.realpath(settings.DATABASES["default"]["NAME"])
+    held = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            held += os.path.realpath(f"/proc/self/fd/{fd}") == name
+        except OSError:
+            pass
+    return held
+
+
+@shared_task
+def inherited_connections():
+    """Connections this process set aside, inherited from the worker that forked it."""
+    from corekit.contrib.django.worker_step import _inherited
+
+    return len(_inherited)
