@@ -269,7 +269,8 @@ class Corekit:
     def backend(self) -> ResultBackend:
         with self._lock:
             if self._backend is None:
-                url = check_url(self.conf.backend, "result backend")
+                url = check_url(self.conf.backend, "result backend",
+                                self.plugins.registry("result_backends"))
                 factory = self.plugins.get("result_backends", url.partition("://")[0])
                 conf = self.conf
                 self._backend = factory(url, self.codecs, {
@@ -397,8 +398,12 @@ class Corekit:
         return Worker(self, **options)
 
 
-def check_url(url: str, what: str) -> str:
+def check_url(url: str, what: str, schemes: Mapping[str, Any] = {}) -> str:
+    """*url* with its scheme; a bare scheme name among *schemes* stands for
+    ``scheme://`` (``"django-db"``, as Celery writes it)."""
     if "://" not in url:
+        if url in schemes:
+            return f"{url}://"
         raise ImproperlyConfigured(f"{what} URL {url!r} has no scheme: expected scheme://... "
                                    f"(corekit plugins lists the installed schemes)")
     return url

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 def register_builtins(app: Corekit) -> None:
     """Register the built-in tasks on *app*."""
 
+    @app.task(name="celery.backend_cleanup", bind=True, ignore_result=True)
+    def backend_cleanup(self: Any) -> int:
+        """Delete expired results (Celery's name): for a result backend that
+        does not expire them by itself, put it in ``beat_schedule``."""
+        return self.app.backend.cleanup()
+
     @app.task(name="celery.map", bind=True)
     def map_task(self: Any, task: Any, it: list[Any]) -> list[Any]:
         from corekit.canvas import signature

@@ -159,3 +159,22 @@ def test_exponential_backoff_bounds() -> None:
     assert exponential_backoff(2, 20, 600, False) == 600
     jittered = [exponential_backoff(1, 3, 600, True) for _ in range(200)]
     assert all(0 <= j <= 8 for j in jittered) and len(set(jittered)) > 100
+
+
+def test_a_bare_backend_scheme_is_its_url_and_django_db_needs_django() -> None:
+    """Celery writes result_backend = "django-db": a registered scheme alone
+    stands for scheme://; the django-db backend then says what it needs."""
+    import subprocess
+    import sys
+
+    code = ("from corekit import Corekit; from corekit.exceptions import ImproperlyConfigured\n"
+            "app = Corekit('x', broker='memory://b', backend='memory')\n"
+            "print(app.backend.url)\n"
+            "try:\n    Corekit('x', backend='django-db').backend\n"
+            "except ImproperlyConfigured as exc:\n    print(exc)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    url, error = done.stdout.strip().splitlines()
+    assert url == "memory://"
+    assert "django-db result backend needs a Django project" in error

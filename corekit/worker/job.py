@@ -31,7 +31,8 @@ class TaskOptions:
     """A task's options resolved against the app's settings, once per task
     type rather than once per message."""
 
-    __slots__ = ("acks_late", "acks_on_failure_or_timeout", "track_started", "ignore_result")
+    __slots__ = ("acks_late", "acks_on_failure_or_timeout", "track_started", "ignore_result",
+                 "result_extended")
 
     def __init__(self, task: Task[Any, Any]) -> None:
         self.acks_late = bool(task.option("acks_late", "task_acks_late"))
@@ -39,6 +40,7 @@ class TaskOptions:
             "acks_on_failure_or_timeout", "task_acks_on_failure_or_timeout"))
         self.track_started = bool(task.option("track_started", "task_track_started"))
         self.ignore_result = bool(task.option("ignore_result", "task_ignore_result"))
+        self.result_extended = bool(task.app.conf.result_extended)
 
 
 @dataclass(slots=True)
@@ -59,6 +61,8 @@ class TaskCall:
     time_limit: float | None = None
     soft_time_limit: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``result_extended``: what every meta of this call adds (name, args...)
+    extended: dict[str, Any] | None = None
 
 
 def execute(call: TaskCall, task: Task[Any, Any],
@@ -145,6 +149,8 @@ def _keep(call: TaskCall, meta: dict[str, Any]) -> list[dict[str, Any]]:
     listeners, events among them, still see how the call ended)."""
     if call.keep_reply_to:
         meta["reply_to"] = call.reply_to
+    if call.extended:
+        meta.update(call.extended)
     return [meta]
 
 
@@ -155,7 +161,7 @@ class Job:
     __slots__ = ("headers", "task", "args", "kwargs", "embed", "message", "acks_late",
                  "acks_on_failure_or_timeout",
                  "hostname", "results", "on_done", "on_requeue", "store_results",
-                 "track_started", "started_at", "metas")
+                 "track_started", "started_at", "metas", "result_extended")
 
     def __init__(self, headers: Any, task: Task[Any, Any], options: TaskOptions, body: Any,
                  hostname: str, results: ResultWriter,
@@ -168,6 +174,7 @@ class Job:
         self.acks_late = options.acks_late
         self.acks_on_failure_or_timeout = options.acks_on_failure_or_timeout
         self.track_started = options.track_started
+        self.result_extended = options.result_extended
         # a chord's header task stores its state whatever it says: the join reads it
         self.store_results = not (headers.ignore_result or options.ignore_result) or bool(
             self.embed and self.embed.get("chord"))
@@ -218,7 +225,14 @@ class Job:
                         track_started=self.track_started,
                         reply_to=self.message.properties.get("reply_to"),
                         keep_reply_to=self.results.backend.needs_reply_to,
-                        time_limit=h.time_limit, soft_time_limit=h.soft_time_limit)
+                        time_limit=h.time_limit, soft_time_limit=h.soft_time_limit,
+                        extended=self.extended() if self.result_extended else None)
+
+    def extended(self) -> dict[str, Any]:
+        """What ``result_extended`` adds to each meta, under Celery's keys."""
+        h = self.headers
+        return {"name": h.task, "args": self.args, "kwargs": self.kwargs,
+                "worker": self.hostname, "retries": h.retries, "queue": self.message.queue}
 
     def __call__(self) -> None:
         """Run here, then `finish`."""

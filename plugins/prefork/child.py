@@ -101,6 +101,8 @@ def failure(call: TaskCall, exc: BaseException) -> list[dict[str, Any]]:
     meta = ResultBackend.make_meta(call.id, exc, states.FAILURE)
     if call.keep_reply_to:
         meta["reply_to"] = call.reply_to
+    if call.extended:
+        meta.update(call.extended)
     return [meta]
 
 

@@ -8,6 +8,7 @@ reason, never silently left out.
 """
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -59,12 +60,46 @@ URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "redis+socket": _redis_socket_url, "rediss": _rediss_url, "amqp": _amqp_url,
     "amqps": _amqps_url}
 
+def _django_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    from corekit.contrib.django.models import Counter, GroupResult, Revocation, TaskResult
+
+    for model in (TaskResult, GroupResult, Counter, Revocation):
+        model.objects.all().delete()
+    return "django-db"
+
+
+def _set_django_up(database: str) -> None:
+    """Django configured in this process, on a SQLite file, migrated."""
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.configure(
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
+                        "corekit.contrib.django"], USE_TZ=True,
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": database,
+                               "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30}}})
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+#: The django-db backend needs Django set up, which a process does once and for
+#: good: its contract runs in a pytest of its own (tests/contrib/django/
+#: test_django_backend.py sets COREKIT_CONTRACT_DJANGO to a database file).
+DJANGO_DATABASE = os.environ.get("COREKIT_CONTRACT_DJANGO")
+if DJANGO_DATABASE:
+    _set_django_up(DJANGO_DATABASE)
+    URLS["django-db"] = _django_db_url
+
+
 #: Schemes that name the same plugin as another one here: run once, under
 #: the other name.
 ALIASES = {"pyamqp": "amqp"}
 
 #: Schemes the contract suite cannot express, and why (their own tests say the rest).
 NOT_IN_CONTRACT = {
+    "django-db": ("django-db needs Django set up, for good, in the process: its contract "
+                  "runs in a pytest of its own, from tests/contrib/django/test_django_backend.py"),
     "rpc": ("rpc:// stores nothing: each result travels as a message to the one client "
             "that sent the task, so one backend cannot read what another stored; "
             "see tests/plugins/amqp/test_rpc_backend.py")}

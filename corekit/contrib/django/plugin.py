@@ -1,8 +1,9 @@
 """The Django plugin (entry point ``django``): which packages
 ``app.autodiscover_tasks()`` looks in, when it is given none; the ``app``
 setting (``COREKIT_APP`` in Django's settings), the app ``manage.py
-corekit`` runs; ``delay_on_commit`` through Django's transactions; and the
-worker step for database connections (`worker_step`).
+corekit`` runs; ``delay_on_commit`` through Django's transactions; the
+worker step for database connections (`worker_step`); and the
+``django-db`` result backend (`backend`).
 
 The answer is the installed apps of the project named by
 ``DJANGO_SETTINGS_MODULE`` (or configured by hand).  A worker started as
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.bootsteps import Step
     from corekit.settings import Setting
+
+
+@hookimpl
+def corekit_register_result_backends() -> dict[str, str]:
+    return {"django-db": "corekit.contrib.django.backend:DjangoDatabaseBackend"}
 
 
 @hookimpl

@@ -42,6 +42,8 @@ TEMPLATES = [{
 DATABASES = {"default": {
     "ENGINE": "django.db.backends.sqlite3",
     "NAME": os.environ.get("PROJ_DATABASE", str(BASE_DIR / "db.sqlite3")),
+    # workers write from several threads: take SQLite's write lock up front
+    "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
 }}
 
 USE_TZ = True
@@ -57,4 +59,6 @@ if os.environ.get("PROJ_COREKIT_APP"):
 COREKIT_BROKER_URL = os.environ.get("PROJ_BROKER_URL", f"sqlite://{BASE_DIR / 'broker.sqlite3'}")
 COREKIT_RESULT_BACKEND = os.environ.get("PROJ_RESULT_BACKEND", COREKIT_BROKER_URL)
 COREKIT_TASK_TRACK_STARTED = True
+# the task's name and worker with its result (the admin filters by them)
+COREKIT_RESULT_EXTENDED = True
 COREKIT_TIMEZONE = TIME_ZONE

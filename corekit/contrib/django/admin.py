@@ -1,0 +1,40 @@
+"""Admin pages of the ``django-db`` result backend's tables: read-only
+(the worker writes them), filtered by state, task name and date, searched
+by id."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+
+from corekit.contrib.django.models import GroupResult, TaskResult
+
+
+class ReadOnly(admin.ModelAdmin):
+    """Rows the workers write: shown and deleted, never edited or added here."""
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TaskResult)
+class TaskResultAdmin(ReadOnly):
+    list_display = ("task_id", "task_name", "status", "date_done", "worker")
+    list_filter = ("status", "task_name", "date_done", "worker")
+    search_fields = ("task_id", "task_name")
+    date_hierarchy = "date_done"
+    exclude = ("meta",)
+    readonly_fields = ("task_id", "task_name", "status", "result", "traceback", "worker",
+                       "date_created", "date_done", "expires_at")
+
+
+@admin.register(GroupResult)
+class GroupResultAdmin(ReadOnly):
+    list_display = ("group_id", "date_done")
+    search_fields = ("group_id",)
+    date_hierarchy = "date_done"
+    exclude = ("meta",)
+    readonly_fields = ("group_id", "date_done", "expires_at")
