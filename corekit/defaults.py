@@ -42,8 +42,7 @@ KERNEL_SETTINGS: tuple[Setting, ...] = (
     Setting("task_serializer", "json", str, "Serializer of task messages."),
     Setting("result_serializer", "json", str, "Serializer of stored results."),
     Setting("result_extended", False, bool,
-            "Store each task's name, args, kwargs, worker, retries and queue with its result "
-            "(Celery's; the Django admin's task name filter needs it)."),
+            "Store each task's name, args, kwargs, worker, retries and queue with its result."),
     Setting("accept_content", ["json"], _STRINGS,
             "Serializers (or content types) a worker will deserialize."),
     Setting("result_accept_content", None, _STRINGS,

@@ -41,9 +41,8 @@ def corekit_register_bootsteps() -> list[type[Step]]:
 def corekit_register_settings() -> list[Setting]:
     from corekit.settings import Setting
 
-    return [Setting("app", None, str, "The app `manage.py corekit` runs, as 'module:attribute' "
-                    "(COREKIT_APP in Django's settings); None: app in the module corekit "
-                    "beside the settings module.")]
+    return [Setting("app", None, str, "The app `manage.py corekit` runs ('module:attribute'); "
+                    "None: <settings package>.corekit:app.")]
 
 
 @hookimpl
