@@ -8,62 +8,17 @@ skips, and fails under CI=true.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from corekit import Corekit
+from browser import ROOT, UI_TIMEOUT, page, shoot  # noqa: F401  (the page fixture)
 from monitor_helpers import define_tasks, monitored, task_state, wait_until
-from servers import unavailable
 
 pytestmark = pytest.mark.timeout(120)
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-#: How long the UI may take to show something (it polls every 1.5 s).
-UI_TIMEOUT = 15_000
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    if importlib.util.find_spec("playwright") is None:
-        unavailable("playwright is not installed: `pip install -e '.[test]'` "
-                    "(scripts/test.sh does this)")
-    if not os.path.exists(CHROMIUM):
-        unavailable(f"{CHROMIUM} is missing: `apt-get install chromium` "
-                    f"(scripts/test.sh does this)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    for old in ARTIFACTS.glob("monitor-*.png"):
-        old.unlink(missing_ok=True)  # a test on another xdist worker may have taken it
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 900})
-            page.set_default_timeout(UI_TIMEOUT)
-            page.on("dialog", lambda dialog: dialog.accept())  # the confirms of actions
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            yield page
-            assert not errors, f"the page's JavaScript failed: {errors}"
-        finally:
-            browser.close()
-
-
-def shoot(page: Any, name: str) -> Path:
-    path = ARTIFACTS / f"monitor-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
 
 def test_the_dashboard_tasks_task_page_and_a_revoke_in_chromium(page: Any,
                                                                 sqlite_app: Corekit) -> None:

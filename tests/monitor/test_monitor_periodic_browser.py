@@ -14,7 +14,7 @@ from corekit.monitor.server import Monitor
 from corekit.schedules import crontab
 from corekit.schedules.periodic import PeriodicTasks
 from monitor_helpers import define_tasks, monitored, wait_until
-from test_monitor_browser import UI_TIMEOUT, page, shoot  # noqa: F401  (the page fixture)
+from browser import UI_TIMEOUT, page, shoot  # noqa: F401  (the page fixture)
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -63,3 +63,9 @@ def inherited_connections():
     from corekit.contrib.django.worker_step import _inherited
 
     return len(_inherited)
+
+
+@shared_task
+def refuse(reason):
+    """Fails: the admin shows failures beside successes."""
+    raise ValueError(reason)
