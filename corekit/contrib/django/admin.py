@@ -1,13 +1,13 @@
-"""Admin pages of the ``django-db`` result backend's tables: read-only
-(the worker writes them), filtered by state, task name and date, searched
-by id."""
+"""Admin pages of the ``django-db`` result backend's tables and of the
+camera's snapshots: read-only (workers and the camera write them),
+filtered by state, task name, worker and date, searched by id."""
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
 
-from corekit.contrib.django.models import GroupResult, TaskResult
+from corekit.contrib.django.models import GroupResult, TaskResult, TaskState, WorkerState
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -38,3 +38,21 @@ class GroupResultAdmin(ReadOnly):
     date_hierarchy = "date_done"
     exclude = ("meta",)
     readonly_fields = ("group_id", "date_done", "expires_at")
+
+
+@admin.register(TaskState)
+class TaskStateAdmin(ReadOnly):
+    list_display = ("task_id", "name", "state", "tstamp", "worker", "runtime")
+    list_filter = ("state", "name", "worker", "tstamp")
+    search_fields = ("task_id", "name")
+    date_hierarchy = "tstamp"
+    readonly_fields = ("task_id", "name", "state", "tstamp", "args", "kwargs", "eta",
+                       "expires", "result", "traceback", "runtime", "retries", "worker")
+
+
+@admin.register(WorkerState)
+class WorkerStateAdmin(ReadOnly):
+    list_display = ("hostname", "status", "last_heartbeat", "active", "processed")
+    list_filter = ("status",)
+    search_fields = ("hostname",)
+    readonly_fields = ("hostname", "status", "last_heartbeat", "active", "processed")

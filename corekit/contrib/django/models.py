@@ -1,9 +1,10 @@
-"""The database tables of the ``django-db`` result backend (`backend`).
+"""The database tables of the ``django-db`` result backend (`backend`),
+and of the camera's snapshots (`camera`).
 
-Each row keeps what the backend stored (``meta``, encoded as the result
-serializer wrote it: the backend reads only that), and, for the admin and
-for queries, the state, the readable result and traceback, and with
-``result_extended`` the task's name and worker.
+Each result row keeps what the backend stored (``meta``, encoded as the
+result serializer wrote it: the backend reads only that), and, for the
+admin and for queries, the state, the readable result and traceback, and
+with ``result_extended`` the task's name and worker.
 """
 from __future__ import annotations
 
@@ -63,3 +64,46 @@ class Revocation(models.Model):
 
     at = models.FloatField(db_index=True)
     entry = models.TextField()
+
+
+class WorkerState(models.Model):
+    """A worker as the camera last saw it (``manage.py corekit cam``)."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    last_heartbeat = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=20, default="OFFLINE")
+    active = models.IntegerField(null=True, blank=True)
+    processed = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "worker"
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class TaskState(models.Model):
+    """A task as the camera last saw it, from the workers' events."""
+
+    task_id = models.CharField("task id", max_length=255, unique=True)
+    state = models.CharField(max_length=50, choices=STATUS_CHOICES, db_index=True)
+    name = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    tstamp = models.DateTimeField("event received", db_index=True)
+    args = models.TextField(null=True, blank=True)
+    kwargs = models.TextField(null=True, blank=True)
+    eta = models.CharField(max_length=64, null=True, blank=True)
+    expires = models.CharField(max_length=64, null=True, blank=True)
+    result = models.TextField(null=True, blank=True)
+    traceback = models.TextField(null=True, blank=True)
+    runtime = models.FloatField(null=True, blank=True, help_text="seconds")
+    retries = models.IntegerField(default=0)
+    worker = models.ForeignKey(WorkerState, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        verbose_name = "task"
+        ordering = ["-tstamp"]
+        get_latest_by = "tstamp"
+
+    def __str__(self) -> str:
+        return f"{self.name or 'task'}[{self.task_id}] {self.state}"

@@ -2,8 +2,8 @@
 ``app.autodiscover_tasks()`` looks in, when it is given none; the ``app``
 setting (``COREKIT_APP`` in Django's settings), the app ``manage.py
 corekit`` runs; ``delay_on_commit`` through Django's transactions; the
-worker step for database connections (`worker_step`); and the
-``django-db`` result backend (`backend`).
+worker step for database connections (`worker_step`); the ``django-db``
+result backend (`backend`); and ``corekit cam`` (`cam_command`, `camera`).
 
 The answer is the installed apps of the project named by
 ``DJANGO_SETTINGS_MODULE`` (or configured by hand).  A worker started as
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.bootsteps import Step
     from corekit.settings import Setting
+
+
+@hookimpl
+def corekit_register_commands() -> dict[str, Any]:
+    from corekit.contrib.django.cam_command import setup
+
+    return {"cam": setup}
 
 
 @hookimpl
