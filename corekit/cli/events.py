@@ -27,13 +27,19 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     mode.add_argument("-c", "--camera", metavar="PATH.Class",
                       help="take snapshots with this camera class "
                            "(a corekit.events.snapshot.Polaroid subclass)")
+    add_camera_options(p)
+    p.set_defaults(func=run)
+
+
+def add_camera_options(p: argparse.ArgumentParser) -> None:
+    """``--frequency``, ``--maxrate`` and ``--loglevel`` of a camera (here and
+    in a plugin's camera command, Django's ``corekit cam``)."""
     p.add_argument("-F", "--frequency", "--freq", type=_positive_float, default=1.0,
                    metavar="SECONDS", help="camera: seconds between snapshots (default 1)")
     p.add_argument("-r", "--maxrate", default=None, metavar="RATE",
                    help="camera: at most this many snapshots, e.g. 100/m")
     p.add_argument("-l", "--loglevel", default="WARNING", type=_loglevel,
                    help="debug, info, warning, error or critical (default: warning)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, app: Any) -> int:

@@ -9,18 +9,13 @@ CAMERA = "corekit.contrib.django.camera.Camera"
 
 
 def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    from corekit.cli.worker import _loglevel, _positive_float
+    from corekit.cli.events import add_camera_options
 
     p = subparsers.add_parser(
         "cam", parents=parents, help="save snapshots of workers and tasks for Django's admin",
         description="Take snapshots of the workers' events into the Django project's database "
                     "(corekit events --camera with the Django camera): start workers with -E.")
-    p.add_argument("-F", "--frequency", "--freq", type=_positive_float, default=1.0,
-                   metavar="SECONDS", help="seconds between snapshots (default 1)")
-    p.add_argument("-r", "--maxrate", default=None, metavar="RATE",
-                   help="at most this many snapshots, e.g. 100/m")
-    p.add_argument("-l", "--loglevel", default="WARNING", type=_loglevel,
-                   help="debug, info, warning, error or critical (default: warning)")
+    add_camera_options(p)
     p.set_defaults(func=run)
 
 
