@@ -10,7 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from traceback import format_exc
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from corekit.exceptions import TimeLimitExceeded
 from corekit.pool import Pool
@@ -29,7 +29,15 @@ class AsyncioPool(Pool):
     an asyncio task of its own (so its own ``self.request``, a context
     variable); a semaphore of ``concurrency`` slots bounds how many run.
     `apply` never blocks: the worker bounds submissions.  Jobs that are not
-    `Job`\\ s (plain callables) run in the executor."""
+    `Job`\\ s (plain callables) run in the executor.
+
+    `before_async_task` and `after_async_task` are lists of ``async def``
+    callables of no argument that a bootstep may append to in its
+    ``create``: they are awaited in order on the loop, in the job's own
+    asyncio task, before and after each ``async def`` task (after it even
+    when it fails, times out or is cancelled), outside its time limit.  One
+    that raises is logged; the rest, and the task, run anyway.  Plain tasks
+    have the task signals, sent in their own thread, instead."""
 
     name = "asyncio"
     #: a hard limit cancels an ``async def`` task; nothing can interrupt a
@@ -48,6 +56,8 @@ class AsyncioPool(Pool):
         self._active = 0
         self._lock = threading.Lock()
         self._closed = False
+        self.before_async_task: list[Callable[[], Awaitable[Any]]] = []
+        self.after_async_task: list[Callable[[], Awaitable[Any]]] = []
 
     # -- the loop thread --------------------------------------------------------
     def start(self) -> None:
@@ -169,13 +179,19 @@ class AsyncioPool(Pool):
                 self._count(1)
                 hard = self.time_limits(call, job.task)[0]
                 try:
+                    if self.before_async_task:
+                        await _await_each(self.before_async_task)
                     return await asyncio.wait_for(aexecute(call, job.task, job.started), hard)
                 except asyncio.TimeoutError:
                     logger.error("Hard time limit (%ss) exceeded for %r: cancelled", hard, job)
                     return job.failure_metas(TimeLimitExceeded(
                         f"hard time limit ({hard}s) exceeded"))
                 finally:
-                    self._count(-1)
+                    try:
+                        if self.after_async_task:
+                            await _await_each(self.after_async_task)
+                    finally:
+                        self._count(-1)
             return await self._in_thread(execute, call, job.task, job.started)
         except Exception as exc:  # a corekit bug: stored as the task's FAILURE, not retried
             logger.exception("internal error running %r", job)
@@ -238,3 +254,11 @@ class AsyncioPool(Pool):
     def info(self) -> dict[str, Any]:
         return {**super().info(), "running": self._active,
                 "executor-threads": self.executor_threads}
+
+
+async def _await_each(hooks: list[Callable[[], Awaitable[Any]]]) -> None:
+    for hook in hooks:
+        try:
+            await hook()
+        except Exception:
+            logger.exception("asyncio pool: %r raised", hook)
