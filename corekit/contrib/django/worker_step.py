@@ -12,9 +12,16 @@ The step, in every worker where Django is set up:
   the database over the parent's socket, or have SQLite tidy up files the
   parent still uses): the child opens its own on first use.
 
-Tasks running on an event loop (the asyncio pool) are left alone: Django
-refuses synchronous database calls there, and their ORM calls go through
-``sync_to_async``, whose thread Django manages.
+An ``async def`` task in the asyncio pool runs on the event loop, where
+Django refuses synchronous database calls: its ORM calls (``acount()``,
+``aget()``..., or the task's own ``sync_to_async``) run in asgiref's one
+shared thread, since no ``async_to_sync`` is above them in a worker.  So
+the step has the pool await ``close_old_connections`` in that thread,
+through ``sync_to_async``, before and after each such task: Django's rule
+for an ASGI request.  Unlike Django's ASGI handler, which gives each
+request a thread of its own (``ThreadSensitiveContext``), the async tasks
+of a worker share that thread, and so its connection.  The asyncio pool's
+plain tasks run in its threads and are handled like the threads pool's.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from corekit.bootsteps import Step
+from corekit.worker.steps import PoolStep
 
 if TYPE_CHECKING:
     from corekit.worker import Worker
@@ -50,6 +58,13 @@ def close_old_connections(**_: Any) -> None:
         close()
 
 
+async def close_old_connections_in_orm_thread() -> None:
+    """Around an ``async def`` task: Django's own, in the thread its async ORM uses."""
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(close_old_connections, thread_sensitive=True)()
+
+
 def forget_inherited_connections(**_: Any) -> None:
     """In a forked child: drop the parent's connections without any I/O."""
     from django.db import connections
@@ -62,7 +77,10 @@ def forget_inherited_connections(**_: Any) -> None:
 
 class DjangoDatabaseStep(Step):
     """Connects the handlers above to the task and pool signals while the
-    worker runs (before the pool forks its children, which inherit them)."""
+    worker runs (before the pool forks its children, which inherit them),
+    and registers the async one with a pool that awaits ``async def`` tasks."""
+
+    requires = (PoolStep,)
 
     def enabled(self, worker: Worker) -> bool:
         return django_is_set_up()
@@ -75,6 +93,10 @@ class DjangoDatabaseStep(Step):
                           (signals.worker_process_init, forget_inherited_connections)]
         for signal, handler in self.connected:
             signal.connect(handler)
+        pool = worker.blueprint[PoolStep].pool
+        if hasattr(pool, "before_async_task"):  # this worker's own: nothing to undo at stop
+            pool.before_async_task.append(close_old_connections_in_orm_thread)
+            pool.after_async_task.append(close_old_connections_in_orm_thread)
 
     def stop(self, worker: Worker) -> None:
         for signal, handler in self.connected:

@@ -36,6 +36,27 @@ def count_users():
 
 
 @shared_task
+async def acount_users():
+    """count_users through Django's async ORM, in an ``async def`` task (the
+    asyncio pool): says whether the task found a connection open in the
+    thread its ORM calls run in, and which thread that is."""
+    import threading
+
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    def orm_thread():  # sync_to_async's thread, as for User.objects.acount()
+        return connection.connection is not None, threading.current_thread().name
+
+    was_open, thread = await sync_to_async(orm_thread)()
+    users = await User.objects.acount()
+    now_open, _ = await sync_to_async(orm_thread)()  # acount() connected in that thread
+    return {"fresh": not was_open, "thread": thread, "connected_there": now_open,
+            "users": users}
+
+
+@shared_task
 def add_user(name):
     from django.contrib.auth.models import User
 

@@ -44,6 +44,8 @@ DATABASES = {"default": {
     "NAME": os.environ.get("PROJ_DATABASE", str(BASE_DIR / "db.sqlite3")),
     # workers write from several threads: take SQLite's write lock up front
     "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    # seconds a connection may be reused (0: one per task or request)
+    "CONN_MAX_AGE": int(os.environ.get("PROJ_CONN_MAX_AGE", "0")),
 }}
 
 USE_TZ = True

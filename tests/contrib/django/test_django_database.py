@@ -1,5 +1,6 @@
 """A Django project's database in corekit: each task gets a connection that
-is not stale (closed before and after each task, in every pool), a forked
+is not stale (closed before and after each task, in every pool, in the
+thread its ORM calls run in: an async task's too), a forked
 child never uses its parent's connection, and ``delay_on_commit`` sends
 only once the transaction commits."""
 from __future__ import annotations
@@ -45,6 +46,62 @@ def test_each_task_gets_a_fresh_connection(project: Project, pool: str) -> None:
         assert inherited == "1"
     else:
         assert inherited == "0"
+
+
+ASYNC_COUNT = ("import json; from demoapp.tasks import *; "
+               "add_user.delay('ada').get(timeout=60); "
+               "print(json.dumps([acount_users.delay().get(timeout=60) for _ in range(3)]));"
+               "print(json.dumps([count_users.delay().get(timeout=60) for _ in range(3)]));"
+               "print(open_database_files.delay().get(timeout=60))")
+
+
+def test_async_tasks_get_a_fresh_connection_in_the_asyncio_pool(
+        project: Project) -> None:  # noqa: F811
+    """Django's async ORM runs in asgiref's one shared thread (a worker has
+    no outer async_to_sync): old connections are closed there before and
+    after each ``async def`` task; plain tasks, in the pool's threads."""
+    migrated = project.run("manage.py", "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stderr
+    project.start("manage.py", "corekit", "worker", "-P", "asyncio", "-c", "1", "-l", "info")
+    project.wait_for("ready.")
+    done = project.run("manage.py", "shell", "-c", ASYNC_COUNT)
+    assert done.returncode == 0, done.stderr
+    *_, async_line, sync_line, held = done.stdout.strip().splitlines()
+    async_results, sync_results = json.loads(async_line), json.loads(sync_line)
+    assert [r["users"] for r in async_results + sync_results] == [1] * 6
+    # every async task's ORM calls in one thread, not one of the pool's
+    threads = {r["thread"] for r in async_results}
+    assert len(threads) == 1 and not threads.pop().startswith("corekit-asyncio"), threads
+    assert all(r["connected_there"] for r in async_results)
+    assert [r["fresh"] for r in async_results] == [True, True, True]
+    assert [r["fresh"] for r in sync_results] == [True, True, True]
+    assert held == "0"  # none left open, in any thread
+
+
+MAX_AGE = 3
+AGED = ("import json, time; from demoapp.tasks import *; "
+        "from django.contrib.auth.models import User; User.objects.create(username='ada'); "
+        "fresh = [acount_users.delay().get(timeout=60)['fresh'] for _ in range(2)]; "
+        "held = open_database_files.delay().get(timeout=60); "
+        f"time.sleep({MAX_AGE} + 0.5); "
+        "fresh.append(acount_users.delay().get(timeout=60)['fresh']); "
+        "print(json.dumps(fresh)); print(held)")
+
+
+def test_async_tasks_reuse_a_connection_until_conn_max_age(
+        project: Project) -> None:  # noqa: F811
+    """Django's rule with CONN_MAX_AGE > 0: a connection is kept for the
+    next task while younger than that, and closed before a task once older."""
+    migrated = project.run("manage.py", "migrate", "--noinput")
+    assert migrated.returncode == 0, migrated.stderr
+    project.env["PROJ_CONN_MAX_AGE"] = str(MAX_AGE)
+    project.start("manage.py", "corekit", "worker", "-P", "asyncio", "-c", "1", "-l", "info")
+    project.wait_for("ready.")
+    done = project.run("manage.py", "shell", "-c", AGED)
+    assert done.returncode == 0, done.stderr
+    *_, fresh, held = done.stdout.strip().splitlines()
+    assert json.loads(fresh) == [True, False, True]
+    assert held == "1"  # the async tasks' connection, kept between them
 
 
 ON_COMMIT = '''
