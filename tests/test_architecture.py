@@ -109,6 +109,7 @@ ALLOWED = {
                                                    # backend is built without options
     ("corekit/schedules/entry.py", "json"),        # periodic-task definitions are stored as
                                                    # kombu's JSON, the default serializer
+    ("corekit/contrib/django/schedule_store.py", "sqlite"),  # Django's database vendor name
     # the pytest plugin's fixtures: an in-memory app and a threads worker,
     # as Celery's contrib.testing does
     ("corekit/testing.py", "memory://"),

@@ -23,7 +23,8 @@ from corekit.schedules.crontab import crontab
 from corekit.schedules.interval import schedule
 
 __all__ = ["ScheduleEntry", "ScheduleError", "MISSED_POLICIES", "entry_from_config",
-           "entry_from_json", "schedule_from_dict", "schedule_to_dict", "as_schedule"]
+           "entry_from_json", "schedule_from_dict", "schedule_to_dict", "as_schedule",
+           "json_codec"]
 
 #: what a beat does with runs that came due while no beat ran (see the docs)
 MISSED_POLICIES = ("once", "all", "none")
@@ -32,7 +33,7 @@ _CONFIG_KEYS = frozenset({"task", "schedule", "args", "kwargs", "options", "rela
 _CRON_FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
 
 
-def _json() -> Any:
+def json_codec() -> Any:
     """kombu's JSON (the ``json`` serializer), which every install has."""
     from corekit.pluginmanager import default_manager
 
@@ -175,7 +176,7 @@ class ScheduleEntry(Frozen):
         data = {"task": self.task, "schedule": stored_schedule,
                 "args": list(self.args), "kwargs": self.kwargs, "options": self.options,
                 "enabled": self.enabled, "missed": self.missed, "tz": self.tz}
-        codec = _json()
+        codec = json_codec()
         try:
             text = codec.dumps(data)
             codec.loads(text)  # a dict that looks like kombu's {"__type__": ...} marker
@@ -219,7 +220,7 @@ def entry_from_json(name: str, text: str | bytes) -> ScheduleEntry:
     """The entry a store holds under *name*; `ScheduleError` for a row another
     program wrote wrong (the beat skips that entry and says why, once)."""
     try:
-        data = _json().loads(text.encode() if isinstance(text, str) else text)
+        data = json_codec().loads(text.encode() if isinstance(text, str) else text)
     except Exception as exc:
         raise ScheduleError(f"periodic task {name!r}: stored definition is not JSON: "
                             f"{exc}") from None

@@ -68,27 +68,14 @@ def _django_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return "django-db"
 
 
-def _set_django_up(database: str) -> None:
-    """Django configured in this process, on a SQLite file, migrated."""
-    import django
-    from django.conf import settings
-    from django.core.management import call_command
-
-    settings.configure(
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
-                        "corekit.contrib.django"], USE_TZ=True,
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": database,
-                               "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30}}})
-    django.setup()
-    call_command("migrate", verbosity=0)
-
-
 #: The django-db backend needs Django set up, which a process does once and for
 #: good: its contract runs in a pytest of its own (tests/contrib/django/
 #: test_django_backend.py sets COREKIT_CONTRACT_DJANGO to a database file).
 DJANGO_DATABASE = os.environ.get("COREKIT_CONTRACT_DJANGO")
 if DJANGO_DATABASE:
-    _set_django_up(DJANGO_DATABASE)
+    from django_setup import set_django_up
+
+    set_django_up(DJANGO_DATABASE)
     URLS["django-db"] = _django_db_url
 
 

@@ -25,6 +25,14 @@ from corekit.schedules.store import Run
 
 
 def main(scheme: str, url: str, command: str, *args: str) -> None:
+    if scheme == "django-db":  # Django set up on the contract suite's database
+        import os
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from django_setup import set_django_up
+
+        set_django_up(os.environ["COREKIT_CONTRACT_DJANGO"], migrate=False)
     store = default_manager().get("schedule_stores", scheme)(url)
     try:
         if command == "put":

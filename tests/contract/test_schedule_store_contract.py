@@ -11,6 +11,7 @@ condition up to a deadline; nothing asserts on elapsed time.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -38,7 +39,20 @@ def _redis_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("redis_url"))  # the session's server, emptied
 
 
+def _django_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    from corekit.contrib.django import models
+
+    for model in (models.PeriodicTask, models.BeatState, models.BeatLease, models.BeatRun,
+                  models.BeatTaken, models.BeatRemoved):
+        model.objects.all().delete()
+    return "django-db"
+
+
 URLS = {"sqlite": _sqlite_url, "redis": _redis_url}
+#: Django is set up for good in a process that tests django-db (tests/contract/
+#: conftest.py, when tests/contrib/django/test_django_beat.py runs this suite)
+if os.environ.get("COREKIT_CONTRACT_DJANGO"):
+    URLS["django-db"] = _django_db_url
 
 
 @pytest.fixture(params=sorted(URLS))
@@ -655,10 +669,33 @@ def _garbage_redis(url: str) -> None:
         client.close()
 
 
+def _garbage_django_db(url: str) -> None:
+    """Raw SQL on the django-db store's table, in the contract's SQLite file."""
+    import sqlite3
+
+    conn = sqlite3.connect(os.environ["COREKIT_CONTRACT_DJANGO"], isolation_level=None)
+    try:
+        rows = [("not-json", "{oops", "api", "yesterday", 42, "many", "noon"),
+                ("nulls", "", "", None, None, 0, 0.0),
+                ("blob-def", b"\xff\xfe\x00binary", b"config", b"\x00", b"\xff", 2.5, b"x"),
+                ("not-utf8", "x", "api", 12.0, "t", 3, 1.0)]
+        conn.executemany(
+            "INSERT INTO corekit_periodictask (name, definition, source, last_run_unix,"
+            " last_task_id, total_run_count, changed_unix, task, args, kwargs, queue, exchange,"
+            " routing_key, headers, options, missed, timezone, enabled, description,"
+            " date_changed, version) VALUES (?, ?, ?, ?, ?, ?, ?, '', '', '', '', '', '', '',"
+            " '', '', '', 1, '', '2026-01-01', 1)", rows)
+        conn.execute("UPDATE corekit_periodictask SET definition = CAST(X'C328FF' AS TEXT)"
+                     " WHERE name = 'not-utf8'")
+    finally:
+        conn.close()
+
+
 #: How each scheme's test writes garbage where its definitions live (the
 #: layout is the store's own).
 GARBAGE: dict[str, Callable[[str], None]] = {"sqlite": _garbage_sqlite,
-                                             "redis": _garbage_redis}
+                                             "redis": _garbage_redis,
+                                             "django-db": _garbage_django_db}
 
 
 def test_rows_written_wrong_by_another_program_do_not_break_load(

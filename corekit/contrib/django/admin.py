@@ -1,6 +1,7 @@
 """Admin pages of the ``django-db`` result backend's tables and of the
 camera's snapshots: read-only (workers and the camera write them),
-filtered by state, task name, worker and date, searched by id."""
+filtered by state, task name, worker and date, searched by id.  The
+periodic tasks' pages are in `schedule_admin`."""
 from __future__ import annotations
 
 from typing import Any
@@ -56,3 +57,6 @@ class WorkerStateAdmin(ReadOnly):
     list_filter = ("status",)
     search_fields = ("hostname",)
     readonly_fields = ("hostname", "status", "last_heartbeat", "active", "processed")
+
+
+from corekit.contrib.django import schedule_admin  # noqa: E402,F401 - periodic tasks' pages

@@ -107,3 +107,15 @@ class TaskState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or 'task'}[{self.task_id}] {self.state}"
+
+
+# the django-db schedule store: periodic tasks and the beat's own rows
+from corekit.contrib.django.beat_rows import (BeatLease, BeatRemoved, BeatRun,  # noqa: E402
+                                              BeatState, BeatTaken)
+from corekit.contrib.django.schedule_models import (ClockedSchedule,  # noqa: E402
+                                                    CrontabSchedule, IntervalSchedule,
+                                                    PeriodicTask, SolarSchedule)
+
+__all__ = ["TaskResult", "GroupResult", "Counter", "Revocation", "WorkerState", "TaskState",
+           "PeriodicTask", "IntervalSchedule", "CrontabSchedule", "SolarSchedule",
+           "ClockedSchedule", "BeatState", "BeatLease", "BeatRun", "BeatTaken", "BeatRemoved"]

@@ -3,7 +3,9 @@
 setting (``COREKIT_APP`` in Django's settings), the app ``manage.py
 corekit`` runs; ``delay_on_commit`` through Django's transactions; the
 worker step for database connections (`worker_step`); the ``django-db``
-result backend (`backend`); and ``corekit cam`` (`cam_command`, `camera`).
+result backend (`backend`); the ``django-db`` schedule store
+(`schedule_store`: periodic tasks as `PeriodicTask` rows); and ``corekit
+cam`` (`cam_command`, `camera`).
 
 The answer is the installed apps of the project named by
 ``DJANGO_SETTINGS_MODULE`` (or configured by hand).  A worker started as
@@ -35,6 +37,11 @@ def corekit_register_commands() -> dict[str, Any]:
 @hookimpl
 def corekit_register_result_backends() -> dict[str, str]:
     return {"django-db": "corekit.contrib.django.backend:DjangoDatabaseBackend"}
+
+
+@hookimpl
+def corekit_register_schedule_stores() -> dict[str, str]:
+    return {"django-db": "corekit.contrib.django.schedule_store:DjangoScheduleStore"}
 
 
 @hookimpl

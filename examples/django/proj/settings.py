@@ -2,6 +2,8 @@
 import os
 from pathlib import Path
 
+from corekit.schedules import crontab
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret")
 DEBUG = True
@@ -64,3 +66,11 @@ COREKIT_TASK_TRACK_STARTED = True
 # the task's name and worker with its result (the admin filters by them)
 COREKIT_RESULT_EXTENDED = True
 COREKIT_TIMEZONE = TIME_ZONE
+# periodic tasks in this database, edited in the admin (PROJ_BEAT_STORE: another store's URL)
+COREKIT_BEAT_STORE_URL = os.environ.get("PROJ_BEAT_STORE", "django-db")
+# periodic tasks of the code, written to the store at each beat start (read-only in the admin)
+COREKIT_BEAT_SCHEDULE = {
+    "cleanup-expired-results": {"task": "celery.backend_cleanup",
+                                "schedule": crontab(hour=4, minute=0)},
+}
+

@@ -17,9 +17,20 @@ PROJ = '''
 import os
 from corekit import Corekit
 from corekit.messages import Message
+if os.environ.get("TEST_DJANGO_DB"):  # the django-db store: Django on that database
+    import django
+    from django.conf import settings
+    settings.configure(
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
+                        "corekit.contrib.django"], USE_TZ=True,
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3",
+                               "NAME": os.environ["TEST_DJANGO_DB"],
+                               "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30}}})
+    django.setup()
 BROKER = os.environ["TEST_BROKER"]
 BACKEND = os.environ.get("TEST_BACKEND", BROKER)
 app = Corekit("proj", broker=BROKER, backend=BACKEND)
+app.conf.beat_store_url = os.environ.get("TEST_STORE")
 app.conf.beat_lease_timeout = float(os.environ.get("TEST_LEASE", "2.0"))
 app.conf.beat_schedule = {
     "every-second": {"task": "proj.tick", "schedule": 1.0, "args": ("s",)},
@@ -46,15 +57,24 @@ class BeatProject:
     """A ``proj`` module in *path* and the beats started from it."""
 
     def __init__(self, path: Path, broker: str, backend: str | None = None,
-                 lease: float = 2.0) -> None:
+                 lease: float = 2.0, store: str | None = None,
+                 django_db: str | None = None) -> None:
+        """*store*: ``beat_store_url`` (None: the broker's or backend's);
+        *django_db*: the SQLite file of the ``django-db`` store, where this
+        process has set Django up on it."""
         self.path = path
         self.env = {**os.environ, "TEST_BROKER": broker, "TEST_LEASE": str(lease)}
         if backend:
             self.env["TEST_BACKEND"] = backend
+        if store:
+            self.env["TEST_STORE"] = store
+        if django_db:
+            self.env["TEST_DJANGO_DB"] = django_db
         self.beats: dict[str, subprocess.Popen[str]] = {}
         (path / "proj.py").write_text(PROJ)
         #: the test's own view of the same broker and store
         self.app = Corekit("proj", broker=broker, backend=backend or broker)
+        self.app.conf.beat_store_url = store
 
     def beat(self, name: str) -> subprocess.Popen[str]:
         log = open(self.path / f"{name}.log", "w")

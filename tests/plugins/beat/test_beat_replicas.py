@@ -5,9 +5,13 @@ Runs are counted on the broker: each run's task id is derived from its
 entry and scheduled time, so the test knows every id that must be there
 (one per grid point up to the entry's last run) and sees any duplicate.
 On RabbitMQ, where a batch may be sent twice, what the broker got is run
-on a worker, which must run each id once."""
+on a worker, which must run each id once; so with the Django database as
+the store (``django-db``), apart from the SQLite broker: that case runs in
+a pytest of its own with Django set up (tests/contrib/django/
+test_django_beat.py sets COREKIT_BEAT_DJANGO to the database file)."""
 from __future__ import annotations
 
+import os
 import signal
 from collections import Counter
 from pathlib import Path
@@ -24,9 +28,25 @@ pytestmark = pytest.mark.slow
 EVERY = {"every-second": 1.0, "every-half": 0.5}
 
 
-@pytest.fixture(params=["sqlite", "redis", "amqp"])
+DJANGO_DB = os.environ.get("COREKIT_BEAT_DJANGO")
+if DJANGO_DB:
+    from django_setup import set_django_up
+
+    set_django_up(DJANGO_DB)
+
+
+@pytest.fixture(params=["sqlite", "redis", "amqp", pytest.param("django-db", marks=[
+    pytest.mark.skipif(not DJANGO_DB, reason="run with Django set up, from tests/contrib/"
+                       "django/test_django_beat.py")])])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BeatProject]:
     backend = None
+    if request.param == "django-db":  # the store apart from the broker, as on RabbitMQ
+        proj = BeatProject(tmp_path, f"sqlite://{tmp_path / 'broker.db'}", lease=2.0,
+                           store="django-db", django_db=DJANGO_DB)
+        yield proj
+        proj.stop_all()
+        proj.app.close()
+        return
     if request.param == "sqlite":
         broker = f"sqlite://{tmp_path / 'broker.db'}"
     else:
@@ -83,7 +103,7 @@ def test_three_beats_kill_9_and_restart_fire_each_run_once(
     messages = project.published()
     published = Counter(m.headers["id"] for m in messages)
     duplicates = {i: n for i, n in published.items() if n > 1}
-    if request.node.callspec.params["project"] == "amqp":
+    if request.node.callspec.params["project"] in ("amqp", "django-db"):
         # store and broker apart: claim, send and confirm are three steps, and
         # a kill -9 after a batch's send and before its confirm has the next
         # leader send that batch again; each send is marked with its own id,
