@@ -190,3 +190,27 @@ def test_the_admin_pages_of_periodic_tasks_filter_and_refuse_bad_input(
                "option typo": "unknown option(s): expire", "bad hour": "hour '99': out of range"}
     for case, (status, errors) in out.items():  # the form again, with the reason
         assert status == 200 and reasons[case] in errors, (case, errors)
+
+
+def test_periodic_tasks_made_with_the_orm_are_what_corekit_beat_lists(
+        project: Project) -> None:  # noqa: F811
+    assert project.run("manage.py", "migrate", "--noinput").returncode == 0
+    made = project.run("manage.py", "shell", "-c",
+                       "from demoapp.periodic import schedule_reports; schedule_reports(); "
+                       "schedule_reports()")  # twice: update_or_create, the same rows
+    assert made.returncode == 0, made.stderr
+    listed = project.run("manage.py", "corekit", "beat", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in map(json.loads, listed.stdout.splitlines())}
+    assert sorted(rows) == ["add-every-10s", "nightly-count"]
+    assert rows["add-every-10s"]["task"] == "demoapp.tasks.add"
+    assert rows["add-every-10s"]["schedule"] == "<freq: 0:00:10>"
+    assert "30 2 * * *" in rows["nightly-count"]["schedule"]
+    assert "Europe/London" in rows["nightly-count"]["schedule"]
+    disabled = project.run("manage.py", "corekit", "beat", "disable", "nightly-count")
+    assert disabled.returncode == 0, disabled.stderr
+    shown = project.run("manage.py", "shell", "-c",
+                        "from corekit.contrib.django.models import PeriodicTask; "
+                        "t = PeriodicTask.objects.get(name='nightly-count'); "
+                        "print(t.enabled, t.queue, t.expire_seconds)")
+    assert shown.stdout.strip().splitlines()[-1] == "False reports 3600"
