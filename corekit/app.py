@@ -239,6 +239,17 @@ class Corekit:
             annotate(task, self._annotations)
         return task
 
+    def find_task(self, name: str, headers: Mapping[str, Any] | None = None
+                  ) -> Task[Any, Any] | None:
+        """The task a worker runs a message naming *name* with: the
+        registered one, else what a plugin makes of the name
+        (``corekit_find_task``; *headers* are the message's), else None."""
+        task = self.tasks.get(name)
+        if task is None and self.plugins.implements("corekit_find_task"):
+            task = self.plugins.hook.corekit_find_task(app=self, name=name,
+                                                       headers=dict(headers or {}))
+        return task
+
     def gen_task_name(self, name: str, module: str) -> str:
         if module == "__main__" and self.main:
             module = self.main

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from corekit.serialization import Compressor, Serializer
     from corekit.schedules.store import ScheduleStore
     from corekit.settings import Setting
+    from corekit.task import Task
     from corekit.transport import Transport
     from corekit.worker import Worker
 
@@ -256,6 +257,33 @@ def corekit_on_commit(app: Corekit, callback: Callable[[], Any]) -> bool | None:
     :param callback: sends the task; call it once, after the commit (at once
         when no transaction is open, as Django's ``on_commit`` does).
     :return: True when taken, None otherwise.
+    """
+
+
+# -- running: the first implementation that answers wins ----------------------
+
+
+@hookspec(firstresult=True)
+def corekit_find_task(app: Corekit, name: str, headers: Mapping[str, Any]
+                      ) -> Task[Any, Any] | None:
+    """Called by a worker when a task message names a task that is not in
+    its app's registry (`Corekit.find_task`): in the consumer, before the
+    message would be dead-lettered as unknown, and again in a prefork child
+    that does not have the task.  Only such messages reach this hook, so
+    registered tasks cost nothing.  The first implementation that returns a
+    task wins; the message runs with it.
+
+    A plugin that makes the task on *app* (``app.task(name=name)(...)``
+    registers it) is not asked again for that name.  It may return an
+    unregistered task whose run raises a clear error: the message then
+    fails as that task's FAILURE instead of being dead-lettered (the Django
+    plugin does so for a Django task whose module path cannot be imported).
+
+    :param app: the worker's app.
+    :param name: the message's task name.
+    :param headers: the message's headers (untrusted: from the broker).
+    :return: the task to run the message with, or None (when every plugin
+        answers None, the message is dead-lettered as an unknown task).
     """
 
 

@@ -52,6 +52,8 @@ class Task(Generic[P, R]):
     bind: ClassVar[bool] = False
     ignore_result: ClassVar[bool | None] = None
     track_started: ClassVar[bool | None] = None
+    #: None: the ``result_extended`` setting
+    result_extended: ClassVar[bool | None] = None
     acks_late: ClassVar[bool | None] = None
     reject_on_worker_lost: ClassVar[bool | None] = None
     acks_on_failure_or_timeout: ClassVar[bool | None] = None

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.pool import Pool
     from corekit.messages import Message
+    from corekit.task import Task
     from corekit.transport import Transport
     from corekit.worker.result_writer import ResultWriter
 
@@ -272,9 +273,11 @@ class Consumer:
         message = headers.message
         task = self.tasks.get(headers.task)
         if task is None:
-            dead.append((message, f"unknown task {headers.task!r}: not registered in "
-                                  f"this worker"))
-            return None
+            task = self.find_task(headers.task, message)
+            if task is None:
+                dead.append((message, f"unknown task {headers.task!r}: not registered in "
+                                      f"this worker"))
+                return None
         try:
             body = self.codecs.decode(message.body, headers.content_type, headers.compression,
                                       self.accept, self.max_body)
@@ -293,7 +296,9 @@ class Consumer:
             embed = checked_embed(message, embed, copies)
         options = self._options.get(headers.task)
         if options is None:
-            options = self._options[headers.task] = TaskOptions(task)
+            options = TaskOptions(task)
+            if self.tasks.get(headers.task) is task:  # not one a plugin made for one message
+                self._options[headers.task] = options
         job = Job(headers, task, options, (list(body[0]), body[1], embed), self.hostname,
                   self.results, self._job_done, self._job_requeued)
         if signals.task_received.receivers:
@@ -301,6 +306,16 @@ class Consumer:
         for listener in self.listeners:
             listener.received(job)
         return job
+
+    def find_task(self, name: str, message: Message) -> Task[Any, Any] | None:
+        """What a plugin makes of a task name not registered here
+        (`Corekit.find_task`); None, logged, when a plugin fails."""
+        try:
+            return self.app.find_task(name, message.headers if isinstance(message.headers, dict)
+                                      else None)
+        except Exception:
+            logger.exception("finding task %.200r failed", name)
+            return None
 
     def dead_letter(self, message: Message, reason: str) -> None:
         task_id = message.headers.get("id") if isinstance(message.headers, dict) else "?"

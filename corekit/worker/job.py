@@ -11,6 +11,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from traceback import format_exc
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -40,7 +41,7 @@ class TaskOptions:
             "acks_on_failure_or_timeout", "task_acks_on_failure_or_timeout"))
         self.track_started = bool(task.option("track_started", "task_track_started"))
         self.ignore_result = bool(task.option("ignore_result", "task_ignore_result"))
-        self.result_extended = bool(task.app.conf.result_extended)
+        self.result_extended = bool(task.option("result_extended", "result_extended"))
 
 
 @dataclass(slots=True)
@@ -229,10 +230,15 @@ class Job:
                         extended=self.extended() if self.result_extended else None)
 
     def extended(self) -> dict[str, Any]:
-        """What ``result_extended`` adds to each meta, under Celery's keys."""
+        """What ``result_extended`` adds to each meta, under Celery's keys
+        (``date_started``, django-celery-results' name: when the pool got
+        the job, ISO 8601 UTC)."""
         h = self.headers
+        started = (datetime.fromtimestamp(self.started_at, timezone.utc).isoformat()
+                   if self.started_at is not None else None)
         return {"name": h.task, "args": self.args, "kwargs": self.kwargs,
-                "worker": self.hostname, "retries": h.retries, "queue": self.message.queue}
+                "worker": self.hostname, "retries": h.retries, "queue": self.message.queue,
+                "date_started": started}
 
     def __call__(self) -> None:
         """Run here, then `finish`."""

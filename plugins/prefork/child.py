@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from corekit import signals, states
 from corekit.result_backend import ResultBackend
-from corekit.exceptions import SoftTimeLimitExceeded
+from corekit.exceptions import NotRegistered, SoftTimeLimitExceeded
 from corekit.worker.job import TaskCall, execute
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ def run_call(call: TaskCall, app: Corekit, conn: Connection) -> list[dict[str, A
         send(conn, ("started", metas), call)
 
     try:
-        task = app.tasks[call.task]
+        task = app.find_task(call.task, call.request.get("headers"))
+        if task is None:  # a task registered in the worker after the fork
+            raise NotRegistered(call.task)
         _arm(call.soft_time_limit)
         try:
             return execute(call, task, started)
