@@ -111,3 +111,14 @@ def corekit_on_commit(app: Corekit, callback: Any) -> bool | None:
 
     transaction.on_commit(callback)
     return True
+
+
+@hookimpl
+def corekit_find_task(app: Corekit, name: str, headers: dict[str, Any]) -> Any:
+    """A Django task (``django.tasks``) sent by `tasks.CorekitBackend`: its
+    message names the task's module path (`task_runner`)."""
+    if "django_task_backend" not in headers:
+        return None
+    from corekit.contrib.django.task_runner import find_django_task
+
+    return find_django_task(app, name, headers)

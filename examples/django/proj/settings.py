@@ -74,3 +74,7 @@ COREKIT_BEAT_SCHEDULE = {
                                 "schedule": crontab(hour=4, minute=0)},
 }
 
+# Django's own tasks (django.tasks; the django-tasks backport on Django 5.2) sent through
+# corekit's app and run by its workers (demoapp/django_tasks.py)
+TASKS = {"default": {"BACKEND": "corekit.contrib.django.tasks.CorekitBackend",
+                     "QUEUES": ["default", "emails"]}}
