@@ -58,7 +58,7 @@ class PeriodicTaskForm(forms.ModelForm):
     class Meta:
         model = PeriodicTask
         fields = "__all__"
-        widgets = {"task": TaskNameInput, "args": forms.TextInput(attrs={"size": 60}),
+        widgets = {"task": TaskNameInput(attrs={"size": 60}), "args": forms.TextInput(attrs={"size": 60}),
                    "kwargs": forms.TextInput(attrs={"size": 60}),
                    "headers": forms.TextInput(attrs={"size": 60}),
                    "options": forms.TextInput(attrs={"size": 60})}

@@ -151,7 +151,7 @@ class ClockedSchedule(ScheduleRow):
     clocked_time = models.DateTimeField(help_text="runs once, at this time")
 
     class Meta:
-        verbose_name = "clocked"
+        verbose_name = "clocked time"
         ordering = ["clocked_time"]
 
     def schedule(self) -> Any:
