@@ -27,10 +27,13 @@ How the beat uses it:
 from __future__ import annotations
 
 import math
+import threading
+import time
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
-__all__ = ["ScheduleStore", "StoredEntry", "Run", "Changes", "check_name", "check_definition",
-           "check_holder", "check_cursor", "check_runs", "check_takes"]
+__all__ = ["ScheduleStore", "StoredEntry", "Run", "Changes", "CursorPoller", "check_name",
+           "check_definition", "check_put", "check_holder", "check_cursor", "check_runs",
+           "check_takes"]
 
 SOURCES = ("config", "api")
 
@@ -226,6 +229,15 @@ def check_definition(name: str, definition: Any) -> None:
                         f"{type(definition).__name__}; use ScheduleEntry.to_json()")
 
 
+def check_put(name: Any, definition: Any, source: Any) -> None:
+    """`ScheduleStore.put`'s arguments, checked."""
+    check_name(name)
+    check_definition(name, definition)
+    if source not in SOURCES:
+        raise ValueError(f"schedule entry {name!r}: source must be one of {SOURCES}, "
+                         f"got {source!r}")
+
+
 def check_holder(holder: Any) -> None:
     if not isinstance(holder, str) or not holder:
         raise ValueError(f"lease holder must be a non-empty string, got {holder!r}")
@@ -262,3 +274,28 @@ def _check_triples(runs: Sequence[Any], third: str) -> list[tuple[str, float, st
                              f"got {text!r}")
         checked.append((name, float(scheduled_at), text))
     return checked
+
+
+class CursorPoller:
+    """`ScheduleStore.wait_for_change` for a store whose cursor is read with
+    a query: read every *poll* seconds, and at once after a write through
+    the same store object (`notify`)."""
+
+    def __init__(self, poll: float) -> None:
+        self.poll = poll
+        self._changed = threading.Condition()
+
+    def notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait(self, read_cursor: Callable[[], int], cursor: int, timeout: float) -> bool:
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            if read_cursor() != cursor:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._changed:
+                self._changed.wait(min(self.poll, left))

@@ -35,9 +35,9 @@ from typing import Any, Callable, Mapping, Sequence
 from corekit.plugins.redis.client import Lane, connect, script
 from corekit.plugins.redis.schedule_values import (
     decode_count, decode_number, decode_text, run_args, run_id, stored_entry)
-from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry, check_cursor,
-                                     check_definition, check_holder, check_name, check_runs,
-                                     check_takes)
+from corekit.schedules.store import (Changes, Run, ScheduleStore, StoredEntry, check_cursor,
+                                     check_definition, check_holder, check_name, check_put,
+                                     check_runs, check_takes)
 
 __all__ = ["RedisScheduleStore"]
 
@@ -180,11 +180,7 @@ class RedisScheduleStore(ScheduleStore):
             raise
 
     def put(self, name: str, definition: str, source: str = "api") -> None:
-        check_name(name)
-        check_definition(name, definition)
-        if source not in SOURCES:
-            raise ValueError(f"schedule entry {name!r}: source must be one of {SOURCES}, "
-                             f"got {source!r}")
+        check_put(name, definition, source)
         self._run("beat_defs", "put", source, name, definition)
 
     def remove(self, name: str) -> bool:

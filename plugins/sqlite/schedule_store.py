@@ -28,17 +28,15 @@ import math
 import os
 import random
 import sqlite3
-import threading
-import time
 from typing import Any, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from corekit.plugins.sqlite.db import Database, Transaction, chunks, marks, path_from_url
 from corekit.plugins.sqlite.schedule_rows import SCHEMA, select_entries
 from corekit.plugins.sqlite.transport import SQL_NOW
-from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry,
-                                     check_definition, check_holder, check_name, check_runs,
-                                     check_takes)
+from corekit.schedules.store import (Changes, CursorPoller, Run, ScheduleStore,
+                                     StoredEntry, check_definition, check_holder, check_name,
+                                     check_put, check_runs, check_takes)
 
 #: How often `wait_for_change` reads the cursor (a change is seen within this).
 WAIT_POLL = 0.2
@@ -94,7 +92,7 @@ class SQLiteScheduleStore(ScheduleStore):
         super().__init__(url, options)
         self.path = path_from_url(url)
         self.db = Database(self.path, SCHEMA)
-        self._changed = threading.Condition()
+        self._poller = CursorPoller(WAIT_POLL)
 
     def close(self) -> None:
         self.db.close()
@@ -148,15 +146,7 @@ class SQLiteScheduleStore(ScheduleStore):
             return Changes(current, changed, removed)
 
     def wait_for_change(self, cursor: int, timeout: float) -> bool:
-        deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            if self._cursor(self.db.conn()) != cursor:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with self._changed:  # a write through this object wakes us at once
-                self._changed.wait(min(WAIT_POLL, left))
+        return self._poller.wait(lambda: self._cursor(self.db.conn()), cursor, timeout)
 
     @staticmethod
     def _cursor(conn: sqlite3.Connection) -> int:
@@ -171,15 +161,10 @@ class SQLiteScheduleStore(ScheduleStore):
         return version
 
     def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
+        self._poller.notify()
 
     def put(self, name: str, definition: str, source: str = "api") -> None:
-        check_name(name)
-        check_definition(name, definition)
-        if source not in SOURCES:
-            raise ValueError(f"schedule entry {name!r}: source must be one of {SOURCES}, "
-                             f"got {source!r}")
+        check_put(name, definition, source)
         with Transaction(self.db.conn()) as conn:
             self._put(conn, self._next_version(conn), self._now(conn), name, definition, source)
         self._notify()

@@ -24,13 +24,12 @@ How it keeps the contract (`corekit.schedules.store`):
 """
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
-from corekit.schedules.store import (SOURCES, Changes, Run, ScheduleStore, StoredEntry,
-                                     check_definition, check_holder, check_name, check_runs,
-                                     check_takes)
+from corekit.schedules.store import (SOURCES, Changes, CursorPoller, Run, ScheduleStore,
+                                     StoredEntry, check_definition, check_holder, check_name,
+                                     check_put, check_runs, check_takes)
 
 #: Django's name of the database that keeps any type in any column (its
 #: columns may hold what another program wrote there)
@@ -99,7 +98,7 @@ class DjangoScheduleStore(ScheduleStore):
 
             raise ImproperlyConfigured(f"schedule store {url!r}: no database {self.using!r} "
                                        f"in DATABASES")
-        self._changed = threading.Condition()
+        self._poller = CursorPoller(WAIT_POLL)
         self._claims = 0
 
     def __repr__(self) -> str:
@@ -127,8 +126,7 @@ class DjangoScheduleStore(ScheduleStore):
             raise
 
     def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
+        self._poller.notify()
 
     def _entries(self) -> Any:
         return self.tasks.objects.using(self.using)
@@ -185,25 +183,14 @@ class DjangoScheduleStore(ScheduleStore):
             return Changes(current, changed, removed)
 
     def wait_for_change(self, cursor: int, timeout: float) -> bool:
-        import time
+        return self._poller.wait(self._read_cursor, cursor, timeout)
 
-        deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            with self._atomic():
-                if self.rows.read_counter(self.using, "cursor") != cursor:
-                    return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with self._changed:  # a write through this object wakes us at once
-                self._changed.wait(min(WAIT_POLL, left))
+    def _read_cursor(self) -> int:
+        with self._atomic():
+            return self.rows.read_counter(self.using, "cursor")
 
     def put(self, name: str, definition: str, source: str = "api") -> None:
-        check_name(name)
-        check_definition(name, definition)
-        if source not in SOURCES:
-            raise ValueError(f"schedule entry {name!r}: source must be one of {SOURCES}, "
-                             f"got {source!r}")
+        check_put(name, definition, source)
         with self._atomic():
             self._put(self.rows.next_version(self.using), self.rows.database_now(self.using),
                       name, definition, source)
