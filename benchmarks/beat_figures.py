@@ -37,6 +37,8 @@ class Measured:
     cpu_s: float = 0.0
     window_s: float = 0.0
     rss_peak_mb: float = 0.0
+    #: per-second: messages that arrived inside the window (whatever their run)
+    arrived_in_window: int = 0
     load: tuple[float, float] = (0.0, 0.0)
     notes: list[str] = field(default_factory=list)
 
@@ -70,24 +72,25 @@ def entry_name(prefix: str, key: str) -> str:
     return f"{prefix}{int(key.strip('[]()').rstrip(',')):05d}"
 
 
-def check_minute_ids(url: str, arrivals: list[Arrival], boundaries: list[float]) -> str:
+def check_minute_ids(bases: dict[str, float], arrivals: list[Arrival],
+                     boundaries: list[float]) -> str:
     """Whether each message's task id is its entry's run at the boundary it was
-    counted for: the boundary assignment, checked against corekit's own ids."""
+    counted for: the boundary assignment, checked against corekit's own ids
+    (*bases*: each entry's stored base, `stored_bases`)."""
     from corekit.plugins.beat.service import run_task_id
 
-    bases = stored_bases(url)
     ids = {run_task_id(name, base, float(b)) for name, base in bases.items() for b in boundaries}
     matched = sum(a.task_id in ids for a in arrivals)
     return f"corekit task ids on their boundary's run: {matched} of {len(arrivals)}"
 
 
-def grid_lateness(url: str, by_key: dict[str, list[Arrival]], t0: float, t1: float,
-                  every: float, late: list[float]) -> str:
-    """corekit's lateness against its own grid (base + k x every), each run
-    found by its task id; runs scheduled in the window that never arrived."""
+def grid_lateness(bases: dict[str, float], by_key: dict[str, list[Arrival]], t0: float,
+                  t1: float, every: float, late: list[float]) -> str:
+    """corekit's lateness against its own grid (base + k x every, *bases* as
+    `stored_bases` gives them), each run found by its task id; runs scheduled
+    in the window that never arrived."""
     from corekit.plugins.beat.service import run_task_id
 
-    bases = stored_bases(url)
     off_grid, scheduled = 0, 0
     for key, got in by_key.items():
         name = entry_name("s", key)
@@ -110,9 +113,10 @@ def grid_lateness(url: str, by_key: dict[str, list[Arrival]], t0: float, t1: flo
 
 # -- output ------------------------------------------------------------------------
 
-def rows(results: list[Measured]) -> list[dict[str, Any]]:
+def rows(results: list[Measured], scenarios: tuple[str, ...] = SCENARIOS
+         ) -> list[dict[str, Any]]:
     out = []
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         per = {m.system: m for m in results if m.scenario == scenario}
         if "corekit" not in per:
             continue
@@ -165,12 +169,13 @@ def verdicts(table_rows: list[dict[str, Any]]) -> list[str]:
 
 
 def table(table_rows: list[dict[str, Any]], results: list[Measured]) -> str:
-    lines = [f"{'scenario':<11} {'metric':<18} {'unit':<5}{'Celery':>11}{'corekit':>11}"
+    w = max([11, *(len(r["pool"]) for r in table_rows)])
+    lines = [f"{'scenario':<{w}} {'metric':<18} {'unit':<5}{'Celery':>11}{'corekit':>11}"
              f"{'Celery/corekit':>16}"]
     for r in table_rows:
         cel, kit = r["celery"], r["corekit"]
         ratio = f"{cel / kit:.1f}x" if cel is not None and cel > 0 and kit and kit > 0 else "—"
-        lines.append(f"{r['pool']:<11} {r['metric']:<18} {r['unit']:<5}"
+        lines.append(f"{r['pool']:<{w}} {r['metric']:<18} {r['unit']:<5}"
                      f"{'—' if cel is None else f'{cel:,.2f}':>11}"
                      f"{'—' if kit is None else f'{kit:,.2f}':>11}{ratio:>16}")
     for m in results:

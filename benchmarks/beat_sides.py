@@ -121,12 +121,22 @@ class Side:
         (workdir / f"{self.module}.py").write_text(CELERY_PROJ if name == "Celery"
                                                    else COREKIT_PROJ)
 
-    def beat_cmd(self, tag: str) -> list[str]:
+    @staticmethod
+    def python(tag: str) -> list[str]:
+        """This Python, under cProfile when ``BENCH_BEAT_PROFILE`` names a directory."""
         py = [sys.executable]
         profile_dir = os.environ.get("BENCH_BEAT_PROFILE")
         if profile_dir:  # cProfile writes its file when the beat exits on SIGTERM
             Path(profile_dir).mkdir(parents=True, exist_ok=True)
             py += ["-m", "cProfile", "-o", str(Path(profile_dir) / f"{tag}.prof")]
+        return py
+
+    def env(self, tag: str) -> dict[str, str]:
+        """Variables the beat needs beyond the BENCH_* of `start_beat`."""
+        return {}
+
+    def beat_cmd(self, tag: str) -> list[str]:
+        py = self.python(tag)
         if self.name == "Celery":
             return [*py, "-m", "celery", "-A", self.module, "beat", "-l", "warning",
                     "-s", str(self.workdir / f"celerybeat-schedule-{tag}")]
@@ -140,11 +150,30 @@ class Side:
         log_path = self.workdir / f"beat-{tag}.log"
         env = {**os.environ, "BENCH_BROKER": self.broker_url, "BENCH_SCENARIO": scenario,
                "BENCH_ENTRIES": str(entries), "BENCH_EVERY": repr(every),
-               "BENCH_READY_FILE": str(ready)}
+               "BENCH_READY_FILE": str(ready), **self.env(tag)}
         with log_path.open("wb") as out:
             proc = subprocess.Popen(self.beat_cmd(tag), cwd=self.workdir, env=env, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         return proc, log_path, ready
+
+    def leads(self, ready: Path) -> bool:
+        """Whether the beat leads: Celery's beat_init wrote *ready*; corekit's
+        lease key is in the broker (its schedule store)."""
+        if self.name == "Celery":
+            return ready.exists()
+        import redis
+
+        client = redis.Redis.from_url(self.broker_url)
+        try:
+            return bool(client.exists("corekit:beat:lease"))
+        finally:
+            client.close()
+
+    def stored_bases(self) -> dict[str, float]:
+        """corekit: each entry's stored base (``changed_at``), from its store."""
+        from beat_figures import stored_bases
+
+        return stored_bases(self.broker_url)
 
     def start_observer(self, out_file: Path) -> subprocess.Popen[bytes]:
         kind = "celery" if self.name == "Celery" else "corekit"

@@ -132,19 +132,10 @@ class Run:
                                    f"({p.returncode})")
 
     def wait_loaded(self) -> None:
-        """Until the beat leads (corekit: its lease key; Celery: beat_init),
-        then until its CPU goes quiet: its schedule is loaded."""
-        if self.side.name == "Celery":
-            self._wait(self.ready.exists, STARTUP_TIMEOUT, "beat_init", self.beat)
-        else:
-            import redis
-
-            client = redis.Redis.from_url(self.side.broker_url)
-            try:
-                self._wait(lambda: client.exists("corekit:beat:lease"), STARTUP_TIMEOUT,
-                           "lease taken", self.beat)
-            finally:
-                client.close()
+        """Until the beat leads (`Side.leads`: corekit's lease, Celery's
+        beat_init), then until its CPU goes quiet: its schedule is loaded."""
+        self._wait(lambda: self.side.leads(self.ready), STARTUP_TIMEOUT,
+                   "beat_init" if self.side.name == "Celery" else "lease taken", self.beat)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         last = cpu_seconds(self.beat.pid)
         while time.monotonic() < deadline:
@@ -197,14 +188,15 @@ def measure_minute(side: Side, entries: int, minutes: int) -> Measured:
     m.duplicates = sum(n - 1 for n in seen.values() if n > 1)
     m.missing = m.expected - len(seen)
     if side.name == "corekit":
-        m.notes.append(check_minute_ids(side.broker_url, arrivals, boundaries))
+        m.notes.append(check_minute_ids(side.stored_bases(), arrivals, boundaries))
     return m
 
 
 def measure_per_second(side: Side, entries: int, seconds: float, every: float,
-                       warmup: float) -> Measured:
-    m = Measured(side.name, "per-second")
-    with Run(side, "per-second", entries, every) as run:
+                       warmup: float, label: str = "per-second") -> Measured:
+    """*label*: the scenario's name in the figures (and the beat's BENCH_SCENARIO)."""
+    m = Measured(side.name, label)
+    with Run(side, label, entries, every) as run:
         run._wait(lambda: count_lines(run.out, 0) > 0, STARTUP_TIMEOUT, "first run", run.beat)
         t0 = time.time() + warmup
         run.sleep_until(t0, sample=False)
@@ -217,6 +209,7 @@ def measure_per_second(side: Side, entries: int, seconds: float, every: float,
     by_key: dict[str, list[Arrival]] = {}
     for a in read_arrivals(run.out):
         by_key.setdefault(a.key, []).append(a)
+        m.arrived_in_window += t0 <= a.at < t1
     m.expected = 0
     for got in by_key.values():
         got.sort(key=lambda a: a.at)
@@ -234,7 +227,7 @@ def measure_per_second(side: Side, entries: int, seconds: float, every: float,
     if len(by_key) < entries:
         m.notes.append(f"{entries - len(by_key)} entries never fired")
     if side.name == "corekit":
-        m.notes.append(grid_lateness(side.broker_url, by_key, t0, t1, every, m.grid_ms))
+        m.notes.append(grid_lateness(side.stored_bases(), by_key, t0, t1, every, m.grid_ms))
     return m
 
 
