@@ -27,13 +27,14 @@ Scenarios:
   k-th run = arrival_k - (first arrival + k x every); corekit's also
   against its own grid, found by task id; missing runs, duplicate task
   ids, beat CPU over the window and per 1,000 runs, peak RSS), plus the
-  runs fired per second of the window.
+  messages that arrived per second of the window (`fires_per_s`).
 * ``change``: ``--change-entries`` tasks every hour (none due while it is
   measured) are loaded and the beat idle; then ``--changes`` times, a helper
   process adds a periodic task with ``create()`` (its ``save()``, what the
   admin does) on a ``ClockedSchedule`` at that moment, so it is due at once,
   and the time from ``save()`` returning to its message on the broker is
-  measured; the next change follows 0.5-2.5 s (random) after it arrived.
+  measured; the next change follows 0.5-5.5 s (uniform, `CHANGE_GAP`) after
+  it arrived, so that it falls anywhere in an idle tick of either beat.
   Each system runs with its defaults: corekit's beat reads the store's
   change cursor every 0.5 s (``WAIT_POLL``); django-celery-beat checks
   ``PeriodicTasks.last_update`` once per scheduler tick, and an idle tick
@@ -69,6 +70,11 @@ SCENARIOS = ("per-second", "change")
 CHANGE_TIMEOUT = 30.0
 #: args of the tasks the change scenario adds: CHANGE_BASE + k
 CHANGE_BASE = 90000
+#: seconds from a change's arrival to the next change (uniform): at least a whole
+#: idle tick of django-celery-beat's (5 s), whose ticks are in step with its last
+#: send, so each save falls anywhere in a tick; a gap shorter than the tick
+#: would make its waits look longer than they are
+CHANGE_GAP = (0.5, 5.5)
 
 
 def index_of(key: str) -> int | None:
@@ -120,7 +126,7 @@ def measure_change(side: DjangoSide, entries: int, changes: int
                 m.lateness_ms.append((arrived - after) * 1000)
                 samples.append({"save_started": before, "save_returned": after,
                                 "arrived": arrived})
-                time.sleep(random.uniform(0.5, 2.5))
+                time.sleep(random.uniform(*CHANGE_GAP))
             run.finish(m, cpu0, t0)
             m.load = (load0, os.getloadavg()[0])
             time.sleep(GRACE)  # a second copy of the last change would land by now

@@ -9,8 +9,8 @@ process that adds a periodic task with ``save()`` while the beat runs.
 
 Each project has ``INSTALLED_APPS`` of ``django.contrib.contenttypes`` and
 the system's app (``corekit.contrib.django``, ``django_celery_beat``), and
-its own SQLite file in WAL mode with ``transaction_mode: IMMEDIATE`` (as
-``examples/django/proj/settings.py``).  The beats:
+its own SQLite file in WAL mode, with ``transaction_mode: IMMEDIATE`` (as
+``examples/django/proj/settings.py`` has).  The beats:
 
     corekit -A djbeatk beat -l warning       (COREKIT_BEAT_STORE_URL = "django-db")
     celery -A djbeatc beat -l warning -S django_celery_beat.schedulers:DatabaseScheduler
