@@ -67,15 +67,6 @@ def _number(value: Any) -> float | None:
     return float(value) if type(value) in (int, float) else None
 
 
-def _not_a_number() -> Any:
-    """SQLite: ``last_run_unix`` holds something other than a number or NULL."""
-    from django.db.models import BooleanField
-    from django.db.models.expressions import RawSQL
-
-    return RawSQL("typeof(last_run_unix) NOT IN ('integer', 'real', 'null')", [],
-                  output_field=BooleanField())
-
-
 class DjangoScheduleStore(ScheduleStore):
     """A schedule store in a Django database (see the module docstring)."""
 
@@ -283,7 +274,7 @@ class DjangoScheduleStore(ScheduleStore):
 
     # -- runs ----------------------------------------------------------------
     def claim_runs(self, holder: str, runs: Sequence[Run]) -> list[Run]:
-        from django.db.models import F, Q
+        from django.db import connections
 
         from corekit.contrib.django.schedule_models import as_datetime
 
@@ -291,6 +282,8 @@ class DjangoScheduleStore(ScheduleStore):
         runs = check_runs(runs)
         if not runs:
             return []
+        connection = connections[self.using]
+        claim = self._claim_sql()
         with self._atomic():
             now = self.rows.database_now(self.using)
             held = self._lease_row().select_for_update().filter(holder=holder,
@@ -298,14 +291,13 @@ class DjangoScheduleStore(ScheduleStore):
             if not list(held.values_list("id", flat=True)):
                 return []
             claimed = []
-            for run in runs:
-                before = Q(last_run_unix__isnull=True) | Q(last_run_unix__lt=run.scheduled_at)
-                if self._any_type_columns():  # not a number (another program wrote it): never ran
-                    before |= Q(_not_a_number())
-                if self._entries().filter(name=run.name).filter(before).update(last_run_unix=run.scheduled_at, last_task_id=run.task_id,
-                         last_run_at=as_datetime(run.scheduled_at),
-                         total_run_count=F("total_run_count") + 1):
-                    claimed.append(run)
+            with connection.cursor() as cursor:  # one statement per run, no ORM to build
+                for run in runs:
+                    at = connection.ops.adapt_datetimefield_value(as_datetime(run.scheduled_at))
+                    cursor.execute(claim, [run.scheduled_at, run.task_id, at, run.name,
+                                           run.scheduled_at])
+                    if cursor.rowcount == 1:
+                        claimed.append(run)
             BeatRun = self.rows.BeatRun
             BeatRun.objects.using(self.using).bulk_create(
                 [BeatRun(name=r.name, scheduled_at=r.scheduled_at, task_id=r.task_id,
@@ -317,6 +309,21 @@ class DjangoScheduleStore(ScheduleStore):
                 self._claims = 0
                 self._prune(claimed[-1].name, now)
         return claimed
+
+    def _claim_sql(self) -> str:
+        """The claim of one run: the entry exists and its last run (None, or
+        on SQLite not a number, which another program wrote) is before it."""
+        from django.db import connections
+
+        quote = connections[self.using].ops.quote_name
+        table = quote(self.tasks._meta.db_table)
+        last = quote("last_run_unix")
+        never = (f" OR typeof({last}) NOT IN ('integer', 'real', 'null')"
+                 if self._any_type_columns() else "")
+        return (f"UPDATE {table} SET {last} = %s, {quote('last_task_id')} = %s,"
+                f" {quote('last_run_at')} = %s, {quote('total_run_count')} ="
+                f" {quote('total_run_count')} + 1 WHERE {quote('name')} = %s AND"
+                f" ({last} IS NULL OR {last} < %s{never})")
 
     def _prune(self, name: str, now: float) -> None:
         """*name*'s sent run records older than a day, beyond its newest 100,
@@ -333,11 +340,17 @@ class DjangoScheduleStore(ScheduleStore):
                 scheduled_at__in=kept).delete()
 
     def confirm_runs(self, runs: Sequence[Run]) -> None:
+        from django.db import connections
+
         runs = check_runs(runs)
-        with self._atomic():
-            for run in runs:
-                self.rows.BeatRun.objects.using(self.using).filter(
-                    name=run.name, scheduled_at=run.scheduled_at).update(sent=True)
+        if not runs:
+            return
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
+        confirm = (f"UPDATE {quote(self.rows.BeatRun._meta.db_table)} SET {quote('sent')} = %s"
+                   f" WHERE {quote('name')} = %s AND {quote('scheduled_at')} = %s")
+        with self._atomic(), connection.cursor() as cursor:
+            cursor.executemany(confirm, [(True, run.name, run.scheduled_at) for run in runs])
 
     def unsent_runs(self) -> list[Run]:
         with self._atomic():
