@@ -62,7 +62,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -241,6 +241,20 @@ def machine_info(redis: Any) -> dict[str, Any]:
             "redis-server": redis.version, "load_at_start": round(os.getloadavg()[0], 2)}
 
 
+def chosen(parser: argparse.ArgumentParser, args: argparse.Namespace,
+           known: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``--scenarios`` (of *known*) and ``--systems`` (corekit, Celery),
+    checked: a usage error names the choices."""
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    if not scenarios or set(scenarios) - set(known):
+        parser.error(f"--scenarios: choose from {','.join(known)}")
+    names = {"corekit": "corekit", "celery": "Celery"}
+    systems = [names.get(s.strip().lower(), s) for s in args.systems.split(",") if s.strip()]
+    if not systems or set(systems) - {"corekit", "Celery"}:
+        parser.error("--systems: choose from corekit,Celery")
+    return scenarios, systems
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -261,13 +275,7 @@ def main() -> None:
     args = parser.parse_args()
     minutes = args.minutes or (1 if args.quick else 2)
     seconds = args.seconds or (10.0 if args.quick else 30.0)
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    if not scenarios or set(scenarios) - set(SCENARIOS):
-        parser.error(f"--scenarios: choose from {','.join(SCENARIOS)}")
-    names = {"corekit": "corekit", "celery": "Celery"}
-    systems = [names.get(s.strip().lower(), s) for s in args.systems.split(",") if s.strip()]
-    if not systems or set(systems) - {"corekit", "Celery"}:
-        parser.error("--systems: choose from corekit,Celery")
+    scenarios, systems = chosen(parser, args, SCENARIOS)
     started = time.monotonic()
     results: list[Measured] = []
     with tempfile.TemporaryDirectory(prefix="corekit-bench-beat-") as tmp, ExitStack() as stack:

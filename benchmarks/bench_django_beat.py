@@ -61,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from beat_figures import Measured, percentile, read_arrivals, rows, table  # noqa: E402
 from beat_sides import cpu_seconds, log, stop_process  # noqa: E402
-from bench_beat import GRACE, Run, machine_info, measure_per_second  # noqa: E402
+from bench_beat import GRACE, Run, chosen, machine_info, measure_per_second  # noqa: E402
 from django_beat_sides import CHANGE_EVERY, DjangoSide  # noqa: E402
 from servers import redis_server  # noqa: E402
 
@@ -227,13 +227,7 @@ def main() -> None:
     seconds = args.seconds or (10.0 if args.quick else 30.0)
     changes = args.changes or (5 if args.quick else 10)
     counts = [int(n) for n in args.second_entries.split(",") if n.strip()]
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    if not scenarios or set(scenarios) - set(SCENARIOS):
-        parser.error(f"--scenarios: choose from {','.join(SCENARIOS)}")
-    names = {"corekit": "corekit", "celery": "Celery"}
-    systems = [names.get(s.strip().lower(), s) for s in args.systems.split(",") if s.strip()]
-    if not systems or set(systems) - {"corekit", "Celery"}:
-        parser.error("--systems: choose from corekit,Celery")
+    scenarios, systems = chosen(parser, args, SCENARIOS)
     started = time.monotonic()
     results: list[Measured] = []
     samples: dict[str, list[dict[str, float]]] = {}
