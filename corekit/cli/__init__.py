@@ -9,6 +9,7 @@ from corekit import __version__
 from corekit.cli import commands, events, monitor, remote, worker
 from corekit.cli.appload import AppLoadError, load_app
 from corekit.cli.errors import fail, server_error_message
+from corekit.cli.parser import CorekitParser
 from corekit.exceptions import CorekitError
 
 #: Built-in subcommands: name -> setup(subparsers, parents).
@@ -50,7 +51,7 @@ def build_parser(manager: Any = None, prog: str = "corekit") -> argparse.Argumen
     plugins of *manager* (default: the installed ones) add.  *prog* names
     the command in usage lines (``manage.py corekit`` for Django's)."""
     common = common_options()
-    parser = argparse.ArgumentParser(
+    parser = CorekitParser(
         prog=prog, parents=[common],
         description="corekit: a distributed task queue with Celery's API and wire format.")
     parser.add_argument("--version", action="version", version=f"corekit {__version__}")
@@ -98,6 +99,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "corekit") -> int:
         parser = build_parser(prog=prog)
     except CorekitError as exc:  # a plugin's command or option clashes with another
         return fail(str(exc), exc)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # a bare `corekit`: what it can do (a usage error, as argparse's)
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     app = None
     try:

@@ -51,10 +51,15 @@ def setup_call(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--serializer", default=None)
     p.add_argument("--compression", default=None)
     p.add_argument("--priority", type=int, default=None)
+    p.add_argument("--unregistered", action="store_true",
+                   help="send it even though the app (-A) registers no task of that name "
+                        "(a worker with other code runs it)")
     p.set_defaults(func=run_call)
 
 
 def run_call(args: argparse.Namespace, app: Any) -> int:
+    if getattr(args, "app", None) and not args.unregistered:
+        check_registered(app, args.name)
     result = app.send_task(args.name, args.args, args.kwargs, countdown=args.countdown,
                            eta=args.eta, expires=args.expires, queue=args.queue,
                            routing_key=args.routing_key, exchange=args.exchange,
@@ -62,6 +67,21 @@ def run_call(args: argparse.Namespace, app: Any) -> int:
                            priority=args.priority)
     print(result.id)
     return 0
+
+
+def check_registered(app: Any, name: str) -> None:
+    """ValueError naming the closest registered names when the loaded app
+    has no task *name*: sent anyway, it would wait for a worker that knows
+    it, and the caller for a result that never comes."""
+    import difflib
+
+    app.discover_tasks()
+    known = sorted(app.tasks)
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown task {name!r}: app {app.main!r} registers no task of that "
+                         f"name{hint}; --unregistered sends it anyway")
 
 
 # -- result --------------------------------------------------------------------

@@ -18,8 +18,8 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("-c", "--concurrency", type=_positive_int, default=None,
                    help="number of pool slots (default: number of CPUs)")
     p.add_argument("-P", "--pool", default=None,
-                   help="pool implementation: any pool a plugin provides (corekit "
-                        "plugins lists them); a pool that patches the interpreter (green-"
+                   help=f"pool implementation, one of the installed: {installed_pools()} "
+                        "(default: threads); a pool that patches the interpreter (green-"
                         "thread pools) must be named here, not only in worker_pool: the patch "
                         "comes before the app is imported")
     p.add_argument("-Q", "--queues", default=None,
@@ -50,6 +50,13 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                                            "(default: 2)")
     p.add_argument("--no-banner", action="store_true", help="do not print the banner")
     p.set_defaults(func=run)
+
+
+def installed_pools() -> str:
+    """The pools the installed plugins provide, as help text lists them."""
+    from corekit.pluginmanager import default_manager
+
+    return ", ".join(sorted(default_manager().registry("pools")))
 
 
 def _loglevel(text: str) -> str:

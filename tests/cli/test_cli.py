@@ -69,6 +69,51 @@ def test_bad_flags_print_usage_and_exit_2(cli: Callable[..., Any], args: list[st
     assert out.returncode == 2 and "usage: corekit" in out.stderr
 
 
+@pytest.mark.parametrize("args, says", [
+    (["worker", "--concurency", "4"], "corekit worker: error: unrecognized arguments: "
+                                      "--concurency 4 (did you mean --concurrency?)"),
+    (["worker", "--conc", "3"], "unrecognized arguments: --conc 3 (did you mean "
+                                "--concurrency?)"),  # no abbreviations
+    (["call", "t", "--countdow=3"], "corekit call: error: unrecognized arguments: "
+                                    "--countdow=3 (did you mean --countdown?)"),
+    (["beat", "list", "--jsn"], "corekit beat list: error: unrecognized arguments: --jsn "
+                                "(did you mean --json?)"),
+    (["-A", "proj"], "required: COMMAND (one of: worker, call, result,"),
+])
+def test_a_bad_flag_is_reported_by_its_command_with_a_suggestion(
+        cli: Callable[..., Any], args: list[str], says: str) -> None:
+    out = cli(*args)
+    command = " ".join(a for a in args if not a.startswith("-") and a in ("worker", "call",
+                                                                          "beat", "list"))
+    assert out.returncode == 2 and says in out.stderr, out.stderr
+    assert f"usage: corekit {command}".rstrip() in out.stderr  # its own usage
+
+
+def test_a_bare_corekit_lists_the_commands(cli: Callable[..., Any]) -> None:
+    out = cli()
+    assert out.returncode == 2
+    for command in ("worker", "call", "inspect", "beat", "events", "monitor"):
+        assert f"    {command} " in out.stderr, command
+
+
+def test_the_pool_option_names_every_installed_pool(cli: Callable[..., Any]) -> None:
+    from corekit.pluginmanager import default_manager
+
+    text = " ".join(cli("worker", "--help").stdout.split())
+    pools = sorted(default_manager().registry("pools"))
+    assert {"prefork", "eventlet", "asyncio", "threads", "solo"} <= set(pools)
+    assert f"one of the installed: {', '.join(pools)}" in text
+
+
+def test_call_refuses_a_task_the_loaded_app_does_not_register(proj: Path) -> None:
+    out = run_cli("-A", "proj", "call", "proj.ad", cwd=proj)
+    assert out.returncode == 1 and out.stdout == ""
+    assert ("Error: unknown task 'proj.ad': app 'proj' registers no task of that name "
+            "(did you mean proj.add or proj.hold?); --unregistered sends it anyway") in out.stderr
+    sent = run_cli("-A", "proj", "call", "proj.ad", "--unregistered", cwd=proj)
+    assert sent.returncode == 0 and len(sent.stdout.strip()) == 36
+
+
 def test_missing_app_module_says_which_and_why(cli: Callable[..., Any], tmp_path: Path) -> None:
     out = cli("-A", "no_such_proj", "worker", cwd=tmp_path)
     assert out.returncode == 1
@@ -177,7 +222,7 @@ def test_sigterm_is_a_warm_shutdown(proj: Path, worker: Any) -> None:
 
 
 def test_dlq_list_and_replay(proj: Path, worker: Any) -> None:
-    run_cli("-A", "proj", "call", "proj.unknown", "--args", "[1]", cwd=proj)
+    run_cli("-A", "proj", "call", "proj.unknown", "--args", "[1]", "--unregistered", cwd=proj)
     w = worker()
     run_cli("-A", "proj", "result", run_cli("-A", "proj", "call", "proj.add", "--args",
                                             "[0, 0]", cwd=proj).stdout.strip(),
