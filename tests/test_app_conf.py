@@ -223,7 +223,7 @@ def test_the_command_line_shows_the_warning_at_the_users_line_and_fails_on_a_bad
     (tmp_path / "proj_bad.py").write_text(
         "from corekit import Corekit\n"
         f"app = Corekit('proj', broker={url!r}, backend={url!r}, worker_concurrency='2')\n")
-    typo = cli("-A", "proj_typo", "call", "proj.nothing", cwd=tmp_path)
+    typo = cli("-A", "proj_typo", "call", "proj.nothing", "--unregistered", cwd=tmp_path)
     assert typo.returncode == 0, typo.stderr
     assert (f"{tmp_path / 'proj_typo.py'}:3: UnknownSettingWarning: unknown setting "
             f"'task_serialiser' (did you mean 'task_serializer'?)") in typo.stderr

@@ -19,7 +19,7 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="number of pool slots (default: number of CPUs)")
     p.add_argument("-P", "--pool", default=None,
                    help=f"pool implementation, one of the installed: {installed_pools()} "
-                        "(default: threads); a pool that patches the interpreter (green-"
+                        "(default: worker_pool); a pool that patches the interpreter (green-"
                         "thread pools) must be named here, not only in worker_pool: the patch "
                         "comes before the app is imported")
     p.add_argument("-Q", "--queues", default=None,
