@@ -27,7 +27,7 @@ REVOKES_EXPIRE = 10800.0
 CHUNK = 500
 
 
-def _set_django_up() -> None:
+def set_django_up() -> None:
     """Django's apps loaded (``django.setup()`` when only DJANGO_SETTINGS_MODULE
     says where the settings are), or a clear error."""
     import os
@@ -60,7 +60,7 @@ class DjangoDatabaseBackend(ResultBackend):
     def __init__(self, url: str, codecs: Codecs, options: Mapping[str, Any] | None = None
                  ) -> None:
         super().__init__(url, codecs, options)
-        _set_django_up()
+        set_django_up()
         from corekit.contrib.django import models
 
         self.models = models

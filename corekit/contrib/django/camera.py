@@ -36,9 +36,9 @@ class Camera(Polaroid):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from corekit.contrib.django.backend import _set_django_up
+        from corekit.contrib.django.backend import set_django_up
 
-        _set_django_up()
+        set_django_up()
         #: task id -> (clock, state) of what was saved last
         self._saved: dict[str, tuple[int, str]] = {}
 

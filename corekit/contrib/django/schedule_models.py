@@ -29,6 +29,10 @@ _PERIOD_SECONDS = {"days": 86_400, "hours": 3600, "minutes": 60, "seconds": 1}
 #: send options that have columns of their own (the rest go in ``options``)
 OPTION_COLUMNS = ("queue", "exchange", "routing_key", "priority", "headers", "expires")
 SCHEDULE_FIELDS = ("interval", "crontab", "solar", "clocked")
+#: the columns `PeriodicTask.set_from_entry` writes
+ENTRY_COLUMNS = [*SCHEDULE_FIELDS, "task", "enabled", "args", "kwargs", "options", "missed",
+                 "timezone", "queue", "exchange", "routing_key", "priority", "headers",
+                 "expires", "expire_seconds"]
 #: tombstones of removed entries are kept this long; a cursor older than the
 #: newest pruned one gets everything from `changes` (as `load` would)
 TOMBSTONE_SECONDS = 7 * 86_400.0

@@ -74,9 +74,9 @@ class DjangoScheduleStore(ScheduleStore):
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(url, options)
-        from corekit.contrib.django.backend import _set_django_up
+        from corekit.contrib.django.backend import set_django_up
 
-        _set_django_up()
+        set_django_up()
         from corekit.contrib.django import beat_rows, schedule_models
 
         self.rows = beat_rows
@@ -190,17 +190,24 @@ class DjangoScheduleStore(ScheduleStore):
     def _put(self, version: int, now: float, name: str, definition: str, source: str) -> None:
         """Write one entry (columns from the definition when it decodes; the
         text as given either way), in the caller's transaction."""
+        from corekit.contrib.django.schedule_models import ENTRY_COLUMNS
         from corekit.schedules.entry import ScheduleError, entry_from_json
 
-        row = self._entries().filter(name=name).first() or self.tasks(name=name)
+        # only the primary key is read: a column another program filled with
+        # what Django cannot convert must not stop the beat from rewriting it
+        pk = self._entries().filter(name=name).values_list("pk", flat=True).first()
+        row = self.tasks(pk=pk, name=name)
+        columns = ["definition", "source", "version", "changed_unix"]
         try:
             row.set_from_entry(entry_from_json(name, definition), self.using)
+            columns += ENTRY_COLUMNS
         except (ScheduleError, TypeError, ValueError):  # kept as given: beats skip it and say why
             pass
         row.definition, row.source, row.version, row.changed_unix = (definition, source,
                                                                       version, now)
         # the model's save() would rewrite the definition from the columns
-        super(self.tasks, row).save(using=self.using)
+        super(self.tasks, row).save(using=self.using,
+                                    update_fields=columns if pk is not None else None)
         self.rows.BeatRemoved.objects.using(self.using).filter(name=name).delete()
 
     def remove(self, name: str) -> bool:
@@ -213,19 +220,17 @@ class DjangoScheduleStore(ScheduleStore):
 
     def _remove(self, names: Sequence[str]) -> int:
         """Delete *names*; the rows' delete signal leaves the tombstones."""
-        gone = 0
-        for row in self._entries().filter(name__in=list(names)):
-            row.delete()
-            gone += 1
-        return gone
+        found = list(self._entries().filter(name__in=list(names)).values_list("pk", "name"))
+        for pk, name in found:  # not the whole row: see _put
+            self.tasks(pk=pk, name=name).delete(using=self.using)
+        return len(found)
 
     def sync_config(self, definitions: Mapping[str, str]) -> None:
         for name, definition in definitions.items():
             check_name(name)
             check_definition(name, definition)
         with self._atomic():
-            stored = {name: (definition, source) for name, definition, source in
-                      self._entries().values_list("name", "definition", "source")}
+            stored = {e.name: (e.definition, e.source) for e in self._stored(self._entries())}
             puts = [name for name, text in definitions.items()
                     if stored.get(name) != (text, "config")]
             gone = [name for name, (_, source) in stored.items()

@@ -18,15 +18,8 @@ import os
 from corekit import Corekit
 from corekit.messages import Message
 if os.environ.get("TEST_DJANGO_DB"):  # the django-db store: Django on that database
-    import django
-    from django.conf import settings
-    settings.configure(
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
-                        "corekit.contrib.django"], USE_TZ=True,
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3",
-                               "NAME": os.environ["TEST_DJANGO_DB"],
-                               "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30}}})
-    django.setup()
+    from django_setup import set_django_up  # tests/, on PYTHONPATH
+    set_django_up(os.environ["TEST_DJANGO_DB"], migrate=False)
 BROKER = os.environ["TEST_BROKER"]
 BACKEND = os.environ.get("TEST_BACKEND", BROKER)
 app = Corekit("proj", broker=BROKER, backend=BACKEND)
@@ -70,6 +63,9 @@ class BeatProject:
             self.env["TEST_STORE"] = store
         if django_db:
             self.env["TEST_DJANGO_DB"] = django_db
+            tests = str(Path(__file__).resolve().parents[2])
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (tests, self.env.get("PYTHONPATH")) if p)
         self.beats: dict[str, subprocess.Popen[str]] = {}
         (path / "proj.py").write_text(PROJ)
         #: the test's own view of the same broker and store
