@@ -211,7 +211,9 @@ def _setup(kind: str, methods: dict[str, Method], help: str, run: Callable[..., 
 def setup_status(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("status", parents=[*parents, remote_options(False)],
                               help="list the workers that answer a ping",
-                              description="List the workers that answer a ping.")
+                              description="List the workers that answer a ping.  With -d, "
+                              "exit status 1 unless every named worker answers within "
+                              "--timeout (a liveness probe).")
     p.set_defaults(func=run_status)
 
 
@@ -293,14 +295,29 @@ def run_status(args: argparse.Namespace, app: Any) -> int:
                                   callback=None if args.json else
                                   (lambda reply: say(reply, body=False)))
     replies = _ask(inspect.ping)
-    if not replies:
-        print(NO_REPLY, file=sys.stderr)
-        return 1
-    if args.json:
+    missing = [name for name in args.destination or () if name not in (replies or {})]
+    if replies and args.json:
         print(_json_dumps(replies))
-    else:
+    elif replies:
         print(f"\n{_nodes(len(replies))}")
+    if missing or not replies:
+        print(_no_reply(len(replies or ()), missing, args.timeout), file=sys.stderr)
+        return 1
     return 0
+
+
+def _no_reply(replied: int, missing: list[str], timeout: float) -> str:
+    """The one ``Error:`` line of ``status`` when a node it waited for did not
+    answer (a liveness probe's failure), naming the nodes."""
+    if not missing:
+        return NO_REPLY
+    waited = f"(waited {timeout:g} s for {', '.join(map(printable, missing))})"
+    hint = ("; a node name is name@host, as the worker's banner prints it"
+            if any("@" not in name for name in missing) else "")
+    if not replied:
+        return f"{NO_REPLY[:-1]} {waited}{hint}."
+    return (f"Error: {len(missing)} of {replied + len(missing)} nodes did not reply within "
+            f"time constraint {waited}{hint}.")
 
 
 setup_inspect = _setup("inspect", INSPECT, "ask the workers what they are doing", run_inspect)
