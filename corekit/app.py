@@ -49,9 +49,12 @@ class Corekit:
     """The app: configuration, task registry, and the way to the broker and
     the result backend.  Nothing is connected or imported until first use.
 
-    ``broker`` and ``backend`` default to ``sqlite://`` (a ``corekit.sqlite3``
-    file in the working directory); ``COREKIT_BROKER_URL`` and
-    ``COREKIT_RESULT_BACKEND`` override whatever the app says.
+    ``broker`` defaults to ``sqlite://`` (a ``corekit.sqlite3`` file in the
+    working directory); ``backend`` to where the broker keeps results (the
+    same URL, or ``rpc://`` for AMQP).  The config file (``corekit.toml``,
+    or ``pyproject.toml``'s ``[tool.corekit]``) and ``COREKIT_<SETTING>``
+    environment variables (``COREKIT_BROKER_URL``...) override whatever the
+    code says (`corekit.config_sources`).
     """
 
     def __init__(self, main: str | None = None, broker: str | None = None,
@@ -67,6 +70,9 @@ class Corekit:
             self.conf.result_backend = backend
         if include:
             self.conf.include = list(include)
+        # the config file and COREKIT_* variables win over the code (flags over both)
+        self.conf.read_sources()
+        self.conf.use_results_for(self._results_for_broker)
         self._registry = TaskRegistry()
         self._plugin_manager = plugin_manager
         self._lock = threading.RLock()
@@ -267,6 +273,15 @@ class Corekit:
                    "ssl": self.conf.broker_use_ssl,
                    **self.conf.broker_transport_options}
         return factory(url, options)
+
+    def _results_for_broker(self, broker_url: str) -> str | None:
+        """Where results go when no result backend is set: where the broker's
+        transport keeps them (`Transport.results_url`), None for a broker
+        URL no transport takes (the default then; using the broker fails)."""
+        scheme = broker_url.partition("://")[0]
+        if scheme not in self.plugins.registry("transports"):
+            return None
+        return self.plugins.get("transports", scheme).results_url(broker_url)
 
     @property
     def producer(self) -> Transport:

@@ -24,13 +24,12 @@ from corekit.settings import Setting, declared_settings, unknown_setting_message
 __all__ = ["DEFAULTS", "DEFAULT_URL", "ENV_OVERRIDES", "Setting", "Settings",
            "UnknownSettingWarning", "declared_settings"]
 
-#: Environment variables that override a setting, whatever the app says.
+#: The two environment variables every deployment sets (any setting has
+#: one: ``COREKIT_<NAME>``, `corekit.config_sources`).
 ENV_OVERRIDES = {
     "COREKIT_BROKER_URL": "broker_url",
     "COREKIT_RESULT_BACKEND": "result_backend",
 }
-
-_ENV_FOR_SETTING = {setting: env for env, setting in ENV_OVERRIDES.items()}
 
 DEFAULT_URL = "sqlite://"
 
@@ -69,6 +68,13 @@ class Settings(MutableMapping[str, Any]):
         #: where each key the kernel does not declare was first set, for a
         #: warning at finalize to point at that line
         object.__setattr__(self, "_set_at", {})
+        #: what flags, the environment and the config file say, typed, which
+        #: the code cannot change (`pin`, `read_sources`), and where each came from
+        object.__setattr__(self, "_pinned", {})
+        object.__setattr__(self, "_origins", {})
+        #: environment variables not yet typed: their setting is a plugin's
+        object.__setattr__(self, "_env_untyped", {})
+        object.__setattr__(self, "_results_for", None)
         self.update(changes)
 
     # -- what is declared ------------------------------------------------------
@@ -85,6 +91,62 @@ class Settings(MutableMapping[str, Any]):
     def _load_declarations(self) -> None:
         if self._declarations is not None:
             object.__setattr__(self, "_declared", dict(self._declarations()))
+        self._type_env()
+
+    # -- what the deployment says: flags > environment > config file > code -----
+    def read_sources(self, environ: Mapping[str, str] | None = None,
+                     file: Any = None) -> None:
+        """Pin what the config file (`corekit.config_sources.config_file`)
+        and the ``COREKIT_<SETTING>`` variables of *environ* (default
+        ``os.environ``) say, the environment over the file."""
+        from corekit.config_sources import config_file, env_settings
+
+        file = config_file() if file is None else file
+        for key, value in file.settings.items():
+            self._pin(key, value, file.origin)
+        self._env_untyped.update(env_settings(os.environ if environ is None else environ))
+        self._type_env()
+
+    def _type_env(self) -> None:
+        """Type the environment's values whose settings are declared by now."""
+        from corekit.config_sources import from_env_text
+
+        for key in [k for k in self._env_untyped if k in self._declared]:
+            variable, text = self._env_untyped.pop(key)
+            self._pin(key, from_env_text(self._declared[key], variable, text), variable)
+
+    def pin(self, key: str, value: Any, origin: str) -> None:
+        """Set *key* above everything else (a command-line flag: *origin*
+        names it, e.g. ``"--broker"``)."""
+        self._pin(key, value, origin)
+
+    def _pin(self, key: str, value: Any, origin: str) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"a setting name is a string, not {key!r}")
+        self._pinned[key] = value
+        self._origins[key] = origin
+        if self._checked:
+            self._check_pinned(key)
+        object.__setattr__(self, "version", self.version + 1)
+
+    def origin(self, key: str) -> str:
+        """Where *key*'s value comes from: a flag, an environment variable,
+        the config file, ``"code"`` or ``"default"``."""
+        if key in self._origins:
+            return self._origins[key]
+        return "code" if key in self._changes else "default"
+
+    def _check_pinned(self, key: str) -> None:
+        origin = self._origins[key]
+        if key not in self._declared and key not in self._warned:
+            self._warned.add(key)
+            from corekit.celery_names import CELERY_SETTING_NAMES
+
+            message = unknown_setting_message(key, self._declared, CELERY_SETTING_NAMES)
+            _warn_at_user_line(f"{origin}: {message}")
+        problem = self._type_problem(key, self._pinned[key])
+        if problem:
+            raise ImproperlyConfigured(f"{origin}: {problem}")
 
     def check(self) -> None:
         """Called when the app finalizes: (re)load the plugins' declarations,
@@ -95,7 +157,18 @@ class Settings(MutableMapping[str, Any]):
         for key in self._changes:
             self._warn_if_unknown(key)
         problems = [problem for key, value in self._changes.items()
-                    if (problem := self._type_problem(key, value))]
+                    if key not in self._pinned and (problem := self._type_problem(key, value))]
+        problems += [f"{self._origins[key]}: {problem}" for key, value in self._pinned.items()
+                     if (problem := self._type_problem(key, value))]
+        for key in self._pinned:
+            if key not in self._declared and key not in self._warned:
+                self._check_pinned(key)
+        if self._env_untyped:
+            from corekit.config_sources import env_typo_message
+
+            typos = env_typo_message(self._env_untyped, self._declared)
+            if typos:
+                _warn_at_user_line(typos)
         if problems:
             raise ImproperlyConfigured(_listed(problems))
         object.__setattr__(self, "_checked", True)
@@ -127,9 +200,9 @@ class Settings(MutableMapping[str, Any]):
 
     # -- the mapping -----------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
-        env = _ENV_FOR_SETTING.get(key)
-        if env and os.environ.get(env):
-            return os.environ[env]
+        pinned = self._pinned
+        if key in pinned:
+            return pinned[key]
         changes = self._changes
         if key in changes:
             return changes[key]
@@ -140,6 +213,8 @@ class Settings(MutableMapping[str, Any]):
 
     def _default(self, key: str) -> Any:
         setting = self._declared.get(key) or self.declared()[key]
+        if key in self._pinned:  # a plugin's setting, typed from the environment just now
+            return self._pinned[key]
         default = setting.default
         if isinstance(default, (list, dict, set)):
             default = copy.deepcopy(default)
@@ -166,10 +241,10 @@ class Settings(MutableMapping[str, Any]):
     def __iter__(self) -> Iterator[str]:
         declared = self.declared()
         yield from declared
-        yield from (k for k in self._changes if k not in declared)
+        yield from (k for k in self.changes() if k not in declared)
 
     def __len__(self) -> int:
-        return len(set(self.declared()) | set(self._changes))
+        return len(set(self.declared()) | set(self.changes()))
 
     def __getattr__(self, key: str) -> Any:
         if key[0] == "_":  # copy and pickle probing for hooks; no setting starts so
@@ -183,8 +258,9 @@ class Settings(MutableMapping[str, Any]):
         self[key] = value
 
     def changes(self) -> dict[str, Any]:
-        """Only what the user set."""
-        return dict(self._changes)
+        """Only what the user set: in code, the config file, the environment
+        or flags (the value that wins)."""
+        return {**self._changes, **self._pinned}
 
     @property
     def broker(self) -> str:
@@ -192,7 +268,19 @@ class Settings(MutableMapping[str, Any]):
 
     @property
     def backend(self) -> str:
-        return self["result_backend"] or DEFAULT_URL
+        """The result backend's URL: ``result_backend``, else where the
+        broker keeps results (*results_for*, set by the app: its transport's
+        ``results_url``), else the embedded default."""
+        configured = self["result_backend"]
+        if configured:
+            return configured
+        results_for = self._results_for
+        return (results_for(self.broker) if results_for is not None else None) or DEFAULT_URL
+
+    def use_results_for(self, results_for: Callable[[str], str | None]) -> None:
+        """How `backend` finds the results of a broker URL when no
+        ``result_backend`` is set."""
+        object.__setattr__(self, "_results_for", results_for)
 
     def from_object(self, obj: Any, namespace: str | None = None) -> None:
         """Load every lowercase public attribute of *obj* (a module path,
@@ -253,6 +341,18 @@ def _user_frame() -> tuple[str, int, dict[str, Any]] | None:
     if frame is None:
         return None
     return frame.f_code.co_filename, frame.f_lineno, frame.f_globals
+
+
+def _warn_at_user_line(message: str) -> None:
+    """An `UnknownSettingWarning` shown at the user's line that led here
+    (the app's creation or first use), not at corekit's."""
+    frame = _user_frame()
+    if frame is None:
+        warnings.warn(message, UnknownSettingWarning, stacklevel=2)
+        return
+    filename, lineno, module_globals = frame
+    warnings.warn_explicit(message, UnknownSettingWarning, filename, lineno,
+                           module=module_globals.get("__name__"))
 
 
 def _import_object(path: str) -> Any:

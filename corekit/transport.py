@@ -167,6 +167,16 @@ class Transport:
     #: URL schemes under which this transport connects over TLS (remote
     #: control's ``broker`` info reports ``ssl`` from it).
     tls_schemes: ClassVar[frozenset[str]] = frozenset()
+    #: The broker URL ``--plugin NAME`` means when no broker is configured
+    #: (a local server on its usual port); "" if the transport has none.
+    default_url: ClassVar[str] = ""
+
+    @classmethod
+    def results_url(cls, url: str) -> str | None:
+        """Where results go when the broker is *url* and no result backend
+        is set: by default the same URL (its plugin's result backend), None
+        for the embedded default."""
+        return url
 
     def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
         self.url = url

@@ -161,14 +161,19 @@ def test_after_finalize_a_wrong_type_is_refused_when_set() -> None:
 
 def test_the_environment_overrides_the_app_and_the_default(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    app = memory_app()
     monkeypatch.setenv("COREKIT_RESULT_BACKEND", "memory://from-env")
+    app = memory_app()  # the environment is read when the app is made
     assert app.conf.result_backend == "memory://from-env"
+    app.conf.result_backend = "memory://from-code"  # the deployment wins over the code
+    assert app.conf.result_backend == "memory://from-env"
+    assert app.conf.origin("result_backend") == "COREKIT_RESULT_BACKEND"
     monkeypatch.setenv("COREKIT_RESULT_BACKEND", "")  # empty: not an override
+    app = memory_app()
     assert app.conf.result_backend.startswith("memory://")
-    monkeypatch.delenv("COREKIT_RESULT_BACKEND")
+    assert app.conf.origin("result_backend") == "code"
     del app.conf["result_backend"]
     assert app.conf.result_backend is None  # back to the declared default
+    assert app.conf.origin("result_backend") == "default"
 
 
 def test_from_object_takes_settings_and_warns_about_what_looks_like_one(

@@ -33,11 +33,18 @@ def common_options() -> argparse.ArgumentParser:
     worker`` and ``corekit worker -A proj`` both work)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-A", "--app", default=argparse.SUPPRESS,
-                        help="the app: module, module.sub, or module:attribute")
+                        help="the app: module, module.sub, or module:attribute (default: "
+                             "COREKIT_APP, else app in corekit.toml or pyproject.toml's "
+                             "[tool.corekit])")
     common.add_argument("-b", "--broker", default=argparse.SUPPRESS,
                         help="broker URL (overrides the app's broker_url)")
     common.add_argument("--result-backend", default=argparse.SUPPRESS,
                         help="result backend URL (overrides the app's result_backend)")
+    common.add_argument("--plugin", action="append", default=argparse.SUPPRESS,
+                        metavar="NAME",
+                        help="require an installed plugin by name (repeatable); with no "
+                             "broker configured, the named plugin's transport is the broker, "
+                             "on its default local URL, and results follow it")
     common.add_argument("--config", default=argparse.SUPPRESS,
                         help="module to load settings from (config_from_object)")
     common.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
@@ -77,15 +84,18 @@ def add_plugin_parts(subparsers: Any, parents: list[argparse.ArgumentParser],
 
 
 def app_from_args(args: argparse.Namespace) -> Any:
+    """The app the command runs with: flags over the environment over the
+    config file over the app's code (`corekit.config_sources`)."""
     app = load_app(getattr(args, "app", None))
     if getattr(args, "config", None):
         app.config_from_object(args.config)
     if getattr(args, "broker", None):
-        app.conf.broker_url = args.broker
+        app.conf.pin("broker_url", args.broker, "--broker")
     if getattr(args, "result_backend", None):
-        app.conf.result_backend = args.result_backend
-    from corekit.cli.extensions import apply_setting_options
+        app.conf.pin("result_backend", args.result_backend, "--result-backend")
+    from corekit.cli.extensions import apply_setting_options, require_plugins
 
+    require_plugins(app, getattr(args, "plugin", []))
     apply_setting_options(args, app)
     return app
 

@@ -19,11 +19,13 @@ def load_app(spec: str | None) -> Corekit:
 
     Without an attribute, the module's ``app``, ``corekit`` or ``celery``
     attribute is used, then any `Corekit` instance in it, then the same in
-    ``proj.corekit`` / ``proj.celery`` submodules.  Without *spec*, an app on
-    the default SQLite broker.
+    ``proj.corekit`` / ``proj.celery`` submodules.  Without *spec* (no
+    ``-A``): ``COREKIT_APP``, else the config file's ``app``, else an app
+    called ``default`` with no tasks.
     """
     from corekit.app import Corekit
 
+    spec = spec or app_spec()
     if not spec:
         return Corekit("default")
     if os.getcwd() not in sys.path:
@@ -58,6 +60,14 @@ def load_app(spec: str | None) -> Corekit:
         raise AppLoadError(f"module {module_name!r} was imported but has no Corekit app "
                            f"(name one with -A {module_name}:app)")
     return app
+
+
+def app_spec() -> str | None:
+    """The app a command runs without ``-A``: ``COREKIT_APP``, else ``app``
+    in the config file of the working directory (`corekit.config_sources`)."""
+    from corekit.config_sources import config_file
+
+    return os.environ.get("COREKIT_APP") or config_file().app
 
 
 def _import(name: str) -> Any:

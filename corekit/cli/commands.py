@@ -58,7 +58,10 @@ def setup_call(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def run_call(args: argparse.Namespace, app: Any) -> int:
-    if getattr(args, "app", None) and not args.unregistered:
+    from corekit.cli.appload import app_spec
+
+    # the app named (-A, COREKIT_APP, the config file) knows its tasks; `default` knows none
+    if (getattr(args, "app", None) or app_spec()) and not args.unregistered:
         check_registered(app, args.name)
     result = app.send_task(args.name, args.args, args.kwargs, countdown=args.countdown,
                            eta=args.eta, expires=args.expires, queue=args.queue,

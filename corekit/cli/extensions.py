@@ -100,4 +100,25 @@ def apply_setting_options(args: argparse.Namespace, app: Any) -> None:
     it names (options not given leave the configuration alone)."""
     for dest, value in vars(args).items():
         if dest.startswith(SETTING_DEST):
-            app.conf[dest[len(SETTING_DEST):]] = value
+            app.conf.pin(dest[len(SETTING_DEST):], value, "the command line")
+
+
+def require_plugins(app: Any, names: list[str]) -> None:
+    """``--plugin NAME``: each must be installed; with no broker configured
+    anywhere, the one whose transport has a default URL gives the broker
+    (and so the results, unless a result backend is set)."""
+    brokers = []
+    for name in names:
+        info = app.plugins.require(name)
+        schemes = info.provides.get("transports", [])
+        if schemes:
+            url = app.plugins.get("transports", schemes[0]).default_url
+            if url:
+                brokers.append((name, url))
+    if not brokers or app.conf.broker_url:
+        return
+    if len(brokers) > 1:
+        raise ValueError(f"plugins {' and '.join(n for n, _ in brokers)} each provide a "
+                         f"broker: name the broker with -b/--broker")
+    name, url = brokers[0]
+    app.conf.pin("broker_url", url, f"--plugin {name}")

@@ -28,8 +28,6 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="comma-separated queues not to consume")
     p.add_argument("-n", "--hostname", default=None,
                    help="node name, e.g. name@%%h (%%h host, %%n short name, %%d domain)")
-    p.add_argument("--plugin", action="append", default=[], metavar="NAME",
-                   help="require an installed plugin by name (repeatable)")
     p.add_argument("--prefetch-multiplier", type=_positive_int, default=None,
                    help="messages reserved per pool slot (default: 4)")
     p.add_argument("-O", dest="optimization", choices=("fair", "default"), default=None,
@@ -76,8 +74,6 @@ def run(args: argparse.Namespace, app: Any) -> int:
 
     check_pool_options(args, args.pool or app.conf.worker_pool)
     setup_logging(args.loglevel)
-    for name in args.plugin:
-        app.plugins.require(name)
     worker = app.Worker(queues=_csv(args.queues) or None,
                         exclude_queues=_csv(args.exclude_queues),
                         concurrency=args.concurrency, pool=args.pool,
@@ -103,7 +99,7 @@ def banner(worker: Any) -> str:
     import platform
 
     app = worker.app
-    tasks = app.tasks.user_tasks()
+    tasks = app.tasks.user_tasks() or ["(none: this app registers no tasks)"]
     events = "ON" if worker.send_task_events else "OFF (enable -E to monitor tasks in this worker)"
     lines = [
         f" -------------- {worker.hostname} v{__version__}",
@@ -111,8 +107,10 @@ def banner(worker: Any) -> str:
         f"{platform.python_version()}",
         "-- ******* ---- [config]",
         f"- *** --- * --- .> app:         {app.main or '__main__'}:{id(app):#x}",
-        f"- ** ---------- .> transport:   {worker.transport.describe()}",
-        f"- ** ---------- .> results:     {worker.backend.describe()}",
+        f"- ** ---------- .> transport:   {worker.transport.describe()}"
+        f"{_origin(app, 'broker_url')}",
+        f"- ** ---------- .> results:     {worker.backend.describe()}"
+        f"{_origin(app, 'result_backend')}",
         f"- *** --- * --- .> concurrency: {worker.concurrency} ({worker.pool_name})",
         f"-- ******* ---- .> speedups:    {_speedups()}",
         f"--- ***** ----- .> task events: {events}",
@@ -124,6 +122,14 @@ def banner(worker: Any) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _origin(app: Any, setting: str) -> str:
+    """`` (from COREKIT_BROKER_URL)``: where a URL of the banner comes from."""
+    origin = app.conf.origin(setting)
+    if origin == "default":
+        return " (follows the broker)" if setting == "result_backend" else " (default)"
+    return "" if origin == "code" else f" (from {origin})"
 
 
 def _speedups() -> str:

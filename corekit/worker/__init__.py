@@ -105,6 +105,13 @@ class Worker:
         """Import tasks and build the steps (no connection yet)."""
         self.app.finalize()
         self.app.discover_tasks(report=True)  # what was asked for too early at finalize
+        if not self.app.tasks.user_tasks():
+            logger.warning(
+                "%s: app %r registers no tasks: every task message it takes will be "
+                "dead-lettered as unknown. Name the app with -A MODULE, COREKIT_APP, or "
+                "app = \"MODULE\" in corekit.toml or pyproject.toml's [tool.corekit]; "
+                "its tasks come from the modules it imports (include=[...]).",
+                self.hostname, self.app.main or "__main__")
         self.blueprint.apply(self)
 
     def start(self, install_signals: bool = False) -> None:
@@ -122,7 +129,9 @@ class Worker:
             logger.info("%s stopped before it was ready (%s)", self.hostname, exc)
             return
         try:
-            logger.info("%s ready.", self.hostname)
+            # shown at the default level (warning) too: a service manager's log says it
+            logger.log(logging.INFO if logger.isEnabledFor(logging.INFO) else logging.WARNING,
+                       "%s ready.", self.hostname)
             hook.corekit_worker_ready(worker=self)
             signals.worker_ready.send(self)
             self.ready.set()

@@ -45,6 +45,12 @@ class AmqpTransport(Transport):
 
     scheme = "amqp"
     tls_schemes = frozenset({"amqps"})
+    default_url = "amqp://guest:guest@localhost:5672//"
+
+    @classmethod
+    def results_url(cls, url: str) -> str:
+        """Results come back over the broker as messages: ``rpc://``."""
+        return "rpc://"
     capabilities = frozenset({"delayed_delivery", "dead_letter", "lease", "multiprocess",
                               "exchanges", "broadcast"})
 

@@ -67,6 +67,7 @@ class RedisTransport(Transport):
 
     scheme = "redis"
     tls_schemes = frozenset({"rediss"})
+    default_url = "redis://localhost:6379/0"
     capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
                               "queue_order", "dead_letter", "lease", "multiprocess",
                               "broadcast", "rate_limit"})

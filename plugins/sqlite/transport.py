@@ -113,6 +113,7 @@ class SQLiteTransport(Transport):
     """A broker in one SQLite file (see the module docstring)."""
 
     scheme = "sqlite"
+    default_url = "sqlite://"
     capabilities = frozenset({"delayed_delivery", "delayed_counted", "priority",
                               "queue_order", "dead_letter", "lease", "multiprocess",
                               "broadcast", "rate_limit"})
