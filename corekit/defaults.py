@@ -99,6 +99,8 @@ KERNEL_SETTINGS: tuple[Setting, ...] = (
     Setting("worker_redirect_stdouts_level", "WARNING", str,
             "Log level of what tasks print (with worker_redirect_stdouts)."),
     Setting("worker_send_task_events", False, bool, "Workers send task-* events (-E)."),
+    Setting("log_format", "text", str,
+            "Log format of worker, beat, events and monitor: text, or JSON (one object a line)."),
     Setting("worker_max_message_size", 16 * 1024 * 1024, int,
             "Bytes of a task body, as sent and as decompressed; a larger one is dead-lettered."),
     # -- events

@@ -37,20 +37,36 @@ class TaskFormatter(logging.Formatter):
         return super().format(record)
 
 
-def setup_logging(level: str | int = "WARNING", stream: object = None) -> None:
-    """Configure the root logger once for a worker or CLI process."""
+def setup_logging(level: str | int = "WARNING", stream: object = None, *,
+                  logfile: str | None = None, fmt: str = "text",
+                  nodename: str | None = None) -> None:
+    """Configure the root logger once for a worker or CLI process: records
+    go to *logfile* (a `corekit.logfiles.node_format` template, reopened
+    after SIGHUP) or *stream*, as *fmt* (``text`` or ``json``); *nodename*
+    is the ``worker`` field of JSON records."""
+    from corekit.logfiles import JSON_FORMAT, LOG_FORMATS, JsonFormatter, LogFile, set_nodename
+
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {fmt!r} (use {' or '.join(LOG_FORMATS)})")
     if isinstance(level, str):
         name = level.upper()
         if name not in logging.getLevelNamesMapping():
             raise ValueError(f"unknown log level {level!r} "
                              f"(use debug, info, warning, error or critical)")
         level = logging.getLevelNamesMapping()[name]
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(TaskFormatter())
+    set_nodename(nodename)
+    handler: logging.Handler
+    if logfile:
+        handler = LogFile(logfile, nodename or "")
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(JsonFormatter() if fmt == JSON_FORMAT else TaskFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_corekit", False):
             root.removeHandler(old)
+            if isinstance(old, LogFile):
+                old.close()
     handler._corekit = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

@@ -114,6 +114,9 @@ ALLOWED = {
     # as Celery's contrib.testing does
     ("corekit/testing.py", "memory://"),
     ("corekit/testing.py", "threads"),
+    # the JSON log format's name (--log-format json: the stdlib json module,
+    # not the serializer plugin)
+    ("corekit/logfiles.py", "json"),
 }
 
 #: A plugin name as a word of a literal: not part of a flag (``--json``), a

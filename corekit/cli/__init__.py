@@ -116,6 +116,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "corekit") -> int:
     args = parser.parse_args(argv)
     app = None
     try:
+        if hasattr(args, "detach"):  # a service command: --workdir, --umask, --detach
+            from corekit.cli.daemon import prepare
+
+            detached = prepare(args)
+            if detached is not None:  # the process that detached: the daemon's status
+                return detached
         app = app_from_args(args)
         return int(args.func(args, app) or 0)
     except (AppLoadError, CorekitError, ValueError) as exc:

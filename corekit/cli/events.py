@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from corekit.cli.daemon import add_daemon_options
 from corekit.cli.output import printable
 from corekit.cli.worker import _loglevel, _positive_float
 
@@ -28,6 +29,7 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                       help="take snapshots with this camera class "
                            "(a corekit.events.snapshot.Polaroid subclass)")
     add_camera_options(p)
+    add_daemon_options(p)
     p.set_defaults(func=run)
 
 
@@ -43,10 +45,17 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
+    import signal
+    import socket
+
+    from corekit.cli.daemon import log_format, start_service
     from corekit.log import setup_logging
 
-    setup_logging(args.loglevel)
-    import signal
+    setup_logging(args.loglevel, fmt=log_format(args, app))
+    if not (args.dump or args.camera) and (args.detach or args.logfile or args.pidfile):
+        raise ValueError("the live view needs a terminal: use --dump or --camera with the "
+                         "daemon options")
+    start_service(args, app, f"events@{socket.gethostname()}", args.loglevel)
 
     try:  # a supervisor's stop (SIGTERM) ends it cleanly, as Ctrl-C does; SIGINT
         # explicitly too, since a process started in the background by a

@@ -6,6 +6,9 @@ import os
 import sys
 from typing import Any
 
+from corekit.cli.daemon import add_daemon_options
+from corekit.cli.worker import _loglevel
+
 VISIBLE = "visible in ps to every user of the machine"
 
 
@@ -43,11 +46,20 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                         "also how long an idle connection is kept (default: 10)")
     p.add_argument("--max-connections", type=int, default=None, metavar="N",
                    help="connections open at once; more get 503 (default: 1000)")
+    p.add_argument("-l", "--loglevel", default="WARNING", type=_loglevel,
+                   help="debug, info, warning, error or critical (default: warning)")
+    add_daemon_options(p)
     p.set_defaults(func=run_monitor)
 
 
 def run_monitor(args: argparse.Namespace, app: Any) -> int:
+    import socket
+
+    from corekit.cli.daemon import log_format, start_service
+    from corekit.log import setup_logging
     from corekit.monitor.auth import Auth, AuthConfigError, credential, parse_basic_auth
+
+    setup_logging(args.loglevel, fmt=log_format(args, app))
 
     try:
         from corekit.monitor.server import Monitor
@@ -82,6 +94,7 @@ def run_monitor(args: argparse.Namespace, app: Any) -> int:
         print(f"Error: cannot listen on {args.address}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
+    start_service(args, app, f"monitor@{socket.gethostname()}", args.loglevel)
     import signal
 
     def interrupt(signum: int, frame: Any) -> None:

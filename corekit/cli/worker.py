@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from corekit import __version__
+from corekit.cli.daemon import add_daemon_options
 from corekit.cli.options import positive_float as _positive_float
 from corekit.cli.options import positive_int as _positive_int
 
@@ -47,6 +48,7 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    metavar="SECONDS", help="seconds between worker-heartbeat events "
                                            "(default: 2)")
     p.add_argument("--no-banner", action="store_true", help="do not print the banner")
+    add_daemon_options(p)
     p.set_defaults(func=run)
 
 
@@ -69,11 +71,12 @@ def _csv(text: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
+    from corekit.cli.daemon import log_format, restart_in_place, start_service
     from corekit.cli.extensions import check_pool_options
     from corekit.log import redirect_stdouts, setup_logging
 
     check_pool_options(args, args.pool or app.conf.worker_pool)
-    setup_logging(args.loglevel)
+    setup_logging(args.loglevel, fmt=log_format(args, app))
     worker = app.Worker(queues=_csv(args.queues) or None,
                         exclude_queues=_csv(args.exclude_queues),
                         concurrency=args.concurrency, pool=args.pool,
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace, app: Any) -> int:
                         without_heartbeat=args.without_heartbeat,
                         heartbeat_interval=args.heartbeat_interval)
     worker.setup()
+    start_service(args, app, worker.hostname, args.loglevel, hup_reopens=False)
     if not args.no_banner:
         print(banner(worker), flush=True)
     stdout, stderr = sys.stdout, sys.stderr
@@ -92,6 +96,8 @@ def run(args: argparse.Namespace, app: Any) -> int:
         worker.start(install_signals=True)
     finally:  # what the command says after the worker (an error) is not a task's output
         sys.stdout, sys.stderr = stdout, stderr
+    if worker.restart_requested:  # SIGHUP: the same command line, in this process
+        restart_in_place()
     return 0
 
 

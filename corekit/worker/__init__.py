@@ -84,6 +84,10 @@ class Worker:
         #: how steps that connect at start-up wait for a broker that is down
         self.startup = StartupRetry(conf, self.stopping)
         self._signals = 0
+        #: set by `restart` (SIGHUP): once `start` returns, ``corekit worker``
+        #: runs its command line again in this process
+        #: (`corekit.cli.daemon.restart_in_place`)
+        self.restart_requested = False
 
     @property
     def consumer(self) -> Consumer:
@@ -104,6 +108,8 @@ class Worker:
     def setup(self) -> None:
         """Import tasks and build the steps (no connection yet)."""
         self.app.finalize()
+        if not self.app.plugins.signal_receivers_connected:  # before the pool forks
+            self.app.plugins.connect_signal_receivers()
         self.app.discover_tasks(report=True)  # what was asked for too early at finalize
         if not self.app.tasks.user_tasks():
             logger.warning(
@@ -150,18 +156,41 @@ class Worker:
         if self.blueprint.steps:
             self.consumer.stop()
 
+    def restart(self) -> None:
+        """Warm shutdown, asking to be started again (`restart_requested`):
+        ``corekit worker`` then re-runs its command line in this process."""
+        self.restart_requested = True
+        self.stop()
+
     def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT: warm shutdown; SIGHUP: `restart`; SIGUSR1: every
+        thread's stack to the log."""
+        from corekit.logfiles import dump_stacks
+
         # Asking signal.signal, not comparing current_thread() with
         # main_thread(): under eventlet's monkey patching those two differ
         # even in the main thread.
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum, handler in ((signal.SIGTERM, self._on_signal),
+                                (signal.SIGINT, self._on_signal),
+                                (signal.SIGHUP, self._on_restart_signal),
+                                (signal.SIGUSR1, dump_stacks)):
             try:
-                signal.signal(signum, self._on_signal)
+                signal.signal(signum, handler)
             except ValueError:  # not the main thread: signals are its owner's
                 return
 
+    def _on_restart_signal(self, signum: int, frame: Any) -> None:
+        if self.stopping.is_set():
+            logger.warning("SIGHUP received while stopping: no restart")
+            return
+        logger.warning("SIGHUP received: restarting (warm shutdown: running tasks finish, "
+                       "prefetched messages go back to the broker; then the same command "
+                       "line again, same pid)")
+        self.restart()
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals += 1
+        self.restart_requested = False  # a stop wins over a restart in progress
         name = signal.Signals(signum).name
         if self._signals == 1:
             logger.warning("%s received: warm shutdown (running tasks finish, prefetched "

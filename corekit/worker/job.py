@@ -98,22 +98,31 @@ def _after(call: TaskCall, task: Task[Any, Any], outcome: Outcome, runtime: floa
            ) -> list[dict[str, Any]]:
     children = [child.as_tuple() for child in outcome.children] or None
     if outcome.state == states.SUCCESS:
-        logger.debug("Task %s[%s] succeeded in %.6fs: %r", call.task, call.id, runtime,
-                     outcome.retval)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Task %s[%s] succeeded in %.6fs: %r", call.task, call.id, runtime,
+                         outcome.retval, extra=_fields(call))
         return _keep(call, ResultBackend.make_meta(call.id, outcome.retval, states.SUCCESS,
                                                    children=children))
     if outcome.state == states.IGNORED:
-        logger.info("Task %s[%s] ignored (replaced, or raised Ignore)", call.task, call.id)
+        logger.info("Task %s[%s] ignored (replaced, or raised Ignore)", call.task, call.id,
+                    extra=_fields(call))
         return []
     if outcome.state == states.RETRY:
-        logger.info("Task %s[%s] retry: %s", call.task, call.id, outcome.retry)
+        logger.info("Task %s[%s] retry: %s", call.task, call.id, outcome.retry,
+                    extra=_fields(call))
     elif task.throws and isinstance(outcome.exc, task.throws):  # expected: no traceback
-        logger.info("Task %s[%s] raised expected: %r", call.task, call.id, outcome.exc)
+        logger.info("Task %s[%s] raised expected: %r", call.task, call.id, outcome.exc,
+                    extra=_fields(call))
     else:
         logger.error("Task %s[%s] raised unexpected: %r\n%s", call.task, call.id, outcome.exc,
-                     outcome.traceback)
+                     outcome.traceback, extra=_fields(call))
     return _keep(call, ResultBackend.make_meta(call.id, outcome.exc, outcome.state,
                                                outcome.traceback, children=children))
+
+
+def _fields(call: TaskCall) -> dict[str, Any]:
+    """What a record about *call* carries (the JSON log format shows them)."""
+    return {"task_id": call.id, "task_name": call.task}
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from corekit.cli.commands import json_arg
+from corekit.cli.daemon import add_daemon_options
 
 
 def _iso(text: str) -> Any:
@@ -35,6 +36,7 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="leader lease (beat_lease_timeout)")
     p.add_argument("--missed", choices=MISSED, default=None,
                    help="what to do with runs missed while no beat ran (beat_missed_runs)")
+    add_daemon_options(p)
     p.set_defaults(func=run_beat)
     sub = p.add_subparsers(dest="beat_command", metavar="{list,add,remove,enable,disable}")
     ls = sub.add_parser("list", parents=parents, help="list periodic tasks with their next and last runs")
@@ -78,16 +80,19 @@ def _loglevel(text: str) -> str:
 
 def run_beat(args: argparse.Namespace, app: Any) -> int:
     import signal
+    import socket
 
+    from corekit.cli.daemon import log_format, start_service
     from corekit.log import setup_logging
     from corekit.plugins.beat.service import Beat
 
-    setup_logging(args.loglevel)
+    setup_logging(args.loglevel, fmt=log_format(args, app))
     if args.lease_timeout is not None:
         app.conf.beat_lease_timeout = args.lease_timeout
     if args.missed is not None:
         app.conf.beat_missed_runs = args.missed
     app.finalize()
+    start_service(args, app, args.hostname or f"beat@{socket.gethostname()}", args.loglevel)
     beat = Beat(app, name=args.hostname)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: beat.stop())

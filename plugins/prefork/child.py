@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from corekit import signals, states
 from corekit.result_backend import ResultBackend
 from corekit.exceptions import NotRegistered, SoftTimeLimitExceeded
+from corekit.logfiles import set_process_index
 from corekit.worker.job import TaskCall, execute
 
 if TYPE_CHECKING:
@@ -31,9 +32,11 @@ _soft_limit: float | None = None
 
 
 def child_main(conn: Connection, inherited: Iterable[Connection], inherited_fds: Iterable[int],
-               app: Corekit, max_tasks: int | None, max_memory: int | None) -> None:
+               app: Corekit, max_tasks: int | None, max_memory: int | None,
+               index: int = 0) -> None:
     """Serve task calls until told to stop (None), the worker goes away, or
-    a recycling limit is reached."""
+    a recycling limit is reached.  *index* is the child's pool process
+    index (``%i`` in a log file's name: such a file is the child's own)."""
     for other in inherited:  # the worker's ends of the pipes: a sibling's death must show
         other.close()
     for fd in inherited_fds:
@@ -41,6 +44,9 @@ def child_main(conn: Connection, inherited: Iterable[Connection], inherited_fds:
     # Ctrl-C reaches the whole process group: the worker decides what happens
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the worker's SIGHUP (restart in place) is the worker's; SIGUSR1 (stacks) works here too
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    set_process_index(index)
     signal.signal(signal.SIGALRM, _soft_limit_reached)
     app.after_fork()
     signals.worker_process_init.send(None)  # user code may set up per-process state

@@ -48,6 +48,8 @@ class Child:
     retiring: bool = False
     #: its pipe is closed: stop reading it; the sentinel says when it is gone
     eof: bool = False
+    #: 1, 2...: the lowest free when it was forked (``%i`` in log file names)
+    index: int = 0
 
     @property
     def serving(self) -> bool:
@@ -91,13 +93,15 @@ class Children:
         worker's ends of its siblings' pipes (*inherited*)."""
         parent_end, child_end = self._context.Pipe(duplex=True)
         inherited = [parent_end, *(c.conn for c in self._by_pid.values() if not c.eof)]
+        taken = {c.index for c in self._by_pid.values()}
+        index = next(i for i in range(1, len(taken) + 2) if i not in taken)
         process = self._context.Process(
             target=child_main, name="corekit-prefork-child", daemon=True,
             args=(child_end, inherited, self._wake_fds, self._app,
-                  self._max_tasks, self._max_memory))
+                  self._max_tasks, self._max_memory, index))
         process.start()
         child_end.close()
-        child = Child(process, parent_end, process.pid or 0)
+        child = Child(process, parent_end, process.pid or 0, index=index)
         self._by_pid[child.pid] = child
         return child
 
