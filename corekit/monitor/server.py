@@ -56,11 +56,13 @@ class LimitedHTTPServer(HTTPServer):
 
     max_connections = MAX_CONNECTIONS
     open_connections = 0
+    #: who refuses, in the log line
+    label = "monitor"
 
     def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
         if self.open_connections >= self.max_connections:
-            logger.info("monitor: %d connections open; refusing %s", self.open_connections,
-                        address[0])
+            logger.info("%s: %d connections open; refusing %s", self.label,
+                        self.open_connections, address[0])
             stream.write(REFUSED).add_done_callback(lambda done: _close(stream, done))
             return
         self.open_connections += 1

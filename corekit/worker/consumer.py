@@ -81,6 +81,12 @@ class Consumer:
         #: the pool got a job whose task acks early (bound once: per message)
         self._ack_early = self.acks.pending.append
         self._trouble = 0
+        #: turns of the loop so far, failed ones too: a health check sees the
+        #: loop make progress (an idle turn lasts at most POLL_TIMEOUT, a failed
+        #: one its back-off, at most MAX_RETRY_DELAY, and the reconnect)
+        self.turns = 0
+        #: why the last turn failed while the broker is failing (None: it is not)
+        self.broker_error: str | None = None
         #: the lease is renewed before a job starts when it was last
         #: confirmed longer ago than this (the process was paused, say)
         self._renew_after = (transport.lease_timeout / 2 if "lease" in transport.capabilities
@@ -127,6 +133,8 @@ class Consumer:
                         logger.warning("Broker connection is back after %d failed attempt(s)",
                                        self._trouble)
                         self._trouble = 0
+                        self.broker_error = None
+                self.turns += 1
         finally:
             self.drain()
 
@@ -177,6 +185,7 @@ class Consumer:
         from corekit.worker.startup import is_connection_error, one_line_reason
 
         self._trouble += 1
+        self.broker_error = one_line_reason(exc)
         delay = min(MAX_RETRY_DELAY, 0.1 * 2 ** (self._trouble - 1))
         if self._trouble == 1:
             logger.error("Broker error, will retry with backoff (0.1 s doubling to %g s): "
