@@ -24,6 +24,7 @@ from corekit.hookmarkers import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:
     from corekit.app import Corekit
     from corekit.bootsteps import Step
+    from corekit.messages import Message
     from corekit.cli.options import CommandOption
     from corekit.result_backend import ResultBackend
     from corekit.pool import Pool
@@ -223,6 +224,28 @@ def corekit_register_command_options() -> Mapping[str, Sequence[CommandOption]]:
     """
 
 
+# -- signals: connected when the process first sends or runs a task ----------
+
+
+@hookspec
+def corekit_register_signal_receivers() -> Mapping[str, Callable[..., Any] | str]:
+    """Return ``{signal_name: receiver}``: receivers of `corekit.signals`
+    (``"before_task_publish"``, ``"task_prerun"``...) this plugin connects,
+    each a callable or its ``"module:attribute"`` string (imported only when
+    connected, so ``corekit plugins`` imports nothing heavy).
+
+    Collected from every plugin and connected (strongly, for every sender)
+    once per process, by `PluginManager.connect_signal_receivers`: on the
+    first task a process prepares for sending (`corekit.producer`), when a
+    worker is set up (before its pool starts: prefork children inherit
+    them), and on the first eager run.  Not at app creation: a process that
+    sends and runs nothing pays nothing, and a signal no plugin connects to
+    costs the hot path one attribute check.  A name that is not a corekit
+    signal is an `ImproperlyConfigured` naming the plugin.  Receivers run as
+    user receivers do: one that raises is logged and the task goes on.
+    """
+
+
 # -- task discovery: every implementation runs, answers combined --------------
 
 
@@ -242,7 +265,7 @@ def corekit_task_packages(app: Corekit) -> Sequence[str] | None:
     """
 
 
-# -- sending: the first implementation that answers wins -----------------------
+# -- sending -------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
@@ -257,6 +280,23 @@ def corekit_on_commit(app: Corekit, callback: Callable[[], Any]) -> bool | None:
     :param callback: sends the task; call it once, after the commit (at once
         when no transaction is open, as Django's ``on_commit`` does).
     :return: True when taken, None otherwise.
+    """
+
+
+@hookspec
+def corekit_publish_failed(app: Corekit, messages: Sequence[Message],
+                           exc: BaseException) -> None:
+    """Called when publishing *messages* failed for good (its retries spent,
+    just before `corekit.exceptions.PublishError` is raised to the sender):
+    ``before_task_publish`` was sent for them and ``after_task_publish``
+    never will be.  Only this path calls it, so a plugin that keeps state
+    per message in flight (a tracing span) can end it.  Every
+    implementation runs (last registered first); results are ignored, and
+    one that raises is logged: the sender still gets the `PublishError`.
+
+    :param app: the app that published.
+    :param messages: the batch that was not published.
+    :param exc: the `PublishError` about to be raised.
     """
 
 

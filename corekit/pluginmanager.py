@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from corekit.exceptions import ImproperlyConfigured, PluginNotFound
@@ -107,9 +108,16 @@ class PluginInfo:
                     self._provides[impl.hook_name[len(REGISTER_PREFIX):]] = _names(answer)
         return self._provides
 
+    @property
+    def status(self) -> str | None:
+        """What the plugin says of itself in its module's ``COREKIT_STATUS``
+        (an optional integration: whether it is active, and if not, why)."""
+        status = getattr(self._plugin, "COREKIT_STATUS", None)
+        return status if isinstance(status, str) else None
+
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "module": self.module, "distribution": self.distribution,
-                "version": self.version, "provides": self.provides}
+                "version": self.version, "provides": self.provides, "status": self.status}
 
 
 def _name_and_version(dist: Any) -> tuple[str, str]:
@@ -185,6 +193,8 @@ class PluginManager:
         self._infos: dict[str, PluginInfo] = {}
         self._loaded = False
         self._registries: dict[str, Registry] = {}
+        #: whether `connect_signal_receivers` ran (a plain flag: read per task sent)
+        self.signal_receivers_connected = False
 
     # -- loading ---------------------------------------------------------------
     def _read_entry_points(self) -> list[md.EntryPoint]:
@@ -294,6 +304,31 @@ class PluginManager:
                     add_in_call_order(impls, impl)
         return impls
 
+    def connect_signal_receivers(self) -> None:
+        """Connect the receivers of every plugin's
+        ``corekit_register_signal_receivers`` to `corekit.signals`, once
+        (each receiver once per process, whichever manager asks): when a
+        process first prepares a task, sets a worker up or runs a task
+        eagerly.  Callers check `signal_receivers_connected` first."""
+        with _CONNECT_LOCK:
+            if self.signal_receivers_connected:
+                return
+            from corekit import signals
+
+            for impl in self.implementations("corekit_register_signal_receivers"):
+                for name, receiver in (impl.function() or {}).items():
+                    signal = getattr(signals, name, None)
+                    if not isinstance(signal, signals.Signal):
+                        raise ImproperlyConfigured(
+                            f"plugin {impl.plugin_name!r} connects a receiver to {name!r}, "
+                            f"which is not a corekit signal (see corekit.signals.__all__)")
+                    if isinstance(receiver, str):
+                        receiver = _resolve(receiver, f"{name} receiver", impl.plugin_name)
+                    if (name, receiver) not in _CONNECTED:
+                        signal.connect(receiver, weak=False)
+                        _CONNECTED.add((name, receiver))
+            self.signal_receivers_connected = True
+
     def implements(self, hook_name: str) -> bool:
         """Whether any plugin implements *hook_name*: a lifecycle hook no one
         implements is not called, so pluggy is not built for it."""
@@ -336,6 +371,11 @@ class PluginManager:
             raise PluginNotFound(
                 f"no {kind_noun(kind)} called {name!r} is installed "
                 f"(installed: {known})") from None
+
+
+#: ``(signal name, receiver)`` connected in this process, by any manager
+_CONNECTED: set[tuple[str, Any]] = set()
+_CONNECT_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=None)

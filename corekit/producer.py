@@ -67,6 +67,9 @@ def prepare_task(app: Corekit, name: str, args: Sequence[Any] | None = None,
     if link is not None or link_error is not None or chain or chord:
         check_canvas_options(link=link, link_error=link_error, chain=chain, chord=chord)
     app.finalize()
+    plugins = app.plugins
+    if not plugins.signal_receivers_connected:
+        plugins.connect_signal_receivers()
     conf = app.conf
     task_id = task_id or str(uuid.uuid4())
     args, kwargs = list(args or ()), dict(kwargs or {})
@@ -180,13 +183,28 @@ def publish(app: Corekit, messages: Sequence[Message], retry: bool | None = None
         except Exception as exc:  # any broker error; the message is not sent
             app.close_producer()
             if attempt == attempts:
-                raise PublishError(
+                error = PublishError(
                     f"could not publish {len(messages)} message(s) to "
-                    f"{mask_url(conf.broker)} after {attempt} attempt(s): {exc!r}"
-                ) from exc
+                    f"{mask_url(conf.broker)} after {attempt} attempt(s): {exc!r}")
+                publish_failed(app, messages, error)
+                raise error from exc
             time.sleep(interval)
             interval = min(interval + float(policy["interval_step"]),
                            float(policy["interval_max"]))
+
+
+def publish_failed(app: Corekit, messages: Sequence[Message], error: PublishError) -> None:
+    """Tell the plugins that implement ``corekit_publish_failed``; one that
+    raises is logged, and the sender still gets *error*."""
+    plugins = app.plugins
+    if plugins.implements("corekit_publish_failed"):
+        try:
+            plugins.hook.corekit_publish_failed(app=app, messages=messages, exc=error)
+        except Exception:
+            import logging
+
+            logging.getLogger("corekit.producer").exception(
+                "a corekit_publish_failed implementation raised")
 
 
 def add_to_parent(result: Any) -> None:

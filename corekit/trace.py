@@ -211,6 +211,9 @@ def apply_eagerly(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any],
     holds the canvas options (``link``, ``link_error``, ``chain``...)."""
     from corekit.result import EagerResult
 
+    plugins = task.app.plugins
+    if not plugins.signal_receivers_connected:
+        plugins.connect_signal_receivers()
     parent = current_request()
     embed = embed or {}
     canvas = {"callbacks": _listed(embed.get("link")), "errbacks": _listed(embed.get("link_error")),

@@ -169,8 +169,9 @@ def run_plugins(args: argparse.Namespace, app: Any) -> int:
         print(json.dumps([i.as_dict() for i in infos], indent=2))
         return 0
     rows = [(i.name, i.distribution, i.version,
-             "; ".join(f"{kind.replace('_', ' ')}: {', '.join(names)}"
-                       for kind, names in i.provides.items() if names) or "hooks only")
+             "; ".join([f"{kind.replace('_', ' ')}: {', '.join(names)}"
+                        for kind, names in i.provides.items() if names]
+                       + ([i.status] if i.status else [])) or "hooks only")
             for i in infos]
     header = ("plugin", "distribution", "version", "provides")
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(3)]

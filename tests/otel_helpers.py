@@ -1,0 +1,153 @@
+"""OpenTelemetry for the tracing tests: an exporter writing spans as JSON
+lines (a worker subprocess's spans, read by the test), `configure` to set a
+process's tracer provider from ``OTEL_TEST_SPANS`` (imported by the apps of
+worker subprocesses), and reading spans back in one shape whichever process
+made them."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (SimpleSpanProcessor, SpanExporter,
+                                            SpanExportResult)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from helpers import ROOT
+
+
+def as_dict(span: ReadableSpan) -> dict[str, Any]:
+    """A finished span as plain data (ids as hex, as traceparent writes them)."""
+    ctx = span.get_span_context()
+    assert ctx is not None
+    return {"name": span.name, "kind": span.kind.name,
+            "trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}",
+            "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+            "attributes": dict(span.attributes or {}),
+            "status": span.status.status_code.name, "description": span.status.description,
+            "events": [{"name": e.name, "attributes": dict(e.attributes or {})}
+                       for e in span.events],
+            "pid": os.getpid()}
+
+
+class JsonLinesExporter(SpanExporter):
+    """Appends each span to *path* as one JSON line (one write per span, so
+    prefork children and their parent share the file safely)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = "".join(json.dumps(as_dict(s), default=str) + "\n" for s in spans)
+        with self.lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, lines.encode())
+            finally:
+                os.close(fd)
+        return SpanExportResult.SUCCESS
+
+
+def configure() -> None:
+    """The tracer provider of a worker subprocess: its spans go to the file
+    named by ``OTEL_TEST_SPANS`` (nothing is set up without it)."""
+    path = os.environ.get("OTEL_TEST_SPANS")
+    if path:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(path)))
+        trace.set_tracer_provider(provider)
+
+
+def read_spans(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class Recording(SpanProcessor):
+    """Hands finished spans to an in-memory exporter while a test records:
+    the test process's provider is global, and the other tests that run in
+    it must not fill memory with spans."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.on = False
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.on:
+            self.exporter.export([span])
+
+
+_recording: Recording | None = None
+
+
+def recording() -> Recording:
+    """The test process's tracer provider (set once: OpenTelemetry allows
+    one global provider per process), recording through `Recording`."""
+    global _recording
+    if _recording is None:
+        _recording = Recording()
+        provider = TracerProvider()
+        provider.add_span_processor(_recording)
+        trace.set_tracer_provider(provider)
+        assert trace.get_tracer_provider() is provider, "another global provider was set first"
+    return _recording
+
+
+class Process:
+    """A command in *cwd*, with the tests directory and *cwd* importable,
+    its output read line by line by a thread."""
+
+    def __init__(self, cwd: Path, args: Sequence[str], env: dict[str, str]) -> None:
+        full_env = {**os.environ, **env,
+                    "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT / "tests")])}
+        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=full_env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.lines: list[str] = []
+        self._new: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._new.put(line)
+        self._new.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._new.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {pattern!r} within {timeout} s:\n{self.output}")
+            if line is None:
+                self._new.put(None)
+                raise AssertionError(f"exited before {pattern!r}:\n{self.output}")
+            if re.search(pattern, line):
+                return
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        return self.output
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
