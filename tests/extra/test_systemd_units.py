@@ -2,8 +2,9 @@
 CLI, ``systemd-analyze verify`` accepts it (where systemd-analyze is
 installed), and its ExecStart, run as systemd would run it with the
 variables of corekit.conf, serves: a task sent gets its result, the beat's
-periodic task runs, the monitor answers; the unit's KillSignal stops each
-within TimeoutStopSec, the worker after finishing its running task."""
+periodic task runs, the monitor answers, the worker's ExecReload restarts
+it in place; the unit's KillSignal stops each within TimeoutStopSec, the
+worker after finishing its running task."""
 from __future__ import annotations
 
 import http.client
@@ -26,7 +27,10 @@ from servers import free_port
 from service_helpers import wait_until
 
 SYSTEMD = EXTRA / "systemd"
-UNITS = ("corekit-worker.service", "corekit-beat.service", "corekit-monitor.service")
+RUN = ("corekit-worker.service", "corekit-beat.service", "corekit-monitor.service")
+#: the units above, and a template for several workers on one host (corekit-worker@w1)
+UNITS = (*RUN, "corekit-worker@.service")
+INSTANCE = "w1"
 ENV_FILE = "/etc/conf.d/corekit"
 
 
@@ -72,13 +76,16 @@ def read_environment_file(path: Path) -> dict[str, str]:
 
 
 def expand_specifiers(text: str) -> str:
-    """The unit-file specifiers the units here may use (``%%``, ``%H``)."""
+    """The unit-file specifiers the units here may use (``%%``, ``%H``, and
+    ``%i``: the instance of a template, INSTANCE here)."""
     def one(match: re.Match[str]) -> str:
         spec = match.group(1)
         if spec == "%":
             return "%"
         if spec == "H":
             return socket.gethostname()
+        if spec == "i":
+            return INSTANCE
         raise AssertionError(f"specifier %{spec} in {text!r}: not expected in these units")
     return re.sub(r"%(.)", one, text)
 
@@ -132,19 +139,21 @@ def test_unit_runs_corekit_in_the_foreground_with_valid_commands(unit: str) -> N
     assert set(sections) == {"Unit", "Service", "Install"}
     svc = service(unit)
     assert svc["Type"] == "simple"  # no fork, no pid file: systemd watches the process
-    assert svc["EnvironmentFile"] == ENV_FILE and svc["WorkingDirectory"] == PROJECT_DIR
+    assert sections["Service"]["EnvironmentFile"][0] == ENV_FILE
+    assert svc["WorkingDirectory"] == PROJECT_DIR
     assert svc["User"] == svc["Group"] == "corekit"
     assert svc["KillSignal"] == "SIGTERM" and svc["Restart"] == "always"
     assert sections["Install"]["WantedBy"] == ["multi-user.target"]
     argv = command_line(svc["ExecStart"], example_env())
     assert argv[0] == INSTALLED
     args = parse_cli(argv[1:])
-    assert args.command == unit.split("-")[1].split(".")[0]  # worker, beat, monitor
+    assert args.command == re.match(r"corekit-(\w+)", unit).group(1)  # type: ignore[union-attr]
     assert "--detach" not in argv and "multi" not in argv
 
 
-def test_the_worker_unit_waits_for_running_tasks_and_reloads_with_sighup() -> None:
-    svc = service("corekit-worker.service")
+@pytest.mark.parametrize("unit", ["corekit-worker.service", "corekit-worker@.service"])
+def test_the_worker_units_wait_for_running_tasks_and_reload_with_sighup(unit: str) -> None:
+    svc = service(unit)
     # only the worker gets SIGTERM: its pool processes must not die under a task
     assert svc["KillMode"] == "mixed"
     args = parse_cli(command_line(svc["ExecStart"], example_env())[1:])
@@ -152,6 +161,10 @@ def test_the_worker_unit_waits_for_running_tasks_and_reloads_with_sighup() -> No
     assert seconds(svc["TimeoutStopSec"]) > args.time_limit
     assert command_line(svc["ExecReload"], {"MAINPID": "1234"}) == ["/bin/kill", "-HUP",
                                                                     "1234"]
+    if unit == "corekit-worker@.service":  # w1@<host>, its own options file after the common one
+        assert args.hostname == f"{INSTANCE}@{socket.gethostname()}"
+        assert read_unit(SYSTEMD / unit)["Service"]["EnvironmentFile"] == [
+            ENV_FILE, f"-{ENV_FILE}-%i"]
 
 
 def test_every_variable_the_units_use_is_in_the_example_file() -> None:
@@ -224,11 +237,11 @@ def units(proj_dir: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
     (proj_dir / "ticks").unlink(missing_ok=True)
     running: dict[str, Any] = {"env": env, "port": port, "url": url}
     try:
-        for unit in UNITS:
+        for unit in RUN:
             running[unit] = start_unit(unit, env, proj_dir)
         yield running
     finally:
-        for unit in UNITS:
+        for unit in RUN:
             if unit in running:
                 running[unit].kill()
 
@@ -259,6 +272,13 @@ def test_the_units_serve_and_stop_warmly(units: dict[str, Any], proj_dir: Path) 
     client = Corekit("client", broker=units["url"], backend=units["url"])
     try:
         assert client.send_task("proj.add", (2, 3)).get(timeout=30) == 5
+        # systemctl reload: ExecReload run as is; the worker restarts in place
+        reload = command_line(service("corekit-worker.service")["ExecReload"],
+                              {"MAINPID": str(worker.pid)})
+        assert subprocess.run(reload, timeout=10).returncode == 0
+        worker.wait_for(rf"{re.escape(node)} ready\.")
+        assert worker.proc.poll() is None  # the same pid: systemd's MAINPID holds
+        assert client.send_task("proj.add", (3, 4)).get(timeout=30) == 7
         # the beat fires proj.touch every 0.5 s; the worker runs it
         wait_until(lambda: (proj_dir / "ticks").exists(), 30, "a periodic run")
         wait_until(lambda: answers(units["port"], "/metrics"), 30, "the monitor")
