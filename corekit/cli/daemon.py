@@ -227,7 +227,12 @@ def start_service(args: argparse.Namespace, app: Any, nodename: str,
     if _state["detached"]:  # print() and uncaught errors: to the log, not /dev/null
         sys.stdout = LoggingProxy(logging.getLogger("corekit.stdout"), logging.WARNING)
         sys.stderr = LoggingProxy(logging.getLogger("corekit.stdout"), logging.WARNING)
+        sys.excepthook = _log_uncaught
     return pidfile
+
+
+def _log_uncaught(kind: Any, exc: BaseException, tb: Any) -> None:
+    logger.critical("exiting on an uncaught %s", kind.__name__, exc_info=(kind, exc, tb))
 
 
 def log_format(args: argparse.Namespace, app: Any) -> str:
