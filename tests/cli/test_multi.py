@@ -235,3 +235,28 @@ def test_stop_never_signals_what_is_not_its_worker(proj: Project) -> None:
         other.kill()
         other.wait()
         (proj.path / "corekit2.pid").unlink()
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_waiting_sees_each_exit_in_order_zombies_included(
+        pidfd: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop's wait: with a pidfd, or looking every 50 ms where there is none;
+    a process that exited but was not reaped (a zombie) counts as gone."""
+    from corekit.cli import multi_procs
+
+    if not pidfd:
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    slow, fast = (subprocess.Popen(["sleep", s]) for s in ("0.6", "0.1"))
+    try:  # neither is reaped until the end: both become zombies
+        assert list(multi_procs.wait_for_exit({"slow": slow.pid, "fast": fast.pid},
+                                              timeout=20)) == ["fast", "slow"]
+        assert not multi_procs.alive(slow.pid) and os.path.exists(f"/proc/{slow.pid}")
+        stuck = subprocess.Popen(["sleep", "30"])
+        started = time.monotonic()
+        assert list(multi_procs.wait_for_exit({"stuck": stuck.pid}, timeout=0.3)) == []
+        assert 0.3 <= time.monotonic() - started < 5
+        stuck.kill()
+        stuck.wait()
+    finally:
+        for proc in (slow, fast):
+            proc.wait()
