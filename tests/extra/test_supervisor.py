@@ -3,7 +3,7 @@ and corekit-beat.conf, rendered for a project in a temporary directory.
 A task running while ``supervisorctl stop`` stops the worker finishes and
 its result is stored; tasks sent while it is stopped run after
 ``supervisorctl start``; nothing is left running after supervisord's
-shutdown."""
+shutdown.  SIGHUP (supervisorctl signal HUP) restarts the worker in place."""
 from __future__ import annotations
 
 import re
@@ -161,6 +161,14 @@ def test_supervisor_stops_the_worker_warmly_and_loses_nothing(
     client = Corekit("client", broker=broker_url, backend=broker_url)
     try:
         assert client.send_task("proj.add", (2, 3)).get(timeout=30) == 5
+        # a restart in place: the same process serves again
+        worker_pid = sup.ctl("pid", "corekit-worker:corekit-worker_00").strip()
+        out = sup.ctl("signal", "HUP", "corekit-worker:*")
+        assert "corekit-worker_00: signalled" in out, out
+        wait_until(lambda: len(re.findall(r"worker00@\S+ ready\.", worker_log(sup))) == 2,
+                   30, "the worker ready again")
+        assert sup.ctl("pid", "corekit-worker:corekit-worker_00").strip() == worker_pid
+        assert client.send_task("proj.add", (3, 4)).get(timeout=30) == 7
         wait_until(lambda: (proj_dir / "ticks").exists(), 30, "the beat's periodic run")
         log = sup.main_log()
         assert log.index("spawned: 'corekit-worker_00'") < log.index("spawned: 'corekit-beat'")
