@@ -184,8 +184,8 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed here: the units are checked by the "
                     "other tests of this module only")
     # verify wants the executables to exist: the units as installed on this machine
-    executable = shutil.which("corekit") or ""
-    assert Path(executable).exists(), "the corekit console script is not on PATH"
+    executable = corekit_command()[0]
+    assert executable.endswith("corekit"), "no corekit console script beside this Python"
     (tmp_path / "corekit.conf").write_text((SYSTEMD / "corekit.conf").read_text())
     for unit in UNITS:
         text = (SYSTEMD / unit).read_text()
