@@ -6,7 +6,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from corekit import __version__
-from corekit.cli import commands, events, monitor, multi, remote, worker
+from corekit.cli import commands, events, monitor, multi_parser, remote, worker
 from corekit.cli.appload import AppLoadError, load_app
 from corekit.cli.errors import fail, server_error_message
 from corekit.cli.parser import CorekitParser
@@ -25,7 +25,7 @@ BUILTIN_COMMANDS: dict[str, Callable[..., Any]] = {
     "status": remote.setup_status,
     "events": events.setup,
     "monitor": monitor.setup,
-    "multi": multi.setup,
+    "multi": multi_parser.setup,
 }
 
 

@@ -29,14 +29,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from corekit.cli.multi_parser import MULTI_FLAGS
+
 #: The short names of nodes given as a count: corekit1, corekit2...
 RANGE_PREFIX = "corekit"
 DEFAULT_PIDFILE = "%n.pid"
 DEFAULT_LOGFILE = "%n%I.log"
 DEFAULT_CMD = "-m corekit worker --detach"
-#: Flags of multi itself, taken out wherever they are (before ``--``).
-MULTI_FLAGS = {"--nosplash": "nosplash", "--quiet": "quiet", "-q": "quiet",
-               "--verbose": "verbose", "--no-color": "no_color", "--dry-run": "dry_run"}
 #: Options of multi itself: one value, for every node (not per node).
 MULTI_OPTIONS = {"--hostname": "hostname", "-n": "hostname", "--prefix": "prefix",
                  "--suffix": "suffix", "--range-prefix": "range_prefix", "--cmd": "cmd",
