@@ -12,8 +12,6 @@ app for every ``corekit`` command; every other key is a setting by its name.
 """
 from __future__ import annotations
 
-import difflib
-import json
 import os
 from typing import Any, Iterable, Mapping
 
@@ -125,6 +123,8 @@ def from_env_text(setting: Setting, variable: str, text: str) -> Any:
     (a list also takes ``"a,b"``), the text itself where a string is
     accepted.  Anything else is an `ImproperlyConfigured` that says what
     the setting takes."""
+    import json
+
     types = setting.type if isinstance(setting.type, tuple) else (setting.type,)
     stripped = text.strip()
     if setting.accepts_none and stripped.lower() in ("none", "null"):
@@ -156,6 +156,8 @@ def from_env_text(setting: Setting, variable: str, text: str) -> Any:
 def env_typo_message(names: Iterable[str], declared: Iterable[str]) -> str | None:
     """A warning for ``COREKIT_*`` variables close to a setting's name but
     naming none (``COREKIT_BROKER_ULR``), or None."""
+    import difflib
+
     declared = list(declared)
     lines = []
     for name in sorted(names):
