@@ -56,6 +56,9 @@ class HealthHandler(tornado.web.RequestHandler):
         self.set_status(200 if report[check] else 503)
         self.finish(json.dumps(report))
 
+    def write_error(self, status_code: int, **kwargs: object) -> None:
+        self.finish(json.dumps({"error": self._reason}))  # 405 for a POST, say
+
     def compute_etag(self) -> None:
         return None
 

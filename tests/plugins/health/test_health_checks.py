@@ -101,11 +101,17 @@ def test_http_and_file_follow_the_broker(proj: Path, tmp_path: Path, started: An
         assert get(port, "/livez")[0] == 200 and not beacon.exists()
         redis.start()
         worker.wait_for(r"ready\.")
-        code, body = get(port)
-        assert code == 200 and body["status"] == "ok" and body["node"] == NODE
+        body = status_becomes(port, 200, timeout=5)  # "ready." is logged just before
+        assert body["status"] == "ok" and body["node"] == NODE
         assert body["broker"] == "connected" and body["pid"] == worker.pid
         assert get(port, "/readyz")[0] == get(port, "/livez")[0] == 200
         assert get(port, "/nothing")[0] == 404
+        posted = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", data=b"",
+                                        method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(posted, timeout=5)
+        assert refused.value.code == 405
+        assert json.loads(refused.value.read()) == {"error": "Method Not Allowed"}
         wait_until(beacon.exists, what="the health file")
         assert advances(beacon)
 
