@@ -25,6 +25,12 @@ class AutoreloadStep(Step):
     def create(self, worker: Worker) -> None:
         import importlib
 
+        if worker.pool_name in worker.app.plugins.registry("early_patches"):
+            raise ImproperlyConfigured(
+                f"--autoreload (worker_autoreload) does not work with the {worker.pool_name} "
+                f"pool: it patches the interpreter, and the file watcher would block its "
+                f"green threads; use another pool during development")
+
         try:  # here, so the worker stops before it connects
             importlib.import_module("watchfiles")
         except ImportError:

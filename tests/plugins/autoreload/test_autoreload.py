@@ -92,6 +92,21 @@ def test_without_watchfiles_the_flag_is_a_clear_error(project: Path) -> None:
                              "'corekit[autoreload]'\n")
 
 
+def test_a_pool_that_patches_the_interpreter_is_refused(project: Path) -> None:
+    from corekit.pluginmanager import default_manager
+
+    patching = sorted(default_manager().registry("early_patches"))
+    if not patching:
+        pytest.skip("no installed pool patches the interpreter")
+    worker = WorkerProcess(project, "-A", "proj", "-b", f"sqlite://{project / 'b.db'}",
+                           "worker", "-P", patching[0], "--autoreload")
+    assert worker.finish() == 1
+    assert worker.output == (f"Error: --autoreload (worker_autoreload) does not work with the "
+                             f"{patching[0]} pool: it patches the interpreter, and the file "
+                             f"watcher would block its green threads; use another pool "
+                             f"during development\n")
+
+
 # -- the watcher alone ---------------------------------------------------------------
 @pytest.fixture
 def watched(tmp_path: Path) -> Iterator[Any]:
