@@ -19,7 +19,7 @@ KERNEL_SETTINGS: tuple[Setting, ...] = (
     # -- broker and results
     Setting("broker_url", None, str,
             "Broker URL; None: the embedded default (corekit.sqlite3 in the working directory)."),
-    Setting("result_backend", None, str, "Result backend URL; None: the same embedded default."),
+    Setting("result_backend", None, str, "Result backend URL; None: where the broker keeps results."),
     Setting("broker_transport_options", {}, dict,
             "Options passed to the transport as they are (e.g. lease_timeout)."),
     Setting("broker_use_ssl", None, (dict, bool),
