@@ -75,16 +75,27 @@ def before_task_publish(sender: Any = None, headers: Any = None, exchange: Any =
     if not isinstance(headers, dict):
         return
     name = sender if isinstance(sender, str) else headers.get("task")
-    span = tracer.start_span(f"apply_async/{name}", kind=SpanKind.PRODUCER)
-    if span.is_recording():
-        queue = declare[0] if isinstance(declare, list) and declare else None
-        span.set_attributes(publish_attributes(name, headers, exchange, routing_key, queue))
-    for field in get_global_textmap().fields:  # a retry's copy of its parent's context
+    queue = declare[0] if isinstance(declare, list) and declare else None
+    span = tracer.start_span(f"apply_async/{name}", kind=SpanKind.PRODUCER,
+                             attributes=publish_attributes(name, headers, exchange,
+                                                           routing_key, queue))
+    for field in _fields():  # a retry's copy of its parent's context
         headers.pop(field, None)
     inject(headers, context=trace.set_span_in_context(span))
     if len(_pending) >= MAX_PENDING:
         _end_oldest()
     _pending[id(headers)] = (headers, span)
+
+
+_textmap: list[Any] = [None, ()]
+
+
+def _fields() -> Any:
+    """The global propagator's header names (asked again when it changes)."""
+    textmap = get_global_textmap()
+    if textmap is not _textmap[0]:
+        _textmap[:] = [textmap, tuple(textmap.fields)]
+    return _textmap[1]
 
 
 def after_task_publish(headers: Any = None, **_: Any) -> None:
