@@ -1,6 +1,7 @@
 """Where settings come from: flags > environment > config file > code > defaults."""
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -157,3 +158,30 @@ def test_results_follow_the_broker_unless_a_backend_is_set(cwd: Path) -> None:
     assert Corekit("t", broker="memory://a", backend="memory://r").conf.backend == "memory://r"
     assert Corekit("t").conf.backend == "sqlite://"  # the embedded default for both
     assert Corekit("t", broker="nosuch://x").conf.backend == "sqlite://"
+
+
+def test_plugin_flag_gives_the_broker_only_when_none_is_configured(
+        cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from corekit.cli import app_from_args, build_parser
+
+    (cwd / "withbroker.py").write_text(
+        'from corekit import Corekit\napp = Corekit("w", broker="memory://code")\n')
+    (cwd / "nobroker.py").write_text('from corekit import Corekit\napp = Corekit("n")\n')
+    monkeypatch.syspath_prepend(str(cwd))
+    parser = build_parser()
+
+    def app_for(*argv: str) -> Corekit:  # each command a new process: the module anew
+        for name in ("withbroker", "nobroker"):
+            sys.modules.pop(name, None)
+        return app_from_args(parser.parse_args([*argv, "purge", "-f"]))
+
+    assert app_for("-A", "withbroker", "--plugin", "redis").conf.broker == "memory://code"
+    app = app_for("-A", "nobroker", "--plugin", "redis")
+    assert app.conf.broker == "redis://localhost:6379/0" and app.conf.backend == app.conf.broker
+    assert app.conf.origin("broker_url") == "--plugin redis"
+    app = app_for("-A", "nobroker", "--plugin", "amqp", "-b", "memory://flag")
+    assert app.conf.broker == "memory://flag" and app.conf.backend == "memory://flag"
+    app = app_for("-A", "nobroker", "--plugin", "redis", "--result-backend", "memory://r")
+    assert app.conf.backend == "memory://r"
+    monkeypatch.setenv("COREKIT_BROKER_URL", "memory://env")
+    assert app_for("-A", "nobroker", "--plugin", "redis").conf.broker == "memory://env"
