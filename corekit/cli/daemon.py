@@ -38,7 +38,8 @@ DETACHED_ENV = "COREKIT_DETACHED"
 #: What a detached child writes on its stderr pipe once it has started.
 READY = b"\0"
 
-_state: dict[str, Any] = {"detached": False, "until_ready": False, "cwd": None}
+_state: dict[str, Any] = {"detached": False, "until_ready": False, "cwd": None,
+                          "hup_pending": False}
 
 EXPANSIONS = ("%%n short node name, %%N full node name, %%h host, %%i pool process index "
               "(0 in the main process), %%I -index (empty in the main process)")
@@ -125,6 +126,11 @@ def prepare(args: argparse.Namespace) -> int | None:
     detached (the command is done there); None where the command goes on."""
     if not is_service(args):
         return None
+    # a SIGHUP before the command's own handler (a second reload while a
+    # worker restarts: `restart_in_place` blocks it across exec) must not
+    # kill the process (SIGHUP's default): it is kept for later
+    signal.signal(signal.SIGHUP, _early_hup)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     _state["cwd"] = os.getcwd()
     if args.workdir:
         os.chdir(args.workdir)
@@ -280,6 +286,16 @@ def drop_privileges(uid: int | None, gid: int | None, paths: Sequence[str] = ())
         raise CorekitError("dropped privileges but could become root again: refusing to run")
 
 
+def _early_hup(signum: int, frame: Any) -> None:
+    _state["hup_pending"] = True
+
+
+def take_pending_hup() -> bool:
+    """Whether a SIGHUP came before the command installed its handler."""
+    pending, _state["hup_pending"] = _state["hup_pending"], False
+    return bool(pending)
+
+
 def _on_hup(signum: int, frame: Any) -> None:
     reopen_log_files()
     logger.info("SIGHUP received: log files reopened")
@@ -292,6 +308,7 @@ def install_service_signals(hup_reopens: bool = True) -> None:
         signal.signal(signal.SIGUSR1, dump_stacks)
         if hup_reopens:
             signal.signal(signal.SIGHUP, _on_hup)
+            take_pending_hup()  # nothing was open before: nothing to reopen
     except ValueError:  # not the main thread: signals are its owner's
         pass
 
@@ -319,4 +336,5 @@ def restart_in_place() -> NoReturn:
             pass
     if _state["cwd"] and os.path.isdir(_state["cwd"]):  # a relative script path
         os.chdir(_state["cwd"])
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})  # until `prepare` handles it
     os.execv(sys.executable, argv)

@@ -71,7 +71,7 @@ def _csv(text: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace, app: Any) -> int:
-    from corekit.cli.daemon import log_format, restart_in_place, start_service
+    from corekit.cli.daemon import log_format, restart_in_place, start_service, take_pending_hup
     from corekit.cli.extensions import check_pool_options
     from corekit.log import redirect_stdouts, setup_logging
 
@@ -92,6 +92,9 @@ def run(args: argparse.Namespace, app: Any) -> int:
     stdout, stderr = sys.stdout, sys.stderr
     if app.conf.worker_redirect_stdouts:
         redirect_stdouts(app.conf.worker_redirect_stdouts_level)
+    worker.install_signal_handlers()
+    if take_pending_hup():  # a restart asked for while this one started: nothing runs yet
+        restart_in_place()
     try:
         worker.start(install_signals=True)
     finally:  # what the command says after the worker (an error) is not a task's output

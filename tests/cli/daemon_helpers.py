@@ -123,10 +123,12 @@ class Project:
         self.pids.append(pid)
         return pid
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "proj", *args],
-                                cwd=self.path, env=self.env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+    def popen(self, *args: str, output: Path | None = None) -> subprocess.Popen[str]:
+        """A foreground command; its stdout and stderr to *output*."""
+        with open(output or os.devnull, "w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "corekit", "-A", "proj", *args],
+                                    cwd=self.path, env=self.env, stdout=out,
+                                    stderr=subprocess.STDOUT, text=True)
         self.procs.append(proc)
         return proc
 
