@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import traceback
-import weakref
 from typing import Any
 
 from corekit.request import current_request
@@ -35,7 +34,6 @@ _process_index = 0
 _generation = 0
 #: the node name records carry in the JSON format (``worker``)
 _nodename: str | None = None
-_files: weakref.WeakSet[LogFile] = weakref.WeakSet()
 
 _PERCENT = re.compile(r"%(.)")
 
@@ -89,7 +87,6 @@ class LogFile(logging.StreamHandler):  # type: ignore[type-arg]
         self.path = os.path.abspath(node_format(template, nodename))
         super().__init__(self._open())
         self._generation = _generation
-        _files.add(self)
 
     def _open(self) -> Any:
         return open(self.path, "a", encoding="utf-8")
