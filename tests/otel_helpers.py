@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (SimpleSpanProcessor, SpanExporter,
                                             SpanExportResult)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -74,33 +74,47 @@ def read_spans(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-class Recording(SpanProcessor):
-    """Hands finished spans to an in-memory exporter while a test records:
-    the test process's provider is global, and the other tests that run in
-    it must not fill memory with spans."""
+class Recording(trace.TracerProvider):
+    """The test process's global tracer provider (OpenTelemetry allows one
+    per process, and the other tests that run in it must not see traced
+    messages): while ``on``, spans are the SDK's, kept by an in-memory
+    exporter; otherwise OpenTelemetry's no-op tracer makes them, as in a
+    process where no provider is set up."""
 
     def __init__(self) -> None:
         self.exporter = InMemorySpanExporter()
+        self.sdk = TracerProvider()
+        self.sdk.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.on = False
 
-    def on_end(self, span: ReadableSpan) -> None:
-        if self.on:
-            self.exporter.export([span])
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        return Switched(self, self.sdk.get_tracer(*args, **kwargs))
+
+
+class Switched(trace.Tracer):
+    def __init__(self, recording: Recording, real: trace.Tracer) -> None:
+        self.recording, self.real, self.noop = recording, real, trace.NoOpTracer()
+
+    def _tracer(self) -> trace.Tracer:
+        return self.real if self.recording.on else self.noop
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._tracer().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._tracer().start_as_current_span(*args, **kwargs)
 
 
 _recording: Recording | None = None
 
 
 def recording() -> Recording:
-    """The test process's tracer provider (set once: OpenTelemetry allows
-    one global provider per process), recording through `Recording`."""
+    """The test process's `Recording` provider, set as the global one on first use."""
     global _recording
     if _recording is None:
         _recording = Recording()
-        provider = TracerProvider()
-        provider.add_span_processor(_recording)
-        trace.set_tracer_provider(provider)
-        assert trace.get_tracer_provider() is provider, "another global provider was set first"
+        trace.set_tracer_provider(_recording)
+        assert trace.get_tracer_provider() is _recording, "another global provider was set first"
     return _recording
 
 

@@ -261,6 +261,28 @@ def test_a_run_span_s_attributes_are_named_as_celery_s(
         assert (list(value) if isinstance(value, tuple) else value) == celery_run[same], same
 
 
+def test_a_retry_is_sent_inside_the_run_that_retried(redis_app: Corekit, spans: Any) -> None:
+    @redis_app.task(name="otel.flaky", bind=True)
+    def flaky(self: Any) -> int:
+        if not self.request.retries:
+            raise self.retry(exc=ConnectionError("no answer"), countdown=0, max_retries=1)
+        return self.request.retries
+
+    with start_worker(redis_app, pool="threads"):
+        assert flaky.delay().get(timeout=30) == 1
+    found = spans()
+    first = one(found, "run/otel.flaky", **{"celery.state": "RETRY"})
+    assert first["attributes"]["celery.retry.reason"] == "no answer"
+    assert first["status"] == "UNSET"
+    resend = [s for s in found if s["name"] == "apply_async/otel.flaky"
+              and s["parent_id"] == first["span_id"]]
+    assert len(resend) == 1
+    second = one(found, "run/otel.flaky", **{"celery.state": "SUCCESS"})
+    assert second["parent_id"] == resend[0]["span_id"]
+    assert second["attributes"]["celery.retries"] == 1
+    assert second["trace_id"] == first["trace_id"]
+
+
 HOSTILE = ["00-not-a-trace-00", "00-00000000000000000000000000000000-0000000000000000-01",
            "x" * 100_000, 12345, ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
            {"traceparent": "x"}, None]
