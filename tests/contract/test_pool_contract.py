@@ -237,7 +237,7 @@ def test_eventlet_leg_runs_in_a_patched_process(tmp_path: Path,
     # no pytest-benchmark: its git probe at start-up fails under green subprocesses
     out = subprocess.run(
         [sys.executable, "-c", PATCHED_PYTEST, "-p", "no:cacheprovider", "-p", "no:xdist",
-         "-p", "no:benchmark", "-q", "-o", f"timeout={int(WAIT * 3)}",
+         "-p", "no:benchmark", "-p", "no:anyio", "-q", "-o", f"timeout={int(WAIT * 3)}",
          f"--junitxml={report}", "-k", "eventlet and not patched_process", __file__],
         cwd=request.config.rootpath, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
