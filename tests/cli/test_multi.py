@@ -118,9 +118,9 @@ def test_start_tasks_and_a_stop_that_waits_for_the_running_task(proj: Project) -
                                        f"\t> corekit1@{HOST}: OK", f"\t> corekit2@{HOST}: OK"]
     pids = proj.pids()
     assert sorted(pids) == ["corekit1", "corekit2"] and all(map(alive, pids.values()))
-    for node in ("corekit1", "corekit2"):
-        log = (proj.path / f"{node}.log").read_text()
-        assert f"{node}@{HOST} ready." in log
+    for node in ("corekit1", "corekit2"):  # start returns once the pid file is written
+        log = proj.path / f"{node}.log"
+        wait_until(lambda: f"{node}@{HOST} ready." in log.read_text(), f"{node} ready")
     # the per-node concurrency, from the workers themselves
     stats = json.loads(proj.cli("inspect", "stats", "--json").stdout)
     assert {name: s["pool"]["max-concurrency"] for name, s in stats.items()} == {
