@@ -21,7 +21,7 @@ ignored, and a context that cannot be read starts a new trace.
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Mapping, Sequence
 
 from opentelemetry import context as otel_context
@@ -49,7 +49,7 @@ MAX_PENDING = 10_000
 
 _pending: dict[int, tuple[dict[str, Any], Span]] = {}
 #: The runs in this context, innermost last: ``(task id, span, context token)``.
-_runs: ContextVar[tuple[tuple[Any, Span, object], ...]] = ContextVar(
+_runs: ContextVar[tuple[tuple[Any, Span, Token[otel_context.Context]], ...]] = ContextVar(
     "corekit_otel_runs", default=())
 
 
