@@ -18,13 +18,13 @@ import time
 import traceback
 from typing import Any
 
+from corekit.cli.daemon_options import LOG_FORMATS
 from corekit.request import current_request
 
 __all__ = ["node_format", "set_process_index", "process_index", "reopen_log_files",
            "LogFile", "JsonFormatter", "dump_stacks", "LOG_FORMATS"]
 
 #: ``--log-format``: the worker's text lines, or one JSON object per line
-LOG_FORMATS = ("text", "json")
 TEXT_FORMAT, JSON_FORMAT = LOG_FORMATS
 
 logger = logging.getLogger("corekit.daemon")

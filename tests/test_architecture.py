@@ -116,7 +116,7 @@ ALLOWED = {
     ("corekit/testing.py", "threads"),
     # the JSON log format's name (--log-format json: the stdlib json module,
     # not the serializer plugin)
-    ("corekit/logfiles.py", "json"),
+    ("corekit/cli/daemon_options.py", "json"),
 }
 
 #: A plugin name as a word of a literal: not part of a flag (``--json``), a

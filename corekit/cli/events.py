@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from corekit.cli.daemon import add_daemon_options
+from corekit.cli.daemon_options import add_daemon_options
 from corekit.cli.output import printable
 from corekit.cli.worker import _loglevel, _positive_float
 

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from corekit.cli.daemon import add_daemon_options
+from corekit.cli.daemon_options import add_daemon_options
 from corekit.cli.worker import _loglevel
 
 VISIBLE = "visible in ps to every user of the machine"

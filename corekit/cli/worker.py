@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from corekit import __version__
-from corekit.cli.daemon import add_daemon_options
+from corekit.cli.daemon_options import add_daemon_options
 from corekit.cli.options import positive_float as _positive_float
 from corekit.cli.options import positive_int as _positive_int
 

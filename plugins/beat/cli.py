@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from corekit.cli.commands import json_arg
-from corekit.cli.daemon import add_daemon_options
+from corekit.cli.daemon_options import add_daemon_options
 
 
 def _iso(text: str) -> Any:
