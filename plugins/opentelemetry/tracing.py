@@ -69,10 +69,22 @@ class HeaderGetter(Getter[Mapping[str, Any]]):
 getter = HeaderGetter()
 
 
+def tracing() -> bool:
+    """Whether this process has an SDK (a tracer provider of its own).
+    Without one, OpenTelemetry's default provider makes every span a no-op:
+    a publish or a run then pays this check only, not a no-op span and an
+    injection (measured: 11 µs more per ``delay()``, a third of it).  Such
+    a process records nothing and forwards no trace context."""
+    return not isinstance(trace.get_tracer_provider(), _NO_SDK)
+
+
+_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
 # -- publishing ----------------------------------------------------------------------
 def before_task_publish(sender: Any = None, headers: Any = None, exchange: Any = None,
                         routing_key: Any = None, declare: Any = None, **_: Any) -> None:
-    if not isinstance(headers, dict):
+    if not isinstance(headers, dict) or not tracing():
         return
     name = sender if isinstance(sender, str) else headers.get("task")
     queue = declare[0] if isinstance(declare, list) and declare else None
@@ -140,6 +152,8 @@ def publish_attributes(name: Any, headers: Mapping[str, Any], exchange: Any,
 # -- running -------------------------------------------------------------------------
 def task_prerun(sender: Any = None, task_id: Any = None, task: Any = None,
                 **_: Any) -> None:
+    if not tracing():
+        return
     request = current_request()
     parent = None
     if request is not None and not request.is_eager:
