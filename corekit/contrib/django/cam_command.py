@@ -9,6 +9,7 @@ CAMERA = "corekit.contrib.django.camera.Camera"
 
 
 def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    from corekit.cli.daemon_options import add_daemon_options
     from corekit.cli.events import add_camera_options
 
     p = subparsers.add_parser(
@@ -16,6 +17,7 @@ def setup(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Take snapshots of the workers' events into the Django project's database "
                     "(corekit events --camera with the Django camera): start workers with -E.")
     add_camera_options(p)
+    add_daemon_options(p)  # a service like corekit events: --detach, --pidfile, --logfile...
     p.set_defaults(func=run)
 
 
