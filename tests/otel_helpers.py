@@ -115,6 +115,10 @@ def recording() -> Recording:
         _recording = Recording()
         trace.set_tracer_provider(_recording)
         assert trace.get_tracer_provider() is _recording, "another global provider was set first"
+        from corekit.plugins.opentelemetry.tracing import connect
+
+        # the process may have sent a task before this, without an SDK: nothing connected
+        assert connect()
     return _recording
 
 

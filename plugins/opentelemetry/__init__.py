@@ -7,7 +7,10 @@ Active where the OpenTelemetry API is importable (``pip install
 'corekit[opentelemetry]'``); otherwise it registers nothing, and
 ``COREKIT_STATUS`` says why (``corekit plugins`` shows it).  Which tracer
 provider and exporter the spans go to is the program's own OpenTelemetry
-setup.  This module only looks for the package: OpenTelemetry is imported
+setup, which must be made before the process sends or runs its first
+task (or, in a prefork child, in a ``worker_process_init`` receiver):
+a process with no SDK then connects no span receiver and pays nothing per
+task.  This module only looks for the package: OpenTelemetry is imported
 when the receivers are connected (the first task sent or run).
 """
 from __future__ import annotations
@@ -22,11 +25,6 @@ if TYPE_CHECKING:
     from corekit.messages import Message
 
 TRACING = "corekit.plugins.opentelemetry.tracing"
-#: signal -> receiver in `tracing`
-RECEIVERS = ("before_task_publish", "after_task_publish", "task_prerun", "task_failure",
-             "task_retry", "task_postrun")
-
-
 def _importable() -> bool:
     try:
         return find_spec("opentelemetry.trace") is not None
@@ -35,14 +33,17 @@ def _importable() -> bool:
 
 
 ACTIVE = _importable()
-COREKIT_STATUS = ("active: a span per task published and per task run" if ACTIVE else
+COREKIT_STATUS = ("active: a span per task published and per task run, in a process "
+                  "whose OpenTelemetry SDK is set up" if ACTIVE else
                   "inactive: the OpenTelemetry API is not installed "
                   "(pip install 'corekit[opentelemetry]')")
 
 if ACTIVE:
     @hookimpl
-    def corekit_register_signal_receivers() -> dict[str, str]:
-        return {name: f"{TRACING}:{name}" for name in RECEIVERS}
+    def corekit_register_signal_receivers() -> dict[str, Any]:
+        from corekit.plugins.opentelemetry.tracing import receivers
+
+        return receivers()
 
     @hookimpl
     def corekit_publish_failed(app: Corekit, messages: Sequence[Message],

@@ -71,20 +71,55 @@ getter = HeaderGetter()
 
 def tracing() -> bool:
     """Whether this process has an SDK (a tracer provider of its own).
-    Without one, OpenTelemetry's default provider makes every span a no-op:
-    a publish or a run then pays this check only, not a no-op span and an
-    injection (measured: 11 µs more per ``delay()``, a third of it).  Such
-    a process records nothing and forwards no trace context."""
+    Without one, OpenTelemetry's default provider would make every span a
+    no-op, at a cost (11 µs more per ``delay()``, a third of it, measured):
+    such a process connects no span receiver, records nothing and forwards
+    no trace context."""
     return not isinstance(trace.get_tracer_provider(), _NO_SDK)
 
 
 _NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+#: signal -> receiver, below
+SPAN_RECEIVERS = ("before_task_publish", "after_task_publish", "task_prerun",
+                  "task_failure", "task_retry", "task_postrun")
+_connected = [False]
+
+
+def receivers() -> dict[str, Any]:
+    """``corekit_register_signal_receivers`` (once per process, at its first
+    task sent or run, or a worker's setup): the span receivers when this
+    process has an SDK by then, and `process_started` in any case."""
+    found: dict[str, Any] = {"worker_process_init": process_started}
+    if tracing() and not _connected[0]:  # once, whichever way comes first
+        found.update((name, globals()[name]) for name in SPAN_RECEIVERS)
+        _connected[0] = True
+    return found
+
+
+def process_started(**_: Any) -> None:
+    """``worker_process_init``: a prefork child that set its SDK up in its own
+    ``worker_process_init`` receiver (where OpenTelemetry's docs put it:
+    the export thread of a parent does not survive a fork) traces from now."""
+    connect()
+
+
+def connect() -> bool:
+    """Connect the span receivers now, if this process has an SDK and they
+    are not connected yet: for a program that sets its SDK up after its
+    first task.  Whether they are connected."""
+    from corekit import signals
+
+    if not _connected[0] and tracing():
+        for name in SPAN_RECEIVERS:
+            getattr(signals, name).connect(globals()[name], weak=False)
+        _connected[0] = True
+    return _connected[0]
 
 
 # -- publishing ----------------------------------------------------------------------
 def before_task_publish(sender: Any = None, headers: Any = None, exchange: Any = None,
                         routing_key: Any = None, declare: Any = None, **_: Any) -> None:
-    if not isinstance(headers, dict) or not tracing():
+    if not isinstance(headers, dict):
         return
     name = sender if isinstance(sender, str) else headers.get("task")
     queue = declare[0] if isinstance(declare, list) and declare else None
@@ -152,8 +187,6 @@ def publish_attributes(name: Any, headers: Mapping[str, Any], exchange: Any,
 # -- running -------------------------------------------------------------------------
 def task_prerun(sender: Any = None, task_id: Any = None, task: Any = None,
                 **_: Any) -> None:
-    if not tracing():
-        return
     request = current_request()
     parent = None
     if request is not None and not request.is_eager:

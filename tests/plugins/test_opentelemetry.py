@@ -369,3 +369,53 @@ def test_a_plugin_connecting_to_an_unknown_signal_is_named(tmp_path: Path) -> No
     manager.register(Bad(), PluginInfo("bad", "tests.bad"))
     with pytest.raises(ImproperlyConfigured, match="plugin 'bad'.*'task_prerunn'"):
         manager.connect_signal_receivers()
+
+
+NO_SDK = '''
+from corekit import Corekit, signals
+app = Corekit("nosdk", broker="memory://nosdk", backend="memory://nosdk")
+
+@app.task(name="nosdk.add")
+def add(x, y):
+    return x + y
+
+app.send_task("nosdk.add", (1, 2))
+names = {getattr(ref(), "__module__", "") for s in (signals.before_task_publish,
+         signals.task_prerun) for ref, _ in s.receivers}
+print("connected" if "corekit.plugins.opentelemetry.tracing" in names else "none")
+'''
+
+
+def test_a_process_without_an_sdk_connects_no_span_receiver(tmp_path: Path) -> None:
+    """Having the OpenTelemetry API installed (as many programs do, through
+    other packages) costs a process that traces nothing no signal receiver."""
+    out = subprocess.run([sys.executable, "-c", NO_SDK], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "none"
+
+
+def test_a_prefork_child_that_sets_its_sdk_up_in_worker_process_init_traces(
+        redis_url: str, tmp_path: Path, spans: Any) -> None:
+    """OpenTelemetry's advice for forking servers: the SDK in each child, after
+    the fork. The parent has none when the worker is set up."""
+    (tmp_path / "otel_proj.py").write_text(PROJ.replace(
+        "import otel_helpers; otel_helpers.configure()\n",
+        "import otel_helpers\nfrom corekit import signals\n"
+        "signals.worker_process_init.connect(lambda **_: otel_helpers.configure(), "
+        "weak=False)\n"))
+    path = tmp_path / "spans-child.jsonl"
+    proc = Process(tmp_path, ["corekit", "-A", "otel_proj", "worker", "-P", "prefork", "-c",
+                              "1", "-l", "info", "--no-banner"],
+                   {"BROKER": redis_url, "BACKEND": redis_url, "OTEL_TEST_SPANS": str(path)})
+    proc.wait_for("ready")
+    client = Corekit("otel_proj", broker=redis_url, backend=redis_url)
+    try:
+        with trace.get_tracer("test").start_as_current_span("client"):
+            added = client.send_task("otel.add", (2, 3))
+        assert added.get(timeout=30) == 5
+    finally:
+        proc.stop()
+        client.close()
+    run = one(read_spans(path), "run/otel.add")
+    assert run["parent_id"] == one(spans(), "apply_async/otel.add")["span_id"]
