@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +19,7 @@ from opentelemetry.sdk.trace.export import (SimpleSpanProcessor, SpanExporter,
                                             SpanExportResult)
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from helpers import ROOT
+from helpers import ROOT, LineReader
 
 
 def as_dict(span: ReadableSpan) -> dict[str, Any]:
@@ -122,39 +119,17 @@ def recording() -> Recording:
     return _recording
 
 
-class Process:
+class Process(LineReader):
     """A command in *cwd*, with the tests directory and *cwd* importable,
     its output read line by line by a thread."""
 
     def __init__(self, cwd: Path, args: Sequence[str], env: dict[str, str]) -> None:
-        full_env = {**os.environ, **env,
-                    "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT / "tests")])}
-        self.proc = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=full_env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__([sys.executable, "-m", *args], cwd,
+                         {**os.environ, **env,
+                          "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT / "tests")])})
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._new.put(line)
-        self._new.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no {pattern!r} within {timeout} s:\n{self.output}")
-            if line is None:
-                self._new.put(None)
-                raise AssertionError(f"exited before {pattern!r}:\n{self.output}")
-            if re.search(pattern, line):
-                return
+    def wait_for(self, pattern: str, timeout: float = 60) -> str:
+        return super().wait_for(pattern, timeout)
 
     def stop(self) -> str:
         if self.proc.poll() is None:
@@ -165,7 +140,3 @@ class Process:
             self.proc.kill()
             self.proc.wait(10)
         return self.output
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)

@@ -4,68 +4,25 @@ session's shared one)."""
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from helpers import ROOT
+from helpers import ROOT, LineReader
 from servers import _wait_listening, free_port, require_binary
 
 
-class WorkerProcess:
+class WorkerProcess(LineReader):
     """``python -m corekit ARGS`` in *cwd* (which holds the app's module),
     stdout and stderr merged and read by a thread."""
 
     def __init__(self, cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
-        full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT)]),
-                    **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-m", "corekit", *args], cwd=cwd,
-                                     env=full_env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._new.put(line)
-        self._new.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 30) -> str:
-        """The next line matching *pattern* (lines before it are passed over)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} within {timeout} s:\n"
-                                     f"{self.output}") from None
-            if line is None:
-                self._new.put(None)
-                raise AssertionError(f"exited ({self.proc.wait()}) before a line matching "
-                                     f"{pattern!r}:\n{self.output}")
-            if re.search(pattern, line):
-                return line
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.proc.wait(timeout)
-        deadline = time.monotonic() + timeout
-        while self._new.get(timeout=max(0.01, deadline - time.monotonic())) is not None:
-            pass
-        self._new.put(None)
-        return code
+        super().__init__([sys.executable, "-m", "corekit", *args], cwd,
+                         {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT)]),
+                          **(env or {})})
 
     def stop(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:
@@ -76,10 +33,6 @@ class WorkerProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
 
 
 class PrivateRedis:

@@ -9,6 +9,7 @@ import time
 from typing import Any, Callable, Iterator
 
 from corekit.cli.multi_nodes import Node
+from corekit.cli.pidfile import process_alive
 
 #: A pid file is a few bytes; more is not a pid file (as the worker reads it).
 MAX_PIDFILE = 64
@@ -97,18 +98,7 @@ def ensure_dirs(node: Node) -> str | None:
     return None
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+alive = process_alive  # a zombie counts as gone: stop waits for an exit, not a reaping
 
 
 def wait_for_exit(pids: dict[Any, int], timeout: float | None = None) -> Iterator[Any]:

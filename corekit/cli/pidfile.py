@@ -20,14 +20,19 @@ class PidfileError(CorekitError):
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process *pid* exists (another user's counts)."""
+    """Whether a process *pid* runs (another user's counts; a zombie, dead
+    but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):  # no /proc here: kill(0) said it exists
+        return True
 
 
 class Pidfile:

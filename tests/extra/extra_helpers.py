@@ -3,17 +3,12 @@ image) share: the app they serve, and a service process read line by line."""
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Mapping
 
-from helpers import ROOT
+from helpers import ROOT, LineReader
 
 EXTRA = ROOT / "extra"
 #: where the files of extra/ say corekit is installed (a virtualenv in /opt/corekit)
@@ -64,45 +59,12 @@ def service_env(extra: Mapping[str, str]) -> dict[str, str]:
     return {**base, **extra}
 
 
-class Service:
+class Service(LineReader):
     """A service's command as its own process group (as systemd's cgroup or
     supervisor's process), stdout and stderr merged, read by a thread."""
 
     def __init__(self, argv: list[str], cwd: Path, env: Mapping[str, str]) -> None:
-        self.argv = argv
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._new.put(line)
-        self._new.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 30) -> str:
-        """The next line matching *pattern*."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"{self.argv}: no line matching {pattern!r} within "
-                                     f"{timeout} s:\n{self.output}") from None
-            if line is None:
-                self._new.put(None)
-                raise AssertionError(f"{self.argv} exited ({self.proc.wait()}) before a "
-                                     f"line matching {pattern!r}:\n{self.output}")
-            if re.search(pattern, line):
-                return line
+        super().__init__(argv, cwd, env, start_new_session=True)
 
     def signal_group(self, signum: int) -> None:
         os.killpg(self.proc.pid, signum)
@@ -115,10 +77,6 @@ class Service:
             except ProcessLookupError:
                 pass
             self.proc.wait(10)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
 
 
 def group_alive(pgid: int) -> bool:
