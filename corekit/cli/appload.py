@@ -25,9 +25,14 @@ def load_app(spec: str | None) -> Corekit:
     """
     from corekit.app import Corekit
 
-    spec = spec or app_spec()
     if not spec:
-        return Corekit("default")
+        spec, origin = app_spec_and_origin()
+        if not spec:
+            return Corekit("default")
+        try:
+            return load_app(spec)
+        except AppLoadError as exc:  # say where the name came from: not from -A
+            raise AppLoadError(f"{exc} (the app named by {origin})") from exc
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     module_name, _, attr = spec.partition(":")
@@ -65,9 +70,17 @@ def load_app(spec: str | None) -> Corekit:
 def app_spec() -> str | None:
     """The app a command runs without ``-A``: ``COREKIT_APP``, else ``app``
     in the config file of the working directory (`corekit.config_sources`)."""
+    return app_spec_and_origin()[0]
+
+
+def app_spec_and_origin() -> tuple[str | None, str]:
+    """`app_spec` and what named it: ``COREKIT_APP`` or the file."""
     from corekit.config_sources import config_file
 
-    return os.environ.get("COREKIT_APP") or config_file().app
+    if os.environ.get("COREKIT_APP"):
+        return os.environ["COREKIT_APP"], "COREKIT_APP"
+    found = config_file()
+    return found.app, found.origin
 
 
 def _import(name: str) -> Any:

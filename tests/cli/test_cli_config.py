@@ -181,6 +181,18 @@ def test_bad_config_file_and_environment_are_one_clear_error(project: Path) -> N
     assert "COREKIT_TASK_ACKS_LATE='perhaps': setting 'task_acks_late' takes bool" in out.stderr
 
 
+def test_an_app_named_outside_the_command_line_that_does_not_load_says_who_named_it(
+        tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.corekit]\napp = "nosuch"\n')
+    out = run_cli("call", "x", cwd=tmp_path, env=env_without_app())
+    assert out.returncode == 1
+    assert "no module named 'nosuch'" in out.stderr
+    assert "(the app named by pyproject.toml [tool.corekit])" in out.stderr, out.stderr
+    out = run_cli("call", "x", cwd=tmp_path, env={**env_without_app(), "COREKIT_APP": "gone"})
+    assert "no module named 'gone'" in out.stderr
+    assert "(the app named by COREKIT_APP)" in out.stderr, out.stderr
+
+
 # -- the headline command, as written ----------------------------------------------------
 
 
