@@ -57,7 +57,11 @@ def config_file(directory: str | None = None) -> ConfigFile:
     read again only when it changed.  A file that is not valid TOML, or an
     ``app`` that is not a string, is an `ImproperlyConfigured` naming the
     file and the line."""
-    directory = os.getcwd() if directory is None else directory
+    if directory is None:
+        try:
+            directory = os.getcwd()
+        except OSError:  # the working directory was removed: it holds no file
+            return NO_FILE
     for name in (CONFIG_FILE, PYPROJECT):
         path = os.path.join(directory, name)
         try:
@@ -84,6 +88,9 @@ def _read(path: str, is_pyproject: bool) -> ConfigFile:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ImproperlyConfigured(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; another program wrote something else
+        raise ImproperlyConfigured(f"{path} is not valid TOML: not UTF-8 text "
+                                   f"(byte {exc.start})") from None
     except OSError as exc:
         raise ImproperlyConfigured(f"cannot read {path}: {exc}") from None
     if is_pyproject:

@@ -1,6 +1,8 @@
 """Where settings come from: flags > environment > config file > code > defaults."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -142,6 +144,24 @@ def test_a_bad_file_is_a_clear_error(cwd: Path, content: str, expected: str) -> 
     (cwd / "corekit.toml").write_text(content)
     with pytest.raises(ImproperlyConfigured, match=expected):
         Corekit("t", broker="memory://x").finalize()
+
+
+def test_a_file_another_program_wrote_in_another_encoding_is_a_clear_error(cwd: Path) -> None:
+    (cwd / "corekit.toml").write_bytes(b'\xff\xfeapp = "proj"\n')  # UTF-16's mark
+    with pytest.raises(ImproperlyConfigured, match="is not valid TOML: not UTF-8 text"):
+        Corekit("t", broker="memory://x")
+
+
+def test_a_removed_working_directory_holds_no_config_file(tmp_path: Path) -> None:
+    code = ("import os; os.chdir(os.environ['GONE']); os.rmdir(os.environ['GONE'])\n"
+            "from corekit import Corekit\n"
+            "print(Corekit('t', broker='memory://x').conf.broker_url)")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "GONE": str(gone)}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "memory://x"
 
 
 def test_a_bad_value_pinned_after_finalize_is_refused(cwd: Path) -> None:
