@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import signal
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from corekit import Corekit
-from helpers import ROOT
+from helpers import ROOT, LineReader
 from servers import RabbitServer, RedisServer
 from tcp_gate import TcpGate
 
@@ -37,54 +33,20 @@ OUTAGE = "Cannot connect to the"
 REDIS_USER, SECRET = "startup", "s3cret-pw"
 
 
-class Worker:
+class Worker(LineReader):
     """``corekit worker`` in a subprocess, its output read line by line."""
 
     def __init__(self, cwd: Path, broker: str, backend: str, *args: str,
                  settings: dict[str, Any] | None = None) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT)]),
-               "PROJ_SETTINGS": json.dumps(settings or {})}
-        self.proc = subprocess.Popen(
+        super().__init__(
             [sys.executable, "-m", "corekit", "-A", "proj", "-b", broker,
              "--result-backend", backend, "worker", "-P", "solo", "--no-banner", *args],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self._new.put(line)
-        self._new.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r}:\n{self.output}") from None
-            if line is None:
-                raise AssertionError(f"exited ({self.proc.wait()}) before a line matching "
-                                     f"{pattern!r}:\n{self.output}")
-            if re.search(pattern, line):
-                return line
-
-    def finish(self, timeout: float = 30) -> int:
-        code = self.proc.wait(timeout)
-        while self._new.get(timeout=timeout) is not None:  # the reader has read everything
-            pass
-        return code
+            cwd, {**os.environ, "PYTHONPATH": os.pathsep.join([str(cwd), str(ROOT)]),
+                  "PROJ_SETTINGS": json.dumps(settings or {})})
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
         return self.finish()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
